@@ -104,7 +104,7 @@ test-wasm:
 
 test-e2e: pkg
 	rm -rf www/pkg && cp -r pkg www/pkg
-	node --test --test-concurrency=1 tests/e2e/
+	node --test --test-concurrency=1 tests/e2e/demo.test.mjs
 
 bench: setup pkg
 	scripts/bench.sh

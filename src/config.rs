@@ -62,7 +62,9 @@ fn default_type_vocab() -> usize {
 
 fn required(v: Option<usize>, name: &str) -> Result<usize> {
     match v {
-        Some(0) => Err(Error::Config(format!("config.json: `{name}` must be greater than 0"))),
+        Some(0) => Err(Error::Config(format!(
+            "config.json: `{name}` must be greater than 0"
+        ))),
         Some(v) => Ok(v),
         None => Err(Error::Config(format!("config.json: missing `{name}`"))),
     }
@@ -119,7 +121,9 @@ impl BertConfig {
             )));
         }
         if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps > 0.0) {
-            return Err(Error::Config("config.json: layer_norm_eps must be > 0".into()));
+            return Err(Error::Config(
+                "config.json: layer_norm_eps must be > 0".into(),
+            ));
         }
         Ok(config)
     }
@@ -231,7 +235,10 @@ mod tests {
             ),
             (&MINILM.replace("\"gelu\"", "\"swish\""), "hidden_act"),
             (&MINILM.replace("\"bert\"", "\"llama\""), "BERT-family"),
-            (&MINILM.replace("\"hidden_size\":384", "\"hidden_size\":0"), "greater than 0"),
+            (
+                &MINILM.replace("\"hidden_size\":384", "\"hidden_size\":0"),
+                "greater than 0",
+            ),
         ] {
             let e = BertConfig::from_json(text.as_bytes()).unwrap_err();
             assert_eq!(e.code(), "E_CONFIG");
@@ -253,7 +260,10 @@ mod tests {
 
     #[test]
     fn reads_max_seq_length() {
-        assert_eq!(max_seq_length_from_json(br#"{"max_seq_length": 256}"#).unwrap(), 256);
+        assert_eq!(
+            max_seq_length_from_json(br#"{"max_seq_length": 256}"#).unwrap(),
+            256
+        );
         assert!(max_seq_length_from_json(b"{}").is_err());
         assert!(max_seq_length_from_json(br#"{"max_seq_length": 1}"#).is_err());
     }

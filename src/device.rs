@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub enum BackendKind {
     /// Burn's wgpu backend: WebGPU in the browser, Vulkan/Metal/DX12 natively.
     Gpu,
-    /// Burn's ndarray backend on the CPU.
+    /// A Burn CPU backend.
     Cpu,
 }
 
@@ -27,12 +27,56 @@ impl BackendKind {
     }
 }
 
-/// The CPU device.
-pub fn cpu_device() -> Device {
-    Device::ndarray()
+/// Burn's two pure-Rust CPU backends; both are built so the benchmark can compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuBackend {
+    /// `burn-flex`, Burn's current CPU backend.
+    Flex,
+    /// `burn-ndarray`, deprecated in Burn 0.22.
+    NdArray,
 }
 
-static GPU: OnceLock<Device> = OnceLock::new();
+impl CpuBackend {
+    /// The one `cpu_device()` uses (the faster in BENCHMARKS.md).
+    pub const DEFAULT: CpuBackend = CpuBackend::Flex;
+
+    /// Parses `"flex"` or `"ndarray"`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "flex" => Ok(CpuBackend::Flex),
+            "ndarray" => Ok(CpuBackend::NdArray),
+            other => Err(Error::Input(format!(
+                "CPU backend `{other}` is not one of flex, ndarray"
+            ))),
+        }
+    }
+
+    /// The device for this backend.
+    #[allow(deprecated)]
+    pub fn device(self) -> Device {
+        match self {
+            CpuBackend::Flex => Device::flex(),
+            CpuBackend::NdArray => Device::ndarray(),
+        }
+    }
+}
+
+/// The default CPU device.
+pub fn cpu_device() -> Device {
+    CpuBackend::DEFAULT.device()
+}
+
+static GPU: OnceLock<(Device, String)> = OnceLock::new();
+
+fn describe(setup: &burn::tensor::wgpu::WgpuSetup) -> String {
+    let info = setup.adapter.get_info();
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+/// Name, graphics API and type of the GPU adapter in use, once the GPU device exists.
+pub fn gpu_adapter_info() -> Option<String> {
+    GPU.get().map(|(_, info)| info.clone())
+}
 
 fn gpu_error(e: impl std::fmt::Debug) -> Error {
     Error::Backend(format!("no usable GPU adapter: {e:?}"))
@@ -41,22 +85,24 @@ fn gpu_error(e: impl std::fmt::Debug) -> Error {
 /// The GPU device, initialised once and shared (a wgpu runtime must be registered only once).
 /// Works on every platform; on the web it is the only way.
 pub async fn gpu_device_async() -> Result<Device> {
-    if let Some(d) = GPU.get() {
+    if let Some((d, _)) = GPU.get() {
         return Ok(d.clone());
     }
-    let device = Device::wgpu_options()
-        .init_async()
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
         .await
         .map_err(gpu_error)?;
-    Ok(GPU.get_or_init(|| device).clone())
+    Ok(GPU.get_or_init(|| (device, describe(&setup))).0.clone())
 }
 
 /// Native, blocking variant of [`gpu_device_async`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn gpu_device() -> Result<Device> {
-    if let Some(d) = GPU.get() {
+    if let Some((d, _)) = GPU.get() {
         return Ok(d.clone());
     }
-    let device = Device::wgpu_options().init().map_err(gpu_error)?;
-    Ok(GPU.get_or_init(|| device).clone())
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup()
+        .map_err(gpu_error)?;
+    Ok(GPU.get_or_init(|| (device, describe(&setup))).0.clone())
 }

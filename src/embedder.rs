@@ -66,7 +66,11 @@ pub struct Embedder {
 impl Embedder {
     /// Loads the model onto `device`. Everything is checked here, so that `embed` only fails on
     /// bad input or a failing device.
-    pub fn load(files: EmbedderFiles<'_>, options: EmbedderOptions, device: &Device) -> Result<Self> {
+    pub fn load(
+        files: EmbedderFiles<'_>,
+        options: EmbedderOptions,
+        device: &Device,
+    ) -> Result<Self> {
         let config = BertConfig::from_json(files.config)?;
         let pooling = match (options.pooling, files.pooling) {
             (Some(p), _) => p,
@@ -204,7 +208,12 @@ impl Embedder {
             Pooling::Cls => hidden.narrow(1, 0, 1).reshape([rows, dim]),
         };
         let pooled = if self.normalize {
-            let norm = pooled.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+            let norm = pooled
+                .clone()
+                .powf_scalar(2.0)
+                .sum_dim(1)
+                .sqrt()
+                .clamp_min(1e-12);
             pooled / norm
         } else {
             pooled
@@ -213,9 +222,9 @@ impl Embedder {
             .into_data_async()
             .await
             .map_err(|e| Error::Backend(format!("reading embeddings back failed: {e:?}")))?;
-        let values = data
-            .as_slice::<f32>()
-            .map_err(|e| Error::Backend(format!("embeddings came back in an unexpected type: {e:?}")))?;
+        let values = data.as_slice::<f32>().map_err(|e| {
+            Error::Backend(format!("embeddings came back in an unexpected type: {e:?}"))
+        })?;
         if values.len() != rows * dim {
             return Err(Error::Output(format!(
                 "expected {} values from the device, got {}",
@@ -275,7 +284,11 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
 }
 
 #[cfg(test)]
@@ -285,8 +298,14 @@ mod tests {
     #[test]
     fn validation_catches_garbage() {
         assert!(validate(&[vec![0.6, 0.8]], true).is_ok());
-        assert_eq!(validate(&[vec![f32::NAN, 0.0]], false).unwrap_err().code(), "E_OUTPUT");
-        assert_eq!(validate(&[vec![0.0, 0.0]], true).unwrap_err().code(), "E_OUTPUT");
+        assert_eq!(
+            validate(&[vec![f32::NAN, 0.0]], false).unwrap_err().code(),
+            "E_OUTPUT"
+        );
+        assert_eq!(
+            validate(&[vec![0.0, 0.0]], true).unwrap_err().code(),
+            "E_OUTPUT"
+        );
         assert!(validate(&[vec![2.0, 0.0]], false).is_ok());
     }
 

@@ -19,7 +19,11 @@ fn read(path: PathBuf) -> Result<Vec<u8>> {
 }
 
 fn read_optional(path: PathBuf) -> Result<Option<Vec<u8>>> {
-    if path.exists() { read(path).map(Some) } else { Ok(None) }
+    if path.exists() {
+        read(path).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 impl ModelDir {

@@ -141,7 +141,10 @@ mod tests {
             .collect();
         let bytes = file(&[("p", Dtype::F16, vec![2], h)]);
         let w = Weights::from_bytes(&bytes, "p").unwrap();
-        assert_eq!(w.get("p", &[2]).unwrap().as_slice::<f32>().unwrap(), &[1.5, -2.0]);
+        assert_eq!(
+            w.get("p", &[2]).unwrap().as_slice::<f32>().unwrap(),
+            &[1.5, -2.0]
+        );
     }
 
     #[test]
@@ -152,7 +155,12 @@ mod tests {
         }
         let bytes = file(&[("w", Dtype::F32, vec![2], f32_bytes(&[1.0, f32::NAN]))]);
         let w = Weights::from_bytes(&bytes, "w").unwrap();
-        assert!(w.get("w", &[2]).unwrap_err().message().contains("non-finite"));
+        assert!(
+            w.get("w", &[2])
+                .unwrap_err()
+                .message()
+                .contains("non-finite")
+        );
         let e = Weights::from_bytes(&bytes, "other").err().unwrap();
         assert!(e.message().contains("no tensor"));
     }

@@ -15,7 +15,12 @@ fn run(args: &[&str], stdin: &str) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -28,8 +33,21 @@ fn embed_prints_one_vector_per_line() {
         .map(|c| serde_json::to_string(&c.text).unwrap() + "\n")
         .collect();
     let dir = common::model_dir();
-    let out = run(&["embed", "--model-dir", dir.to_str().unwrap(), "--backend", "cpu"], &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "embed",
+            "--model-dir",
+            dir.to_str().unwrap(),
+            "--backend",
+            "cpu",
+        ],
+        &input,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Vec<f32>> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

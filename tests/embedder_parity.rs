@@ -4,7 +4,7 @@
 mod common;
 
 use burn::tensor::Device;
-use localrag::device::{cpu_device, gpu_device};
+use localrag::device::{CpuBackend, cpu_device, gpu_device};
 use localrag::fs::ModelDir;
 use localrag::{Embedder, EmbedderOptions, cosine};
 
@@ -32,7 +32,11 @@ fn check_parity(embedder: &Embedder, min_cos: f32) {
         if c < worst.0 {
             worst = (c, i);
         }
-        assert!(c >= min_cos, "case {i} {:?}: cosine {c} < {min_cos}", case.text);
+        assert!(
+            c >= min_cos,
+            "case {i} {:?}: cosine {c} < {min_cos}",
+            case.text
+        );
     }
     eprintln!("worst cosine {} (case {})", worst.0, worst.1);
 }
@@ -46,7 +50,12 @@ fn token_ids_match_reference_tokenizer() {
     for (case, got) in golden.cases.iter().zip(ids) {
         assert_eq!(got, case.ids, "token ids differ for {:?}", case.text);
     }
-    assert!(golden.cases.iter().any(|c| c.ids.len() == golden.max_seq_length));
+    assert!(
+        golden
+            .cases
+            .iter()
+            .any(|c| c.ids.len() == golden.max_seq_length)
+    );
 }
 
 #[test]
@@ -55,15 +64,30 @@ fn cpu_matches_reference() {
 }
 
 #[test]
+fn ndarray_matches_reference() {
+    check_parity(&load(&CpuBackend::NdArray.device(), 16), 0.9999);
+}
+
+#[test]
 fn wgpu_matches_reference() {
-    let device = gpu_device().expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
+    let device =
+        gpu_device().expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
+    eprintln!(
+        "wgpu adapter: {}",
+        localrag::device::gpu_adapter_info().unwrap()
+    );
     check_parity(&load(&device, 16), 0.999);
 }
 
 #[test]
 fn batching_keeps_order_and_values() {
     let golden = common::golden();
-    let texts: Vec<&str> = golden.cases.iter().take(12).map(|c| c.text.as_str()).collect();
+    let texts: Vec<&str> = golden
+        .cases
+        .iter()
+        .take(12)
+        .map(|c| c.text.as_str())
+        .collect();
     let one = pollster::block_on(load(&cpu_device(), 1).embed(&texts)).unwrap();
     let five = pollster::block_on(load(&cpu_device(), 5).embed(&texts)).unwrap();
     for (a, b) in one.iter().zip(&five) {
@@ -72,7 +96,11 @@ fn batching_keeps_order_and_values() {
     // The demo's paraphrase pair is closer than the unrelated pair.
     assert!(cosine(&one[0], &one[1]) > cosine(&one[0], &one[2]) + 0.2);
     let none: Vec<&str> = vec![];
-    assert!(pollster::block_on(load(&cpu_device(), 4).embed(&none)).unwrap().is_empty());
+    assert!(
+        pollster::block_on(load(&cpu_device(), 4).embed(&none))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -83,12 +111,18 @@ fn bad_inputs_are_typed_errors() {
 
     let mut files = dir.files();
     files.model = b"definitely not safetensors";
-    assert_eq!(Embedder::load(files, opts(), &cpu).err().unwrap().code(), "E_MODEL_FORMAT");
+    assert_eq!(
+        Embedder::load(files, opts(), &cpu).err().unwrap().code(),
+        "E_MODEL_FORMAT"
+    );
 
     let cut = &dir.model[..dir.model.len() / 2];
     let mut files = dir.files();
     files.model = cut;
-    assert_eq!(Embedder::load(files, opts(), &cpu).err().unwrap().code(), "E_MODEL_FORMAT");
+    assert_eq!(
+        Embedder::load(files, opts(), &cpu).err().unwrap().code(),
+        "E_MODEL_FORMAT"
+    );
 
     let wrong_width = String::from_utf8(dir.config.clone())
         .unwrap()
@@ -103,21 +137,36 @@ fn bad_inputs_are_typed_errors() {
         .replace("\"vocab_size\": 30522", "\"vocab_size\": 1000");
     let mut files = dir.files();
     files.config = small_vocab.as_bytes();
-    assert_eq!(Embedder::load(files, opts(), &cpu).err().unwrap().code(), "E_TOKENIZER");
+    assert_eq!(
+        Embedder::load(files, opts(), &cpu).err().unwrap().code(),
+        "E_TOKENIZER"
+    );
 
     let mut files = dir.files();
     files.tokenizer = b"{\"not\": \"a tokenizer\"}";
-    assert_eq!(Embedder::load(files, opts(), &cpu).err().unwrap().code(), "E_TOKENIZER");
+    assert_eq!(
+        Embedder::load(files, opts(), &cpu).err().unwrap().code(),
+        "E_TOKENIZER"
+    );
 
     let mut files = dir.files();
     files.config = b"{}";
-    assert_eq!(Embedder::load(files, opts(), &cpu).err().unwrap().code(), "E_CONFIG");
+    assert_eq!(
+        Embedder::load(files, opts(), &cpu).err().unwrap().code(),
+        "E_CONFIG"
+    );
 
     let long = EmbedderOptions {
         max_seq_length: Some(100_000),
         ..Default::default()
     };
-    assert_eq!(Embedder::load(dir.files(), long, &cpu).err().unwrap().code(), "E_CONFIG");
+    assert_eq!(
+        Embedder::load(dir.files(), long, &cpu)
+            .err()
+            .unwrap()
+            .code(),
+        "E_CONFIG"
+    );
 
     let embedder = Embedder::load(dir.files(), opts(), &cpu).unwrap();
     let huge = "a ".repeat(localrag::embedder::MAX_TEXT_BYTES);

@@ -54,7 +54,11 @@ async fn files() -> Rc<Files> {
     }
     let get = |name: &str| {
         let url = format!("{MODEL_URL}/{name}");
-        async move { fetch_bytes(&url, true).await.expect("model file from tests/serve.py") }
+        async move {
+            fetch_bytes(&url, true)
+                .await
+                .expect("model file from tests/serve.py")
+        }
     };
     let f = Rc::new(Files {
         model: get("model.safetensors").await,
@@ -89,7 +93,11 @@ async fn check_parity(embedder: &Embedder, label: &str) {
     let texts: Vec<&str> = golden.cases.iter().map(|c| c.text.as_str()).collect();
     let ids = embedder.tokenize(&texts).unwrap();
     for (case, got) in golden.cases.iter().zip(&ids) {
-        assert_eq!(got, &case.ids, "{label}: token ids differ for {:?}", case.text);
+        assert_eq!(
+            got, &case.ids,
+            "{label}: token ids differ for {:?}",
+            case.text
+        );
     }
     let vectors = embedder.embed(&texts).await.unwrap();
     let mut worst = 1.0f32;
@@ -135,7 +143,10 @@ async fn load_js(pairs: &[(&str, JsValue)]) -> Result<JsEmbedder, JsValue> {
 
 fn code(e: &JsValue) -> String {
     assert!(e.is_instance_of::<js_sys::Error>(), "not an Error: {e:?}");
-    Reflect::get(e, &"code".into()).unwrap().as_string().unwrap_or_default()
+    Reflect::get(e, &"code".into())
+        .unwrap()
+        .as_string()
+        .unwrap_or_default()
 }
 
 #[wasm_bindgen_test]
@@ -147,7 +158,11 @@ async fn js_surface_embeds_and_reports_backend() {
     ])
     .await
     .unwrap();
-    assert_eq!(e.backend(), "webgpu", "auto must pick WebGPU when an adapter exists");
+    assert_eq!(
+        e.backend(),
+        "webgpu",
+        "auto must pick WebGPU when an adapter exists"
+    );
     assert_eq!(e.dim(), 384);
     assert_eq!(e.max_seq_length(), 256);
     let golden = golden();
@@ -162,7 +177,9 @@ async fn js_surface_embeds_and_reports_backend() {
         assert!(cosine(&c.embedding, &v) >= 0.999);
     }
     // Bad input to embed: a typed error, not a panic.
-    let err = JsFuture::from(e.embed(JsValue::from_str("not an array"))).await.unwrap_err();
+    let err = JsFuture::from(e.embed(JsValue::from_str("not an array")))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "E_INPUT");
     let mixed = Array::of2(&"ok".into(), &JsValue::from_f64(3.0));
     let err = JsFuture::from(e.embed(mixed.into())).await.unwrap_err();
@@ -192,7 +209,10 @@ async fn js_surface_errors_have_codes() {
         (good(("batchSize", JsValue::from_f64(-1.0))), "E_INPUT"),
         (good(("model", JsValue::from_f64(5.0))), "E_INPUT"),
         (
-            good(("model", "https://elsewhere.invalid/model.safetensors".into())),
+            good((
+                "model",
+                "https://elsewhere.invalid/model.safetensors".into(),
+            )),
             "E_MODEL_FETCH",
         ),
     ];
@@ -200,11 +220,17 @@ async fn js_surface_errors_have_codes() {
         let err = load_js(&opts).await.err().expect("load must fail");
         assert_eq!(code(&err), expected, "{err:?}");
         assert_eq!(
-            Reflect::get(&err, &"name".into()).unwrap().as_string().unwrap(),
+            Reflect::get(&err, &"name".into())
+                .unwrap()
+                .as_string()
+                .unwrap(),
             "LocalRagError"
         );
     }
-    let err = JsEmbedder::load(JsValue::from_f64(1.0).unchecked_into()).await.err().unwrap();
+    let err = JsEmbedder::load(JsValue::from_f64(1.0).unchecked_into())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(code(&err), "E_INPUT");
     // A missing file on the model server: E_MODEL_FETCH naming the URL.
     let err = load_js(&[

@@ -48,7 +48,8 @@ mod cli {
         }
     }
 
-    const USAGE: &str = "usage: localrag embed --model-dir DIR [--backend cpu|wgpu] [--batch-size N]
+    const USAGE: &str =
+        "usage: localrag embed --model-dir DIR [--backend cpu|wgpu] [--batch-size N]
   reads one JSON string per line on stdin, writes one JSON array of floats per line";
 
     /// Lines embedded per call: bounded memory, output streams as input arrives.
@@ -82,14 +83,15 @@ mod cli {
                 "--backend" => backend = value()?,
                 "--batch-size" => {
                     let v = value()?;
-                    options.batch_size = v
-                        .parse()
-                        .map_err(|_| CliError::Usage(format!("--batch-size `{v}` is not a number")))?;
+                    options.batch_size = v.parse().map_err(|_| {
+                        CliError::Usage(format!("--batch-size `{v}` is not a number"))
+                    })?;
                 }
                 other => return Err(CliError::Usage(format!("unknown flag `{other}`"))),
             }
         }
-        let model_dir = model_dir.ok_or_else(|| CliError::Usage("--model-dir is required".into()))?;
+        let model_dir =
+            model_dir.ok_or_else(|| CliError::Usage("--model-dir is required".into()))?;
         let device = match backend.as_str() {
             "cpu" => cpu_device(),
             "wgpu" | "gpu" => gpu_device()?,
@@ -111,7 +113,8 @@ mod cli {
             }
             let vectors = pollster::block_on(embedder.embed(pending))?;
             for v in vectors {
-                let line = serde_json::to_string(&v).map_err(|e| CliError::Failed(e.to_string()))?;
+                let line =
+                    serde_json::to_string(&v).map_err(|e| CliError::Failed(e.to_string()))?;
                 writeln!(out, "{line}").map_err(|e| CliError::Failed(e.to_string()))?;
             }
             out.flush().map_err(|e| CliError::Failed(e.to_string()))?;

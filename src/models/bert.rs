@@ -284,7 +284,13 @@ impl Bert {
     }
 
     /// Uploads a checked batch and runs [`Bert::forward`].
-    pub fn encode(&self, ids: Vec<i32>, mask: Vec<f32>, batch: usize, seq: usize) -> Result<Tensor<3>> {
+    pub fn encode(
+        &self,
+        ids: Vec<i32>,
+        mask: Vec<f32>,
+        batch: usize,
+        seq: usize,
+    ) -> Result<Tensor<3>> {
         self.check_input(&ids, batch, seq)?;
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, seq]), &self.device);
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch, seq]), &self.device);

@@ -20,7 +20,8 @@ fn page_href() -> Result<String> {
 /// Resolves `url` against the page's location; returns `(absolute, same_origin)`.
 pub fn resolve_url(url: &str) -> Result<(String, bool)> {
     let href = page_href()?;
-    let page = web_sys::Url::new(&href).map_err(|_| Error::Fetch(format!("bad page URL {href}")))?;
+    let page =
+        web_sys::Url::new(&href).map_err(|_| Error::Fetch(format!("bad page URL {href}")))?;
     let abs = web_sys::Url::new_with_base(url, &href)
         .map_err(|_| Error::Input(format!("`{url}` is not a valid URL")))?;
     Ok((abs.href(), abs.origin() == page.origin()))
@@ -35,7 +36,12 @@ pub fn join_url(base: &str, file: &str) -> Result<String> {
 }
 
 /// GETs a URL and returns the body, or `None` for 404 when `missing_ok`.
-async fn get(url: &str, what: &str, cross_origin: bool, missing_ok: bool) -> Result<Option<Vec<u8>>> {
+async fn get(
+    url: &str,
+    what: &str,
+    cross_origin: bool,
+    missing_ok: bool,
+) -> Result<Option<Vec<u8>>> {
     let (abs, same_origin) = resolve_url(url)?;
     if !same_origin && !cross_origin {
         return Err(Error::Fetch(format!(
@@ -50,7 +56,12 @@ async fn get(url: &str, what: &str, cross_origin: bool, missing_ok: bool) -> Res
         .map_err(|e| Error::Fetch(format!("{what}: fetch({abs}) failed: {e:?}")))?;
     let response: web_sys::Response = JsFuture::from(Promise::from(promise))
         .await
-        .map_err(|e| Error::Fetch(format!("{what}: network error fetching {abs}: {}", describe(&e))))?
+        .map_err(|e| {
+            Error::Fetch(format!(
+                "{what}: network error fetching {abs}: {}",
+                describe(&e)
+            ))
+        })?
         .dyn_into()
         .map_err(|_| Error::Fetch(format!("{what}: fetch({abs}) gave no Response")))?;
     if missing_ok && response.status() == 404 {
@@ -66,9 +77,12 @@ async fn get(url: &str, what: &str, cross_origin: bool, missing_ok: bool) -> Res
     let body = response
         .array_buffer()
         .map_err(|e| Error::Fetch(format!("{what}: reading {abs}: {}", describe(&e))))?;
-    let buffer = JsFuture::from(body)
-        .await
-        .map_err(|e| Error::Fetch(format!("{what}: download of {abs} broke off: {}", describe(&e))))?;
+    let buffer = JsFuture::from(body).await.map_err(|e| {
+        Error::Fetch(format!(
+            "{what}: download of {abs} broke off: {}",
+            describe(&e)
+        ))
+    })?;
     Ok(Some(Uint8Array::new(&buffer).to_vec()))
 }
 
@@ -81,13 +95,17 @@ fn describe(e: &JsValue) -> String {
 
 /// Fetches a URL (same origin unless `cross_origin`).
 pub async fn fetch_bytes(url: &str, cross_origin: bool) -> Result<Vec<u8>> {
-    Ok(get(url, url, cross_origin, false).await?.unwrap_or_default())
+    Ok(get(url, url, cross_origin, false)
+        .await?
+        .unwrap_or_default())
 }
 
 /// The bytes of a `ModelSource`: a URL string, an `ArrayBuffer` or a `Uint8Array`.
 pub async fn source_bytes(key: &str, value: &JsValue, cross_origin: bool) -> Result<Vec<u8>> {
     if let Some(url) = value.as_string() {
-        return Ok(get(&url, key, cross_origin, false).await?.unwrap_or_default());
+        return Ok(get(&url, key, cross_origin, false)
+            .await?
+            .unwrap_or_default());
     }
     if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
         return Ok(bytes.to_vec());

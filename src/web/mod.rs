@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::config::Pooling;
-use crate::device::{BackendKind, cpu_device, gpu_device_async};
+use crate::device::{BackendKind, CpuBackend, gpu_device_async};
 use crate::embedder::{EmbedderFiles, EmbedderOptions};
 use crate::error::{Error, Result};
 
@@ -45,6 +45,8 @@ export interface EmbedderLoadOptions {
   maxSeqLength?: number;
   /** Texts per forward pass, 1..1024 (default 16). */
   batchSize?: number;
+  /** Which Burn CPU backend the CPU fallback uses (default 'flex'; 'ndarray' for comparison). */
+  cpuBackend?: 'flex' | 'ndarray';
   /** Allow model URLs on another origin (default false: files come from the page's origin). */
   allowCrossOrigin?: boolean;
 }
@@ -66,7 +68,11 @@ extern "C" {
 pub fn to_js_error(e: &Error) -> JsValue {
     let err = js_sys::Error::new(e.message());
     err.set_name("LocalRagError");
-    let _ = Reflect::set(&err, &JsValue::from_str("code"), &JsValue::from_str(e.code()));
+    let _ = Reflect::set(
+        &err,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(e.code()),
+    );
     err.into()
 }
 
@@ -106,9 +112,12 @@ pub async fn webgpu_available() -> bool {
 }
 
 /// Picks the device for a backend choice (`"auto"`, `"webgpu"` or `"cpu"`).
-pub async fn choose_device(choice: &str) -> Result<(burn::tensor::Device, BackendKind)> {
+pub async fn choose_device(
+    choice: &str,
+    cpu: CpuBackend,
+) -> Result<(burn::tensor::Device, BackendKind)> {
     match choice {
-        "cpu" => Ok((cpu_device(), BackendKind::Cpu)),
+        "cpu" => Ok((cpu.device(), BackendKind::Cpu)),
         "webgpu" => {
             if !webgpu_available().await {
                 return Err(Error::Backend(
@@ -123,7 +132,7 @@ pub async fn choose_device(choice: &str) -> Result<(burn::tensor::Device, Backen
                     return Ok((device, BackendKind::Gpu));
                 }
             }
-            Ok((cpu_device(), BackendKind::Cpu))
+            Ok((cpu.device(), BackendKind::Cpu))
         }
         other => Err(Error::Input(format!(
             "backend `{other}` is not one of 'auto', 'webgpu', 'cpu'"
@@ -152,7 +161,9 @@ fn opt_count(options: &JsValue, key: &str) -> Result<Option<usize>> {
     }
     match v.as_f64() {
         Some(n) if n.fract() == 0.0 && n >= 1.0 && n <= 1e9 => Ok(Some(n as usize)),
-        _ => Err(Error::Input(format!("option `{key}` must be a positive integer"))),
+        _ => Err(Error::Input(format!(
+            "option `{key}` must be a positive integer"
+        ))),
     }
 }
 
@@ -168,7 +179,9 @@ impl Embedder {
     /// Fetches (or takes) the model files, picks the backend and loads the model.
     #[wasm_bindgen(js_name = load, unchecked_return_type = "Embedder")]
     pub async fn load(options: EmbedderLoadOptions) -> std::result::Result<Embedder, JsValue> {
-        Self::load_inner(options.into()).await.map_err(|e| to_js_error(&e))
+        Self::load_inner(options.into())
+            .await
+            .map_err(|e| to_js_error(&e))
     }
 
     async fn load_inner(options: JsValue) -> Result<Embedder> {
@@ -183,6 +196,10 @@ impl Embedder {
                 "backend `{backend}` is not one of 'auto', 'webgpu', 'cpu'"
             )));
         }
+        let cpu = match opt_string(&options, "cpuBackend")? {
+            Some(name) => CpuBackend::from_name(&name)?,
+            None => CpuBackend::DEFAULT,
+        };
         let pooling = opt_string(&options, "pooling")?
             .map(|p| Pooling::from_name(&p))
             .transpose()?;
@@ -207,7 +224,9 @@ impl Embedder {
                         let url = fetch::join_url(&base, &file)?;
                         let url = JsValue::from_str(&url);
                         if required {
-                            fetch::source_bytes(&key, &url, cross_origin).await.map(Some)
+                            fetch::source_bytes(&key, &url, cross_origin)
+                                .await
+                                .map(Some)
                         } else {
                             fetch::optional_source_bytes(&key, &url, cross_origin).await
                         }
@@ -219,13 +238,19 @@ impl Embedder {
                 }
             }
         };
-        let config = source("config", "config.json", true).await?.unwrap_or_default();
-        let tokenizer = source("tokenizer", "tokenizer.json", true).await?.unwrap_or_default();
+        let config = source("config", "config.json", true)
+            .await?
+            .unwrap_or_default();
+        let tokenizer = source("tokenizer", "tokenizer.json", true)
+            .await?
+            .unwrap_or_default();
         let pooling_config = source("poolingConfig", "1_Pooling/config.json", false).await?;
         let sentence_config = source("sentenceConfig", "sentence_bert_config.json", false).await?;
-        let model = source("model", "model.safetensors", true).await?.unwrap_or_default();
+        let model = source("model", "model.safetensors", true)
+            .await?
+            .unwrap_or_default();
 
-        let (device, kind) = choose_device(&backend).await?;
+        let (device, kind) = choose_device(&backend, cpu).await?;
         let files = EmbedderFiles {
             model: &model,
             config: &config,
@@ -260,7 +285,10 @@ impl Embedder {
 
     /// Embeds an array of strings; resolves to one unit-length `Float32Array` per text, in order.
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
-    pub fn embed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue) -> Promise {
+    pub fn embed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             let texts = strings(&texts).map_err(|e| to_js_error(&e))?;

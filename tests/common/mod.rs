@@ -27,7 +27,9 @@ pub fn golden() -> Golden {
 
 /// The model folder `make assets` fills (override with LOCALRAG_MODEL_DIR).
 pub fn model_dir() -> PathBuf {
-    std::env::var_os("LOCALRAG_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/models/all-MiniLM-L6-v2")
-    })
+    std::env::var_os("LOCALRAG_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/models/all-MiniLM-L6-v2")
+        })
 }

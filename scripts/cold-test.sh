@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Measures a cold `make test`: a fresh clone of HEAD and an empty Cargo target directory (the
+# tools installed system-wide — apt packages, wasm-bindgen-cli — are kept). Writes the result
+# to .cache/cold-make-test.txt, which `make bench` puts into BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git clone -q . "$work/clone"
+start=$(date +%s)
+(cd "$work/clone" && CARGO_TARGET_DIR="$work/target" make test) > "$work/log" 2>&1 || {
+  tail -50 "$work/log"; echo "cold make test failed"; exit 1; }
+secs=$(( $(date +%s) - start ))
+mkdir -p .cache
+echo "A fresh clone of $(git rev-parse --short HEAD) with an empty CARGO_TARGET_DIR: \`make test\` took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`)." > .cache/cold-make-test.txt
+cat .cache/cold-make-test.txt

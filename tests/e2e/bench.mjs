@@ -1,0 +1,19 @@
+// `make bench`, browser half: runs www/bench.html in headless Chromium (WebGPU on SwiftShader)
+// and prints one JSON object per line.
+import { startServer, launch } from './browser.mjs';
+
+const query = process.argv[2] ?? '';
+const server = await startServer('www', 8768);
+const browser = await launch();
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`${server.url}bench.html${query}`);
+  await page.waitForSelector('body[data-state=done]', { timeout: 3_600_000 });
+  for (const row of await page.evaluate(() => window.benchResults)) console.log(JSON.stringify(row));
+  const ua = await page.evaluate(() => navigator.userAgent);
+  console.log(JSON.stringify({ where: 'browser', userAgent: ua }));
+} finally {
+  await browser.close();
+  server.close();
+}
