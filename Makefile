@@ -77,7 +77,7 @@ pkg: rust-tools npm-tools
 	rm -rf pkg
 	wasm-bindgen --target web --out-dir pkg --out-name localrag $(WASM_OUT)
 	$(NODE_BIN)/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-	  --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+	  --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types --enable-simd \
 	  pkg/localrag_bg.wasm -o pkg/localrag_bg.wasm
 	node scripts/package-json.mjs
 	cp README.md pkg/README.md

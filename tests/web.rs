@@ -190,7 +190,7 @@ async fn js_surface_embeds_and_reports_backend() {
 async fn js_surface_errors_have_codes() {
     let f = files().await;
     let bytes = |b: &[u8]| JsValue::from(Uint8Array::from(b));
-    let good = |extra: (&str, JsValue)| {
+    let good = |extra: (&'static str, JsValue)| -> Vec<(&'static str, JsValue)> {
         let mut v = vec![
             ("model", bytes(&f.model)),
             ("config", bytes(&f.config)),
@@ -201,7 +201,7 @@ async fn js_surface_errors_have_codes() {
         v.push(extra);
         v
     };
-    let cases: Vec<(Vec<(&str, JsValue)>, &str)> = vec![
+    let cases: Vec<(Vec<(&'static str, JsValue)>, &str)> = vec![
         (good(("model", bytes(b"garbage"))), "E_MODEL_FORMAT"),
         (good(("config", bytes(b"{\"hidden_size\": 1}"))), "E_CONFIG"),
         (good(("tokenizer", bytes(b"[]"))), "E_TOKENIZER"),

@@ -24,6 +24,7 @@ async function load(backend) {
     return;
   }
   $('backend').textContent = embedder.backend;
+  $('backend').title = embedder.adapter ?? 'Burn CPU backend (WebAssembly)';
   setStatus(`Ready: ${embedder.dim}-dimensional vectors, loaded in ${Math.round(performance.now() - t0)} ms.`);
   $('compare').disabled = false;
 }

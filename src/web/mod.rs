@@ -271,6 +271,15 @@ impl Embedder {
         self.backend.name().to_string()
     }
 
+    /// The GPU adapter in use (as much as the browser tells), or `undefined` on the CPU.
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> Option<String> {
+        match self.backend {
+            BackendKind::Gpu => crate::device::gpu_adapter_info(),
+            BackendKind::Cpu => None,
+        }
+    }
+
     /// Length of every vector `embed` returns.
     #[wasm_bindgen(getter)]
     pub fn dim(&self) -> usize {
