@@ -41,21 +41,24 @@ print(f"Browser: headless Chromium (`{ua}`), WebGPU on SwiftShader (a CPU implem
       "there is no GPU on this machine, so the WebGPU figures measure the code path, not GPU speed). "
       "Native wgpu runs on lavapipe (software Vulkan) for the same reason.\n")
 print("## Embedding throughput\n")
-print("all-MiniLM-L6-v2, chunks of exactly 128 tokens, 32 chunks per round, best round after a warm-up. "
-      "Ratio: against native CPU (flex) at the same batch size, measured in the same run.\n")
-print("| where | backend | batch | chunks/s | ratio vs native cpu-flex |")
-print("|---|---|---:|---:|---:|")
+print("all-MiniLM-L6-v2, chunks of exactly 128 tokens; a round embeds `chunks` chunks; the figure is the best "
+      "round after one warm-up round (native: 3 rounds of 32; browser: `?chunks=16&rounds=1` by default, "
+      "because WebGPU on SwiftShader is slow). Ratio: against native CPU (flex) at the same batch size, "
+      "measured in the same run.\n")
+print("| where | backend | batch | chunks | chunks/s | ratio vs native cpu-flex |")
+print("|---|---|---:|---:|---:|---:|")
 for r in runs:
     base = ref.get(r["batch"])
     ratio = f"{r['chunks_per_s'] / base:.2f}" if base else "–"
-    print(f"| {r['where']} | {r['backend']} | {r['batch']} | {r['chunks_per_s']:.2f} | {ratio} |")
+    print(f"| {r['where']} | {r['backend']} | {r['batch']} | {r['chunks']} | {r['chunks_per_s']:.2f} | {ratio} |")
 
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):
     raw = os.path.getsize(wasm)
     gz = len(gzip.compress(open(wasm, "rb").read(), 9))
-    print(f"`{wasm}` (after `wasm-opt -Oz`): {raw / 1e6:.2f} MB raw, {gz / 1e6:.2f} MB gzipped (gzip -9).")
+    opt = "after `wasm-opt -Oz`" if os.environ.get("WASM_OPT") == "1" else "wasm-bindgen output, profile `wasm`"
+    print(f"`{wasm}` ({opt}): {raw / 1e6:.2f} MB raw, {gz / 1e6:.2f} MB gzipped (gzip -9).")
     js = sum(os.path.getsize(os.path.join("pkg", f)) for f in os.listdir("pkg") if f.endswith(".js"))
     print(f"JS glue: {js / 1e3:.1f} kB.")
 

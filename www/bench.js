@@ -34,6 +34,7 @@ for (const name of backends) {
       chunks_per_s: +(CHUNKS / best).toFixed(2), load_ms: Math.round(loadMs), actual: embedder.backend };
     results.push(row);
     out.textContent += JSON.stringify(row) + '\n';
+    console.log('bench-row ' + JSON.stringify(row));
     embedder.free();
   }
 }

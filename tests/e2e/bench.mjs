@@ -8,6 +8,8 @@ const browser = await launch();
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
+  // Rows are printed as they finish (stderr), the full list at the end (stdout).
+  page.on('console', (m) => { if (m.text().startsWith('bench-row ')) console.error(m.text().slice(10)); });
   await page.goto(`${server.url}bench.html${query}`);
   await page.waitForSelector('body[data-state=done]', { timeout: 3_600_000 });
   for (const row of await page.evaluate(() => window.benchResults)) console.log(JSON.stringify(row));
