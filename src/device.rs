@@ -68,9 +68,11 @@ pub fn cpu_device() -> Device {
 
 static GPU: OnceLock<(Device, String)> = OnceLock::new();
 
-fn describe(setup: &burn::tensor::wgpu::WgpuSetup) -> String {
+/// Keeps the first initialised GPU device (and a description of its adapter) for everyone.
+fn remember(device: Device, setup: &burn::tensor::wgpu::WgpuSetup) -> Device {
     let info = setup.adapter.get_info();
-    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+    let described = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    GPU.get_or_init(|| (device, described)).0.clone()
 }
 
 /// Name, graphics API and type of the GPU adapter in use, once the GPU device exists.
@@ -92,7 +94,7 @@ pub async fn gpu_device_async() -> Result<Device> {
         .init_with_setup_async()
         .await
         .map_err(gpu_error)?;
-    Ok(GPU.get_or_init(|| (device, describe(&setup))).0.clone())
+    Ok(remember(device, &setup))
 }
 
 /// Native, blocking variant of [`gpu_device_async`].
@@ -104,5 +106,5 @@ pub fn gpu_device() -> Result<Device> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup()
         .map_err(gpu_error)?;
-    Ok(GPU.get_or_init(|| (device, describe(&setup))).0.clone())
+    Ok(remember(device, &setup))
 }

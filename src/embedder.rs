@@ -88,12 +88,7 @@ impl Embedder {
                 config.max_position_embeddings
             )));
         }
-        if options.batch_size == 0 || options.batch_size > 1024 {
-            return Err(Error::Config(format!(
-                "batch_size {} must be between 1 and 1024",
-                options.batch_size
-            )));
-        }
+        check_batch_size(options.batch_size).map_err(|e| Error::Config(e.message().into()))?;
         let tokenizer = load_tokenizer(files.tokenizer, max_seq_length, &config)?;
         let model = Bert::load(files.model, &config, device)?;
         Ok(Embedder {
@@ -128,11 +123,7 @@ impl Embedder {
 
     /// Changes the batch size (1..=1024).
     pub fn set_batch_size(&mut self, batch_size: usize) -> Result<()> {
-        if batch_size == 0 || batch_size > 1024 {
-            return Err(Error::Input(format!(
-                "batch_size {batch_size} must be between 1 and 1024"
-            )));
-        }
+        check_batch_size(batch_size)?;
         self.batch_size = batch_size;
         Ok(())
     }
@@ -236,6 +227,16 @@ impl Embedder {
         validate(&vectors, self.normalize)?;
         Ok(vectors)
     }
+}
+
+/// Texts per forward pass must be 1..=1024.
+fn check_batch_size(batch_size: usize) -> Result<()> {
+    if batch_size == 0 || batch_size > 1024 {
+        return Err(Error::Input(format!(
+            "batch_size {batch_size} must be between 1 and 1024"
+        )));
+    }
+    Ok(())
 }
 
 /// Rejects vectors a broken kernel would produce: NaN, infinities, and (when normalised) norms
