@@ -57,6 +57,9 @@ impl Default for EmbedderOptions {
 pub struct Embedder {
     model: Bert,
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation or special tokens: the chunker measures with it.
+    splitter: Tokenizer,
+    fingerprint: String,
     pooling: Pooling,
     max_seq_length: usize,
     batch_size: usize,
@@ -90,10 +93,17 @@ impl Embedder {
         }
         check_batch_size(options.batch_size).map_err(|e| Error::Config(e.message().into()))?;
         let tokenizer = load_tokenizer(files.tokenizer, max_seq_length, &config)?;
+        let mut splitter = tokenizer.clone();
+        splitter
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(format!("cannot turn truncation off: {e}")))?;
         let model = Bert::load(files.model, &config, device)?;
+        let fingerprint = fingerprint(&files, pooling, max_seq_length, options.normalize);
         Ok(Embedder {
             model,
             tokenizer,
+            splitter,
+            fingerprint,
             pooling,
             max_seq_length,
             batch_size: options.batch_size,
@@ -126,6 +136,23 @@ impl Embedder {
         check_batch_size(batch_size)?;
         self.batch_size = batch_size;
         Ok(())
+    }
+
+    /// Identifies the model and every setting that changes its vectors (hex, 16 bytes of a
+    /// SHA-256 over config, tokenizer, pooling, length, normalisation, the weights' size and 64
+    /// evenly spaced 4 KiB windows of them). A knowledge base refuses vectors from another one.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Byte spans of the tokens of `text` as the model would see them, without special tokens
+    /// and without truncation. The chunker packs text by these.
+    pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        let enc = self
+            .splitter
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer(format!("text could not be tokenized: {e}")))?;
+        Ok(enc.get_offsets().to_vec())
     }
 
     /// The device the model runs on.
@@ -227,6 +254,31 @@ impl Embedder {
         validate(&vectors, self.normalize)?;
         Ok(vectors)
     }
+}
+
+fn fingerprint(files: &EmbedderFiles<'_>, pooling: Pooling, max_len: usize, normalize: bool) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"localrag-embedder-v1\0");
+    for part in [files.config, files.tokenizer] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update(format!("{pooling:?}/{max_len}/{normalize}").as_bytes());
+    let w = files.model;
+    h.update((w.len() as u64).to_le_bytes());
+    const WINDOW: usize = 4096;
+    const WINDOWS: usize = 64;
+    if w.len() <= WINDOW * WINDOWS {
+        h.update(w);
+    } else {
+        let step = (w.len() - WINDOW) / (WINDOWS - 1);
+        for i in 0..WINDOWS {
+            let at = i * step;
+            h.update(&w[at..at + WINDOW]);
+        }
+    }
+    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Texts per forward pass must be 1..=1024.

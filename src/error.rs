@@ -20,6 +20,18 @@ pub enum Error {
     Output(String),
     /// A model file could not be fetched.
     Fetch(String),
+    /// The storage (IndexedDB) failed; the batch was not written.
+    Storage(String),
+    /// The browser's storage quota is exhausted; the batch was not written.
+    Quota(String),
+    /// A knowledge base was opened with a different embedding model than it was built with.
+    ModelMismatch(String),
+    /// A knowledge base was opened with an embedder of a different vector dimension.
+    DimMismatch(String),
+    /// Stored data could not be decoded (damaged or written by an incompatible version).
+    Corrupt(String),
+    /// The object was closed or destroyed.
+    Closed(String),
 }
 
 /// Shorthand used across the crate.
@@ -36,6 +48,12 @@ impl Error {
             Error::Backend(_) => "E_BACKEND",
             Error::Output(_) => "E_OUTPUT",
             Error::Fetch(_) => "E_MODEL_FETCH",
+            Error::Storage(_) => "E_STORAGE",
+            Error::Quota(_) => "E_QUOTA",
+            Error::ModelMismatch(_) => "E_MODEL_MISMATCH",
+            Error::DimMismatch(_) => "E_DIM_MISMATCH",
+            Error::Corrupt(_) => "E_CORRUPT",
+            Error::Closed(_) => "E_CLOSED",
         }
     }
 
@@ -48,7 +66,13 @@ impl Error {
             | Error::Input(m)
             | Error::Backend(m)
             | Error::Output(m)
-            | Error::Fetch(m) => m,
+            | Error::Fetch(m)
+            | Error::Storage(m)
+            | Error::Quota(m)
+            | Error::ModelMismatch(m)
+            | Error::DimMismatch(m)
+            | Error::Corrupt(m)
+            | Error::Closed(m) => m,
         }
     }
 }

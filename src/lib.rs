@@ -3,13 +3,20 @@
 //! The crate has a platform-free core (everything but [`web`]) that is tested natively, and a
 //! thin browser layer ([`web`], wasm32 only) that is the only code touching `web-sys`/`js-sys`.
 
+pub mod chunk;
 pub mod config;
 pub mod device;
 pub mod embedder;
 pub mod error;
+pub mod eval;
+pub mod index;
+pub mod kb;
+pub mod lexical;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
 pub mod models;
+pub mod retrieve;
+pub mod store;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
@@ -19,3 +26,6 @@ pub use config::{BertConfig, Pooling};
 pub use device::BackendKind;
 pub use embedder::{Embedder, EmbedderFiles, EmbedderOptions, cosine};
 pub use error::{Error, Result};
+pub use kb::{DocInput, Embed, Filter, Hit, KbOptions, KnowledgeBase, SearchOptions};
+pub use retrieve::Mode;
+pub use store::{MemoryStore, Store};

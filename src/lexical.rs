@@ -1,0 +1,382 @@
+//! Lexical retrieval: an analyzer for Latin and CJK text, and a BM25 index over chunks.
+//!
+//! Latin (and other spaced scripts): words of letters and digits, compatibility-decomposed,
+//! accents dropped, lower-cased (`Café` = `cafe`, `Straße` = `strasse`, `ＡＢＣ` = `abc`).
+//! CJK (Han, kana, Hangul): overlapping character bigrams, a lone character as itself, so Chinese
+//! and Japanese text is searchable without a word segmenter, whatever the embedding model reads.
+//!
+//! Removal is lazy: a removed chunk's postings stay until dead ones pass a quarter of the
+//! postings, and are skipped meanwhile; document frequencies and lengths are exact at all times.
+
+use std::collections::HashMap;
+
+/// BM25 term-frequency saturation.
+pub const K1: f32 = 1.2;
+/// BM25 length normalisation.
+pub const B: f32 = 0.75;
+/// Longer words are cut to this many chars (base64 blobs, hashes).
+const MAX_TERM_CHARS: usize = 40;
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x31F0..=0x31FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+        | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+fn fold_into(c: char, out: &mut String) {
+    match c {
+        'ß' | 'ẞ' => out.push_str("ss"),
+        'æ' | 'Æ' => out.push_str("ae"),
+        'œ' | 'Œ' => out.push_str("oe"),
+        'ø' | 'Ø' => out.push('o'),
+        'đ' | 'Đ' | 'ð' | 'Ð' => out.push('d'),
+        'ł' | 'Ł' => out.push('l'),
+        'þ' | 'Þ' => out.push_str("th"),
+        'ı' => out.push('i'),
+        _ => {
+            unicode_normalization::char::decompose_compatible(c, |d| {
+                if !unicode_normalization::char::is_combining_mark(d) {
+                    out.extend(d.to_lowercase());
+                }
+            });
+        }
+    }
+}
+
+/// The terms of `text`, in order, repeated as they occur.
+pub fn analyze(text: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut word = String::new();
+    let mut word_chars = 0usize;
+    let mut cjk_prev: Option<char> = None;
+    let mut cjk_run = 0usize;
+    let flush_word = |word: &mut String, n: &mut usize, terms: &mut Vec<String>| {
+        if !word.is_empty() {
+            terms.push(std::mem::take(word));
+        }
+        *n = 0;
+    };
+    let flush_cjk = |prev: &mut Option<char>, run: &mut usize, terms: &mut Vec<String>| {
+        if *run == 1
+            && let Some(p) = *prev
+        {
+            terms.push(p.to_string());
+        }
+        *prev = None;
+        *run = 0;
+    };
+    for c in text.chars() {
+        if is_cjk(c) {
+            flush_word(&mut word, &mut word_chars, &mut terms);
+            if let Some(p) = cjk_prev {
+                let mut t = String::with_capacity(8);
+                t.push(p);
+                t.push(c);
+                terms.push(t);
+            }
+            cjk_prev = Some(c);
+            cjk_run += 1;
+        } else if c.is_alphanumeric() {
+            flush_cjk(&mut cjk_prev, &mut cjk_run, &mut terms);
+            if word_chars < MAX_TERM_CHARS {
+                fold_into(c, &mut word);
+                word_chars += 1;
+            }
+        } else if unicode_normalization::char::is_combining_mark(c) {
+            // A combining accent written separately: folded away, the word goes on.
+        } else {
+            flush_word(&mut word, &mut word_chars, &mut terms);
+            flush_cjk(&mut cjk_prev, &mut cjk_run, &mut terms);
+        }
+    }
+    flush_word(&mut word, &mut word_chars, &mut terms);
+    flush_cjk(&mut cjk_prev, &mut cjk_run, &mut terms);
+    terms.retain(|t| !t.is_empty());
+    terms
+}
+
+#[derive(Default, Clone)]
+struct Term {
+    /// Live chunks holding the term.
+    df: u32,
+    /// (slot, term frequency); may hold dead slots until the next cleanup.
+    postings: Vec<(u32, u32)>,
+}
+
+/// A BM25 index over chunks identified by `u64` ids.
+#[derive(Default, Clone)]
+pub struct Bm25 {
+    term_id: HashMap<String, u32>,
+    terms: Vec<Term>,
+    slot_of: HashMap<u64, u32>,
+    ids: Vec<u64>,
+    /// Terms per slot; 0 for dead slots.
+    lens: Vec<u32>,
+    alive: Vec<bool>,
+    /// Unique term ids per slot, kept to update document frequencies on removal.
+    uniq: Vec<Vec<u32>>,
+    live: usize,
+    total_len: u64,
+    dead_postings: usize,
+    postings: usize,
+}
+
+impl Bm25 {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Live chunks.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Distinct terms indexed.
+    pub fn vocabulary(&self) -> usize {
+        self.terms.iter().filter(|t| t.df > 0).count()
+    }
+
+    /// Adds (or replaces) a chunk.
+    pub fn insert(&mut self, id: u64, text: &str) {
+        self.remove(id);
+        let terms = analyze(text);
+        let len = terms.len() as u32;
+        let mut tf: HashMap<u32, u32> = HashMap::new();
+        for t in terms {
+            let next = self.terms.len() as u32;
+            let ti = *self.term_id.entry(t).or_insert(next);
+            if ti == next {
+                self.terms.push(Term::default());
+            }
+            *tf.entry(ti).or_default() += 1;
+        }
+        let slot = self.ids.len() as u32;
+        self.ids.push(id);
+        self.lens.push(len);
+        self.alive.push(true);
+        self.slot_of.insert(id, slot);
+        let mut uniq = Vec::with_capacity(tf.len());
+        for (ti, f) in tf {
+            let term = &mut self.terms[ti as usize];
+            term.df += 1;
+            term.postings.push((slot, f));
+            self.postings += 1;
+            uniq.push(ti);
+        }
+        self.uniq.push(uniq);
+        self.live += 1;
+        self.total_len += len as u64;
+    }
+
+    /// Removes a chunk; returns whether it was there.
+    pub fn remove(&mut self, id: u64) -> bool {
+        let Some(slot) = self.slot_of.remove(&id) else {
+            return false;
+        };
+        let s = slot as usize;
+        self.alive[s] = false;
+        self.live -= 1;
+        self.total_len -= self.lens[s] as u64;
+        self.lens[s] = 0;
+        for ti in std::mem::take(&mut self.uniq[s]) {
+            let t = &mut self.terms[ti as usize];
+            t.df = t.df.saturating_sub(1);
+            self.dead_postings += 1;
+        }
+        if self.dead_postings * 4 > self.postings.max(64) {
+            self.cleanup();
+        }
+        true
+    }
+
+    /// Drops dead postings and slots.
+    fn cleanup(&mut self) {
+        let mut remap = vec![u32::MAX; self.ids.len()];
+        let mut ids = Vec::with_capacity(self.live);
+        let mut lens = Vec::with_capacity(self.live);
+        let mut uniq = Vec::with_capacity(self.live);
+        for s in 0..self.ids.len() {
+            if self.alive[s] {
+                remap[s] = ids.len() as u32;
+                ids.push(self.ids[s]);
+                lens.push(self.lens[s]);
+                uniq.push(std::mem::take(&mut self.uniq[s]));
+            }
+        }
+        let mut postings = 0;
+        for t in &mut self.terms {
+            t.postings.retain_mut(|p| {
+                let n = remap[p.0 as usize];
+                p.0 = n;
+                n != u32::MAX
+            });
+            t.postings.shrink_to_fit();
+            postings += t.postings.len();
+        }
+        self.slot_of = ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+        self.alive = vec![true; ids.len()];
+        self.ids = ids;
+        self.lens = lens;
+        self.uniq = uniq;
+        self.postings = postings;
+        self.dead_postings = 0;
+    }
+
+    /// The `k` best chunks for `query` by BM25, best first, among those `allow` accepts.
+    pub fn search(&self, query: &str, k: usize, allow: Option<&dyn Fn(u64) -> bool>) -> Vec<(u64, f32)> {
+        if self.live == 0 || k == 0 {
+            return Vec::new();
+        }
+        let mut q = analyze(query);
+        q.sort_unstable();
+        q.dedup();
+        let n = self.live as f32;
+        let avgdl = (self.total_len as f32 / n).max(1.0);
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        for t in &q {
+            let Some(&ti) = self.term_id.get(t) else { continue };
+            let term = &self.terms[ti as usize];
+            if term.df == 0 {
+                continue;
+            }
+            let df = term.df as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            for &(slot, tf) in &term.postings {
+                let s = slot as usize;
+                if !self.alive[s] {
+                    continue;
+                }
+                let tf = tf as f32;
+                let dl = self.lens[s] as f32;
+                let w = idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * dl / avgdl));
+                *scores.entry(slot).or_default() += w;
+            }
+        }
+        let mut hits: Vec<(u64, f32)> = scores
+            .into_iter()
+            .map(|(s, w)| (self.ids[s as usize], w))
+            .filter(|(id, _)| allow.is_none_or(|f| f(*id)))
+            .collect();
+        sort_top(&mut hits, k);
+        hits
+    }
+}
+
+/// Sorts by score descending (ties by id) and keeps the first `k`.
+pub(crate) fn sort_top(hits: &mut Vec<(u64, f32)>, k: usize) {
+    let cmp = |a: &(u64, f32), b: &(u64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if hits.len() > k {
+        hits.select_nth_unstable_by(k, cmp);
+        hits.truncate(k);
+    }
+    hits.sort_unstable_by(cmp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin_is_folded() {
+        assert_eq!(analyze("Café CRÈME, naïve Straße!"), ["cafe", "creme", "naive", "strasse"]);
+        assert_eq!(analyze("ＡＢＣ１２３ Œuvre Ærø Łódź"), ["abc123", "oeuvre", "aero", "lodz"]);
+        // A decomposed accent (e + U+0301) folds the same as the composed one.
+        assert_eq!(analyze("cafe\u{301}"), ["cafe"]);
+        assert_eq!(analyze("x86_64 v2.0"), ["x86", "64", "v2", "0"]);
+    }
+
+    #[test]
+    fn cjk_becomes_bigrams() {
+        assert_eq!(analyze("北京大学"), ["北京", "京大", "大学"]);
+        assert_eq!(analyze("我 爱"), ["我", "爱"]);
+        assert_eq!(analyze("GPU计算很快"), ["gpu", "计算", "算很", "很快"]);
+        assert_eq!(analyze("東京タワー"), ["東京", "京タ", "タワ", "ワー"]);
+    }
+
+    fn index(docs: &[&str]) -> Bm25 {
+        let mut b = Bm25::new();
+        for (i, d) in docs.iter().enumerate() {
+            b.insert(i as u64, d);
+        }
+        b
+    }
+
+    #[test]
+    fn ranks_known_latin_cases() {
+        let b = index(&[
+            "The cat sat on the mat.",
+            "Dogs and cats are friends; the cat likes the dog.",
+            "A treatise on résumé writing and CAFÉ culture.",
+            "Quantum chromodynamics describes the strong interaction.",
+            "cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat cat",
+        ]);
+        // Rare term wins: only one chunk mentions chromodynamics.
+        assert_eq!(b.search("chromodynamics", 3, None)[0].0, 3);
+        // Accent folding in both directions.
+        assert_eq!(b.search("resume cafe", 3, None)[0].0, 2);
+        assert_eq!(b.search("RÉSUMÉ", 3, None)[0].0, 2);
+        // Saturation and length normalisation: the spammy chunk wins "cat" but not by 28x.
+        let hits = b.search("cat", 5, None);
+        assert_eq!(hits.len(), 3);
+        assert_eq!(hits[0].0, 4);
+        assert!(hits[0].1 < 3.0 * hits[1].1, "{hits:?}");
+        // Both query words present beats one.
+        assert_eq!(b.search("dog cat", 5, None)[0].0, 1);
+        assert!(b.search("unrelated words", 5, None).is_empty());
+    }
+
+    #[test]
+    fn ranks_known_chinese_cases() {
+        let b = index(&[
+            "北京大学是中国著名的高等学府。",
+            "上海是中国的经济中心，有很多高楼。",
+            "机器学习是人工智能的一个分支。",
+            "深度学习和机器学习都需要大量数据。",
+        ]);
+        assert_eq!(b.search("北京", 4, None)[0].0, 0);
+        assert_eq!(b.search("经济中心", 4, None)[0].0, 1);
+        let ml = b.search("机器学习", 4, None);
+        assert_eq!(ml.len(), 2);
+        assert!(ml.iter().all(|h| h.0 == 2 || h.0 == 3));
+        assert_eq!(b.search("深度学习", 4, None)[0].0, 3);
+    }
+
+    #[test]
+    fn removal_and_filters() {
+        let mut b = index(&["apple pie", "apple tart", "pear tart"]);
+        assert_eq!(b.search("apple", 5, None).len(), 2);
+        assert!(b.remove(0));
+        assert!(!b.remove(0));
+        assert_eq!(b.search("apple", 5, None), vec![(1, b.search("apple", 5, None)[0].1)]);
+        let only2 = |id: u64| id == 2;
+        assert_eq!(b.search("tart", 5, Some(&only2)).iter().map(|h| h.0).collect::<Vec<_>>(), [2]);
+        // Many removals trigger cleanup; results stay right.
+        for i in 10..200u64 {
+            b.insert(i, "filler text apple");
+        }
+        for i in 10..200u64 {
+            b.remove(i);
+        }
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.search("apple", 5, None).iter().map(|h| h.0).collect::<Vec<_>>(), [1]);
+        // Re-inserting an id replaces its text.
+        b.insert(1, "banana");
+        assert!(b.search("apple", 5, None).is_empty());
+        assert_eq!(b.search("banana", 5, None)[0].0, 1);
+    }
+
+    #[test]
+    fn scores_match_the_formula() {
+        let b = index(&["a b", "c d e f"]);
+        let n: f32 = 2.0;
+        let idf = (1.0 + (n - 1.0 + 0.5) / (1.0 + 0.5)).ln();
+        let avgdl = 3.0;
+        let expect = idf * 1.0 * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * 2.0 / avgdl));
+        let got = b.search("a", 1, None)[0].1;
+        assert!((got - expect).abs() < 1e-6, "{got} vs {expect}");
+    }
+}

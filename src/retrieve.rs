@@ -1,0 +1,184 @@
+//! Turning ranked candidate lists into the final passages: reciprocal rank fusion, then
+//! maximal marginal relevance so that the top passages are not copies of one paragraph.
+
+use std::collections::HashMap;
+
+use crate::index::dot;
+
+/// The `k` of reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank), rank from 1.
+pub const RRF_K: f32 = 60.0;
+
+/// Which retrievers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Embedding similarity only.
+    Vector,
+    /// BM25 only (no query embedding: works before the model is warm).
+    Lexical,
+    /// Both, fused by reciprocal rank.
+    #[default]
+    Hybrid,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "vector" => Some(Mode::Vector),
+            "lexical" => Some(Mode::Lexical),
+            "hybrid" => Some(Mode::Hybrid),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Vector => "vector",
+            Mode::Lexical => "lexical",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// A candidate with the scores that produced it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    pub id: u64,
+    /// Cosine to the query, when the vector retriever returned it.
+    pub vector: Option<f32>,
+    /// BM25 score, when the lexical retriever returned it.
+    pub lexical: Option<f32>,
+    /// The score after fusion (RRF in hybrid mode; the single retriever's score otherwise).
+    pub fused: f32,
+    /// The MMR score at the moment it was picked (equal to the normalised fused score without
+    /// reranking).
+    pub rerank: f32,
+}
+
+/// Fuses ranked lists (each best first). In hybrid mode by reciprocal rank; with one list the
+/// scores pass through. Ties break by id, so results are deterministic.
+pub fn fuse(vector: &[(u64, f32)], lexical: &[(u64, f32)], mode: Mode) -> Vec<Scored> {
+    let mut by_id: HashMap<u64, Scored> = HashMap::new();
+    for (list, is_vector) in [(vector, true), (lexical, false)] {
+        for (rank, &(id, s)) in list.iter().enumerate() {
+            let e = by_id.entry(id).or_insert(Scored {
+                id,
+                vector: None,
+                lexical: None,
+                fused: 0.0,
+                rerank: 0.0,
+            });
+            if is_vector {
+                e.vector = Some(s);
+            } else {
+                e.lexical = Some(s);
+            }
+            e.fused += match mode {
+                Mode::Hybrid => 1.0 / (RRF_K + rank as f32 + 1.0),
+                _ => s,
+            };
+        }
+    }
+    let mut out: Vec<Scored> = by_id.into_values().collect();
+    out.sort_by(|a, b| b.fused.total_cmp(&a.fused).then(a.id.cmp(&b.id)));
+    out
+}
+
+/// Maximal marginal relevance: repeatedly picks the candidate maximising
+/// `lambda * relevance - (1 - lambda) * max cosine to the already picked`, where relevance is
+/// the fused score divided by the best one (so the top candidate has relevance 1). `lambda = 1` keeps the fused order.
+pub fn mmr(cands: Vec<Scored>, k: usize, lambda: f32, vector_of: &dyn Fn(u64) -> Option<Vec<f32>>) -> Vec<Scored> {
+    if cands.is_empty() || k == 0 {
+        return Vec::new();
+    }
+    let hi = cands.iter().fold(f32::NEG_INFINITY, |hi, c| hi.max(c.fused));
+    let rel = |s: f32| if hi > 0.0 { (s / hi).max(0.0) } else { 1.0 };
+    let vecs: Vec<Option<Vec<f32>>> = cands.iter().map(|c| vector_of(c.id)).collect();
+    let mut picked: Vec<usize> = Vec::with_capacity(k);
+    let mut max_sim = vec![f32::NEG_INFINITY; cands.len()];
+    let mut taken = vec![false; cands.len()];
+    let mut out = Vec::with_capacity(k.min(cands.len()));
+    while out.len() < k.min(cands.len()) {
+        let mut best: Option<(usize, f32)> = None;
+        for i in 0..cands.len() {
+            if taken[i] {
+                continue;
+            }
+            let redundancy = if picked.is_empty() { 0.0 } else { max_sim[i].max(0.0) };
+            let score = lambda * rel(cands[i].fused) - (1.0 - lambda) * redundancy;
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((i, score));
+            }
+        }
+        let (i, score) = best.expect("a candidate is left");
+        taken[i] = true;
+        picked.push(i);
+        if let Some(vi) = &vecs[i] {
+            for j in 0..cands.len() {
+                if !taken[j]
+                    && let Some(vj) = &vecs[j]
+                {
+                    max_sim[j] = max_sim[j].max(dot(vi, vj));
+                }
+            }
+        }
+        let mut c = cands[i].clone();
+        c.rerank = score;
+        out.push(c);
+    }
+    out
+}
+
+/// Without reranking: the first `k`, with `rerank` set to the normalised fused score.
+pub fn top(cands: Vec<Scored>, k: usize) -> Vec<Scored> {
+    mmr(cands, k, 1.0, &|_| None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_follows_the_formula() {
+        let v = [(1, 0.9), (2, 0.8), (3, 0.7)];
+        let l = [(3, 12.0), (4, 5.0)];
+        let f = fuse(&v, &l, Mode::Hybrid);
+        let s = |id: u64| f.iter().find(|c| c.id == id).unwrap().fused;
+        assert!((s(1) - 1.0 / 61.0).abs() < 1e-7);
+        assert!((s(3) - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-7);
+        assert!((s(4) - 1.0 / 62.0).abs() < 1e-7);
+        // In both lists beats first in one.
+        assert_eq!(f[0].id, 3);
+        // 2 and 4 are both second in one list: a tie, broken by id.
+        assert_eq!(f.iter().map(|c| c.id).collect::<Vec<_>>(), [3, 1, 2, 4]);
+        let c3 = f.iter().find(|c| c.id == 3).unwrap();
+        assert_eq!((c3.vector, c3.lexical), (Some(0.7), Some(12.0)));
+    }
+
+    #[test]
+    fn single_mode_keeps_scores() {
+        let f = fuse(&[(7, 0.5), (8, 0.25)], &[], Mode::Vector);
+        assert_eq!(f.iter().map(|c| (c.id, c.fused)).collect::<Vec<_>>(), [(7, 0.5), (8, 0.25)]);
+        let f = fuse(&[], &[(9, 3.0), (1, 3.0)], Mode::Lexical);
+        assert_eq!(f.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 9], "ties break by id");
+    }
+
+    #[test]
+    fn mmr_spreads_out_near_duplicates() {
+        // Candidates 1, 2, 3 are the same passage; 4 is different and a little less relevant.
+        let dup = vec![1.0, 0.0];
+        let other = vec![0.6, 0.8];
+        let vecs = move |id: u64| Some(if id == 4 { other.clone() } else { dup.clone() });
+        let cands = fuse(&[(1, 0.95), (2, 0.94), (3, 0.93), (4, 0.80)], &[], Mode::Vector);
+        let plain = top(cands.clone(), 2);
+        assert_eq!(plain.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2]);
+        let diverse = mmr(cands.clone(), 2, 0.7, &vecs);
+        assert_eq!(diverse.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 4]);
+        // lambda = 1 is pure relevance.
+        assert_eq!(mmr(cands.clone(), 4, 1.0, &vecs).iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // The first pick is always the most relevant; scores are recorded.
+        let all = mmr(cands, 4, 0.5, &vecs);
+        assert_eq!(all[0].id, 1);
+        assert!((all[0].rerank - 0.5).abs() < 1e-6);
+        assert_eq!(all.len(), 4);
+    }
+}

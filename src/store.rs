@@ -1,0 +1,166 @@
+//! Persistence behind a small trait: three key spaces of byte values, loaded whole on open and
+//! written in atomic batches. [`MemoryStore`] serves native tests and the CLI; the browser layer
+//! implements the same trait on IndexedDB (one object store per space, one readwrite transaction
+//! per batch).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// The key spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// Manifest and index snapshot.
+    Meta,
+    /// One record per document.
+    Docs,
+    /// One record per chunk (offsets and vector).
+    Chunks,
+}
+
+impl Space {
+    pub const ALL: [Space; 3] = [Space::Meta, Space::Docs, Space::Chunks];
+
+    /// The object store name in IndexedDB.
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Meta => "meta",
+            Space::Docs => "docs",
+            Space::Chunks => "chunks",
+        }
+    }
+}
+
+/// One operation of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put(Space, String, Vec<u8>),
+    Delete(Space, String),
+}
+
+impl Op {
+    pub fn bytes(&self) -> usize {
+        match self {
+            Op::Put(_, k, v) => k.len() + v.len(),
+            Op::Delete(_, k) => k.len(),
+        }
+    }
+}
+
+/// Everything a store holds, by space, sorted by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    pub meta: Vec<(String, Vec<u8>)>,
+    pub docs: Vec<(String, Vec<u8>)>,
+    pub chunks: Vec<(String, Vec<u8>)>,
+}
+
+impl Contents {
+    pub fn meta(&self, key: &str) -> Option<&[u8]> {
+        self.meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Where a knowledge base keeps its data.
+///
+/// `write` is atomic: after it returns an error, the store holds exactly what it held before.
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    /// Reads everything.
+    async fn load(&self) -> Result<Contents>;
+    /// Applies all operations, or none.
+    async fn write(&self, ops: Vec<Op>) -> Result<()>;
+    /// Deletes everything this store holds (the store stays usable).
+    async fn clear(&self) -> Result<()> {
+        let c = self.load().await?;
+        let mut ops = Vec::new();
+        for (space, list) in [(Space::Meta, c.meta), (Space::Docs, c.docs), (Space::Chunks, c.chunks)] {
+            ops.extend(list.into_iter().map(|(k, _)| Op::Delete(space, k)));
+        }
+        self.write(ops).await
+    }
+}
+
+type Spaces = BTreeMap<Space, BTreeMap<String, Vec<u8>>>;
+
+/// An in-memory store. Clones share the same data, like two handles on one database. A quota
+/// can be set to see how a knowledge base behaves when storage runs out.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    data: Arc<Mutex<Spaces>>,
+    quota: Arc<Mutex<Option<usize>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes of keys and values held.
+    pub fn bytes(&self) -> usize {
+        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        data.values().flat_map(|m| m.iter()).map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// Makes writes that would grow the store past `bytes` fail with [`Error::Quota`].
+    pub fn set_quota(&self, bytes: Option<usize>) {
+        *self.quota.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+    }
+
+    /// Direct access for tests that damage stored data.
+    pub fn poke(&self, space: Space, key: &str, value: Option<Vec<u8>>) {
+        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let m = data.entry(space).or_default();
+        match value {
+            Some(v) => {
+                m.insert(key.to_string(), v);
+            }
+            None => {
+                m.remove(key);
+            }
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    async fn load(&self) -> Result<Contents> {
+        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let list = |s: Space| -> Vec<(String, Vec<u8>)> {
+            data.get(&s).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+        };
+        Ok(Contents {
+            meta: list(Space::Meta),
+            docs: list(Space::Docs),
+            chunks: list(Space::Chunks),
+        })
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<()> {
+        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        // Apply to a copy, then swap: all or nothing.
+        let mut next = data.clone();
+        for op in ops {
+            match op {
+                Op::Put(s, k, v) => {
+                    next.entry(s).or_default().insert(k, v);
+                }
+                Op::Delete(s, k) => {
+                    if let Some(m) = next.get_mut(&s) {
+                        m.remove(&k);
+                    }
+                }
+            }
+        }
+        if let Some(quota) = *self.quota.lock().unwrap_or_else(|e| e.into_inner()) {
+            let used: usize = next.values().flat_map(|m| m.iter()).map(|(k, v)| k.len() + v.len()).sum();
+            if used > quota {
+                return Err(Error::Quota(format!(
+                    "storage quota exceeded ({used} bytes needed, {quota} allowed); nothing of this batch was stored"
+                )));
+            }
+        }
+        *data = next;
+        Ok(())
+    }
+}
