@@ -662,6 +662,15 @@ impl<S: Store> KnowledgeBase<S> {
         self.docs.get(id)
     }
 
+    /// A document's chunks in order: (chunk id, byte start, byte end, UTF-16 start, UTF-16 end).
+    pub fn chunks_of(&self, id: &str) -> Vec<(u64, usize, usize, usize, usize)> {
+        let Some(d) = self.docs.get(id) else { return Vec::new() };
+        d.chunk_ids
+            .iter()
+            .filter_map(|c| self.chunks.get(c).map(|m| (*c, m.start, m.end, m.start16, m.end16)))
+            .collect()
+    }
+
     pub fn count(&self) -> usize {
         self.docs.len()
     }

@@ -85,13 +85,15 @@ pub fn fuse(vector: &[(u64, f32)], lexical: &[(u64, f32)], mode: Mode) -> Vec<Sc
 
 /// Maximal marginal relevance: repeatedly picks the candidate maximising
 /// `lambda * relevance - (1 - lambda) * max cosine to the already picked`, where relevance is
-/// the fused score divided by the best one (so the top candidate has relevance 1). `lambda = 1` keeps the fused order.
+/// the fused score min-max normalised over the candidates (best 1, worst 0): fused scores of
+/// reciprocal rank fusion are tightly packed, and without spreading them the redundancy term
+/// would decide alone. `lambda = 1` keeps the fused order.
 pub fn mmr(cands: Vec<Scored>, k: usize, lambda: f32, vector_of: &dyn Fn(u64) -> Option<Vec<f32>>) -> Vec<Scored> {
     if cands.is_empty() || k == 0 {
         return Vec::new();
     }
-    let hi = cands.iter().fold(f32::NEG_INFINITY, |hi, c| hi.max(c.fused));
-    let rel = |s: f32| if hi > 0.0 { (s / hi).max(0.0) } else { 1.0 };
+    let (lo, hi) = cands.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), c| (lo.min(c.fused), hi.max(c.fused)));
+    let rel = |s: f32| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 };
     let vecs: Vec<Option<Vec<f32>>> = cands.iter().map(|c| vector_of(c.id)).collect();
     let mut picked: Vec<usize> = Vec::with_capacity(k);
     let mut max_sim = vec![f32::NEG_INFINITY; cands.len()];
@@ -164,21 +166,26 @@ mod tests {
 
     #[test]
     fn mmr_spreads_out_near_duplicates() {
-        // Candidates 1, 2, 3 are the same passage; 4 is different and a little less relevant.
+        // Candidates 1, 2, 3 are the same passage; 4 is different and a little less relevant;
+        // 5 is the weakest of the pool.
         let dup = vec![1.0, 0.0];
         let other = vec![0.6, 0.8];
-        let vecs = move |id: u64| Some(if id == 4 { other.clone() } else { dup.clone() });
-        let cands = fuse(&[(1, 0.95), (2, 0.94), (3, 0.93), (4, 0.80)], &[], Mode::Vector);
+        let vecs = move |id: u64| Some(match id {
+            4 => other.clone(),
+            5 => vec![0.0, 1.0],
+            _ => dup.clone(),
+        });
+        let cands = fuse(&[(1, 0.95), (2, 0.94), (3, 0.93), (4, 0.85), (5, 0.40)], &[], Mode::Vector);
         let plain = top(cands.clone(), 2);
         assert_eq!(plain.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2]);
         let diverse = mmr(cands.clone(), 2, 0.7, &vecs);
         assert_eq!(diverse.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 4]);
         // lambda = 1 is pure relevance.
-        assert_eq!(mmr(cands.clone(), 4, 1.0, &vecs).iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(mmr(cands.clone(), 5, 1.0, &vecs).iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         // The first pick is always the most relevant; scores are recorded.
-        let all = mmr(cands, 4, 0.5, &vecs);
+        let all = mmr(cands, 5, 0.5, &vecs);
         assert_eq!(all[0].id, 1);
         assert!((all[0].rerank - 0.5).abs() < 1e-6);
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 5);
     }
 }

@@ -318,6 +318,7 @@ fn mmr_keeps_near_duplicates_apart() {
         let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default()).await.unwrap();
         let mut docs: Vec<DocInput> = (0..4).map(|i| doc(&format!("copy{i}"), "The volcano erupted and lava flowed down the volcano.")).collect();
         docs.push(doc("other", "A volcano observatory measures seismic tremors."));
+        docs.extend((0..10).map(|i| doc(&format!("filler{i}"), &format!("Filler note {i} about gardening, soil and compost."))));
         kb.add(&e, docs, None).await.unwrap();
         let plain = kb.search(&e, "volcano lava", &SearchOptions { k: 2, mmr_lambda: None, ..Default::default() }).await.unwrap();
         assert!(plain.iter().all(|h| h.doc_id.starts_with("copy")));

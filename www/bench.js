@@ -1,9 +1,10 @@
 // Browser half of `make bench`: embedding throughput per backend and batch size. Results go
 // to window.benchResults (read by tests/e2e/bench.mjs) and onto the page.
-import init, { Embedder } from './pkg/localrag.js';
+import init, { Embedder, KnowledgeBase, __benchIndex, __storedBytes } from './pkg/localrag.js';
 
 const params = new URLSearchParams(location.search);
 const backends = (params.get('backends') ?? 'webgpu,cpu-flex,cpu-ndarray').split(',');
+const suites = (params.get('suites') ?? 'embed,index,ingest').split(',');
 const CHUNKS = Number(params.get('chunks') ?? 32);
 const ROUNDS = Number(params.get('rounds') ?? 2);
 const TOKENS = 128;
@@ -15,8 +16,14 @@ const results = [];
 const texts = Array.from({ length: CHUNKS }, (_, i) =>
   Array.from({ length: 200 }, (_, w) => `word${(w * 7 + i) % 50} topic${i} `).join(''));
 
+function push(row) {
+  results.push(row);
+  out.textContent += JSON.stringify(row) + '\n';
+  console.log('bench-row ' + JSON.stringify(row));
+}
+
 await init();
-for (const name of backends) {
+for (const name of suites.includes('embed') ? backends : []) {
   const [backend, cpuBackend] = name.startsWith('cpu-') ? ['cpu', name.slice(4)] : [name, undefined];
   for (const batch of [1, 8, 32]) {
     const t0 = performance.now();
@@ -32,11 +39,44 @@ for (const name of backends) {
     }
     const row = { where: 'browser', backend: name, batch, tokens: TOKENS, chunks: CHUNKS, seconds: +best.toFixed(4),
       chunks_per_s: +(CHUNKS / best).toFixed(2), load_ms: Math.round(loadMs), actual: embedder.backend };
-    results.push(row);
-    out.textContent += JSON.stringify(row) + '\n';
-    console.log('bench-row ' + JSON.stringify(row));
+    push(row);
     embedder.free();
   }
+}
+
+if (suites.includes('index')) {
+  // Base segments built natively by `cargo bench --bench index` (same vectors, same seeds).
+  for (const n of (params.get('sizes') ?? '10000,100000').split(',').map(Number)) {
+    const r = await fetch(`./bench-data/index-${n}.snap`);
+    if (!r.ok) throw new Error(`bench-data/index-${n}.snap missing: run cargo bench --bench index first`);
+    push(JSON.parse(__benchIndex(n, new Uint8Array(await r.arrayBuffer()), 500)));
+  }
+  // And one base built here, to measure the build in the browser.
+  push(JSON.parse(__benchIndex(10000, undefined, 200)));
+}
+
+if (suites.includes('ingest')) {
+  // End to end: chunk + embed (CPU) + index + persist, then bytes stored per chunk.
+  const DOCS = Number(params.get('docs') ?? 8);
+  const words = ['river', 'mountain', 'engine', 'protocol', 'harvest', 'painting', 'theorem', 'market', 'glacier', 'violin'];
+  const docs = Array.from({ length: DOCS }, (_, d) => ({
+    id: `doc${d}`, title: `Document ${d}`,
+    text: Array.from({ length: 60 }, (_, s) =>
+      `Sentence ${s} of document ${d} is about the ${words[(d + s) % 10]} and the ${words[(d * 3 + s) % 10]}.`).join(' '),
+  }));
+  const embedder = await Embedder.load({ baseUrl: MODEL, backend: 'cpu' });
+  await KnowledgeBase.destroyByName('bench-ingest');
+  const kb = await KnowledgeBase.open('bench-ingest', embedder, { persist: false });
+  const t = performance.now();
+  const report = await kb.add(docs);
+  const seconds = (performance.now() - t) / 1000;
+  const stats = await kb.stats();
+  await kb.close();
+  const bytes = JSON.parse(await __storedBytes('bench-ingest'));
+  push({ bench: 'ingest', where: 'browser', backend: 'cpu-flex', docs: DOCS, chunks: report.chunks, seconds: +seconds.toFixed(2),
+    chunks_per_s: +(report.chunks / seconds).toFixed(2), bytes_per_chunk: Math.round((bytes.docs + bytes.chunks) / bytes.chunk_count),
+    chunk_record_bytes: Math.round(bytes.chunks / bytes.chunk_count), doc_bytes: bytes.docs, meta_bytes: bytes.meta, dim: stats.dim });
+  await KnowledgeBase.destroyByName('bench-ingest');
 }
 window.benchResults = results;
 document.body.dataset.state = 'done';

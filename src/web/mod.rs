@@ -1,7 +1,12 @@
 //! The browser layer: the only code that touches `web-sys`/`js-sys`. It fetches model files,
 //! picks WebGPU or the CPU, and exposes the core to JavaScript through wasm-bindgen.
 
+mod bench;
 mod fetch;
+pub mod idb;
+mod kb;
+
+pub use kb::KnowledgeBase;
 
 use std::rc::Rc;
 
@@ -54,7 +59,8 @@ export interface EmbedderLoadOptions {
 /** Every error localrag throws: a JS `Error` with a stable `code`. */
 export interface LocalRagError extends Error {
   name: 'LocalRagError';
-  code: 'E_MODEL_FORMAT' | 'E_CONFIG' | 'E_TOKENIZER' | 'E_INPUT' | 'E_BACKEND' | 'E_OUTPUT' | 'E_MODEL_FETCH';
+  code: 'E_MODEL_FORMAT' | 'E_CONFIG' | 'E_TOKENIZER' | 'E_INPUT' | 'E_BACKEND' | 'E_OUTPUT' | 'E_MODEL_FETCH'
+    | 'E_STORAGE' | 'E_QUOTA' | 'E_MODEL_MISMATCH' | 'E_DIM_MISMATCH' | 'E_CORRUPT' | 'E_CLOSED';
 }
 "#;
 

@@ -33,3 +33,67 @@ pub fn model_dir() -> PathBuf {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/models/all-MiniLM-L6-v2")
         })
 }
+
+/// Real English prose, deterministically: documentation comment lines (5+ words) from the
+/// sources of the crates in Cargo.lock, which cargo has unpacked in its registry by the time the
+/// tests build. Returns up to `n` distinct lines.
+pub fn real_texts(n: usize) -> Vec<String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let lock = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).expect("Cargo.lock");
+    let mut packages = Vec::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(v) = line.strip_prefix("name = ") {
+            name = Some(v.trim_matches('"').to_string());
+        } else if let Some(v) = line.strip_prefix("version = ")
+            && let Some(n) = name.take()
+        {
+            packages.push(format!("{n}-{}", v.trim_matches('"')));
+        }
+    }
+    let mut roots: Vec<PathBuf> = std::fs::read_dir(home.join("registry/src"))
+        .expect("cargo registry sources")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    roots.sort();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for pkg in packages {
+        let Some(dir) = roots.iter().map(|r| r.join(&pkg)).find(|p| p.is_dir()) else { continue };
+        let mut files = Vec::new();
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        for f in files {
+            let Ok(src) = std::fs::read_to_string(&f) else { continue };
+            for line in src.lines() {
+                let t = line.trim_start();
+                let Some(doc) = t.strip_prefix("///").or_else(|| t.strip_prefix("//!")) else { continue };
+                let doc = doc.trim();
+                if doc.len() < 30 || doc.split_whitespace().count() < 5 || doc.starts_with('#') || doc.contains("```") {
+                    continue;
+                }
+                if seen.insert(doc.to_string()) {
+                    out.push(doc.to_string());
+                    if out.len() == n {
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,70 @@
+//! `cargo bench --bench index`: the vector index natively. Prints JSON lines (see
+//! scripts/bench_report.py): build time, p50/p99 search latency and recall@10 at 10k and 100k
+//! random 384-d unit vectors (exact search measured in the same run as the reference), the
+//! ef_search sweep behind the default, and the exact-vs-HNSW crossover behind `exact_below`.
+//! Also writes the built base segments to .cache/bench/ for the browser half.
+
+use std::time::Instant;
+
+use localrag::index::{IndexOptions, Vector, VectorIndex, measure, quantile, random_unit};
+
+const DIM: usize = 384;
+
+fn build(data: &[Vec<f32>], opts: IndexOptions) -> (VectorIndex, f64) {
+    let mut idx = VectorIndex::new(DIM, opts);
+    for (i, v) in data.iter().enumerate() {
+        idx.insert(i as u64, Vector::new(v.clone())).unwrap();
+    }
+    let t = Instant::now();
+    idx.compact();
+    (idx, t.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let start = Instant::now();
+    let now = move || start.elapsed().as_secs_f64() * 1e3;
+    let queries = random_unit(500, DIM, 99);
+    let sizes: Vec<usize> = std::env::var("INDEX_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or(vec![10_000, 100_000]);
+    std::fs::create_dir_all(".cache/bench").unwrap();
+    for &n in &sizes {
+        let data = random_unit(n, DIM, 7);
+        let (idx, build_s) = build(&data, IndexOptions::default());
+        let (fast, slow, recall) = measure(&idx, &queries, 10, &now);
+        println!(
+            "{{\"bench\":\"index\",\"where\":\"native\",\"n\":{n},\"dim\":{DIM},\"ef_search\":{},\"build_s\":{build_s:.2},\"p50_ms\":{:.4},\"p99_ms\":{:.4},\"exact_p50_ms\":{:.4},\"exact_p99_ms\":{:.4},\"recall10\":{recall:.4}}}",
+            idx.options().ef_search,
+            quantile(&fast, 0.5),
+            quantile(&fast, 0.99),
+            quantile(&slow, 0.5),
+            quantile(&slow, 0.99)
+        );
+        std::fs::write(format!(".cache/bench/index-{n}.snap"), idx.snapshot().unwrap()).unwrap();
+    }
+    // ef_search: recall and latency at 20k.
+    let data = random_unit(20_000, DIM, 8);
+    for ef in [32, 64, 128, 256] {
+        let opts = IndexOptions { ef_search: ef, ef_construction: 128, ..Default::default() };
+        let (idx, _) = build(&data, opts);
+        let (fast, _, recall) = measure(&idx, &queries[..200], 10, &now);
+        println!(
+            "{{\"bench\":\"ef\",\"where\":\"native\",\"n\":20000,\"ef_search\":{ef},\"p50_ms\":{:.4},\"p99_ms\":{:.4},\"recall10\":{recall:.4}}}",
+            quantile(&fast, 0.5),
+            quantile(&fast, 0.99)
+        );
+    }
+    // Where exact search stops being as fast as the HNSW.
+    for n in [1_000, 2_000, 4_000, 8_000] {
+        let data = random_unit(n, DIM, 9);
+        let opts = IndexOptions { exact_below: 1, ..Default::default() };
+        let (idx, _) = build(&data, opts);
+        let (fast, slow, _) = measure(&idx, &queries[..200], 10, &now);
+        println!(
+            "{{\"bench\":\"crossover\",\"where\":\"native\",\"n\":{n},\"hnsw_p50_ms\":{:.4},\"exact_p50_ms\":{:.4}}}",
+            quantile(&fast, 0.5),
+            quantile(&slow, 0.5)
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! Hidden exports for `make bench` (www/bench.js): the vector index and the stored size in the
+//! browser. Not part of the documented API.
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::idb::IdbStore;
+use super::to_js_error;
+use crate::index::{IndexOptions, SnapshotState, Vector, VectorIndex, measure, quantile, random_unit};
+use crate::store::Store;
+
+fn now_fn() -> impl Fn() -> f64 {
+    let perf = Reflect::get(&js_sys::global(), &"performance".into()).unwrap_or(JsValue::UNDEFINED);
+    let now: Option<Function> = Reflect::get(&perf, &"now".into()).ok().and_then(|f| f.dyn_into().ok());
+    move || match &now {
+        Some(f) => f.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
+        None => js_sys::Date::now(),
+    }
+}
+
+/// Search latency and recall over `n` random 384-d unit vectors (the generator and seeds of
+/// benches/index.rs). With a snapshot (built natively), the base is loaded from it; without,
+/// it is built here and the build time reported.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __benchIndex)]
+pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize) -> Result<JsValue, JsValue> {
+    let now = now_fn();
+    let data = random_unit(n, 384, 7);
+    let qs = random_unit(queries, 384, 99);
+    let live: Vec<(u64, Vector)> = data.into_iter().enumerate().map(|(i, v)| (i as u64, Vector::new(v))).collect();
+    let t = now();
+    let (idx, state) = match &snapshot {
+        Some(bytes) => VectorIndex::open(384, IndexOptions::default(), live, Some(bytes)),
+        None => VectorIndex::open(384, IndexOptions::default(), live, None),
+    };
+    let open_ms = now() - t;
+    if snapshot.is_some() && state != SnapshotState::Loaded {
+        return Err(JsValue::from_str(&format!("snapshot not used: {state:?}")));
+    }
+    let (fast, slow, recall) = measure(&idx, &qs, 10, &now);
+    let row = serde_json::json!({
+        "bench": "index", "where": "browser", "n": n, "dim": 384,
+        "ef_search": idx.options().ef_search,
+        "source": if snapshot.is_some() { "snapshot" } else { "built in the browser" },
+        "open_ms": open_ms,
+        "p50_ms": quantile(&fast, 0.5), "p99_ms": quantile(&fast, 0.99),
+        "exact_p50_ms": quantile(&slow, 0.5), "exact_p99_ms": quantile(&slow, 0.99),
+        "recall10": recall,
+    });
+    Ok(JsValue::from_str(&row.to_string()))
+}
+
+/// Bytes of keys and values stored for knowledge base `name`, and its chunk count.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __storedBytes)]
+pub async fn stored_bytes(name: String) -> Result<JsValue, JsValue> {
+    let store = IdbStore::open(&name).await.map_err(|e| to_js_error(&e))?;
+    let c = store.load().await.map_err(|e| to_js_error(&e))?;
+    store.close();
+    let size = |l: &Vec<(String, Vec<u8>)>| l.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let row = serde_json::json!({
+        "meta": size(&c.meta), "docs": size(&c.docs), "chunks": size(&c.chunks), "chunk_count": c.chunks.len(),
+    });
+    Ok(JsValue::from_str(&row.to_string()))
+}

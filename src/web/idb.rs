@@ -1,0 +1,262 @@
+//! The [`Store`] on IndexedDB: database `localrag:<name>`, one object store per key space,
+//! string keys, `Uint8Array` values. A batch is one readwrite transaction over all three object
+//! stores: IndexedDB commits all of it or none (a closed tab, a crash or a quota error aborts
+//! it). Loading reads everything in one readonly transaction with `getAllKeys`/`getAll`.
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DomException, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
+
+use crate::error::{Error, Result};
+use crate::store::{Contents, Op, Space, Store};
+
+/// Database name prefix, so a page's other databases are never touched.
+pub const DB_PREFIX: &str = "localrag:";
+const DB_VERSION: u32 = 1;
+
+fn factory() -> Result<IdbFactory> {
+    let global = js_sys::global();
+    let idb = Reflect::get(&global, &JsValue::from_str("indexedDB"))
+        .map_err(|_| Error::Storage("IndexedDB is not available here".into()))?;
+    if idb.is_undefined() || idb.is_null() {
+        return Err(Error::Storage("IndexedDB is not available in this context (private mode or an opaque origin?)".into()));
+    }
+    idb.dyn_into::<IdbFactory>().map_err(|_| Error::Storage("indexedDB is not an IDBFactory".into()))
+}
+
+/// Maps a DOMException (or anything thrown) to a typed error. `QuotaExceededError` becomes
+/// [`Error::Quota`].
+pub fn map_error(what: &str, err: &JsValue) -> Error {
+    let (name, message) = match err.dyn_ref::<DomException>() {
+        Some(d) => (d.name(), d.message()),
+        None => match err.dyn_ref::<js_sys::Error>() {
+            Some(e) => (String::from(e.name()), String::from(e.message())),
+            None => ("Error".to_string(), format!("{err:?}")),
+        },
+    };
+    if name == "QuotaExceededError" {
+        Error::Quota(format!("{what}: the browser's storage quota is exhausted ({message}); nothing of this batch was stored"))
+    } else {
+        Error::Storage(format!("{what}: {name}: {message}"))
+    }
+}
+
+/// Resolves when the request succeeds (with its result), rejects with its error.
+async fn request(req: &IdbRequest, what: &str) -> Result<JsValue> {
+    let r = req.clone();
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        let ok = r.clone();
+        let on_success = Closure::once_into_js(move |_: web_sys::Event| {
+            let _ = resolve.call1(&JsValue::NULL, &ok.result().unwrap_or(JsValue::UNDEFINED));
+        });
+        let bad = r.clone();
+        let on_error = Closure::once_into_js(move |e: web_sys::Event| {
+            e.prevent_default();
+            let err = bad.error().ok().flatten().map(JsValue::from).unwrap_or_else(|| JsValue::from_str("request failed"));
+            let _ = reject.call1(&JsValue::NULL, &err);
+        });
+        r.set_onsuccess(Some(on_success.unchecked_ref()));
+        r.set_onerror(Some(on_error.unchecked_ref()));
+    });
+    JsFuture::from(promise).await.map_err(|e| map_error(what, &e))
+}
+
+/// Resolves when the transaction commits; rejects with its error when it aborts.
+fn completion(tx: &IdbTransaction) -> Promise {
+    let t = tx.clone();
+    Promise::new(&mut |resolve: Function, reject: Function| {
+        let on_complete = Closure::once_into_js(move |_: web_sys::Event| {
+            let _ = resolve.call0(&JsValue::NULL);
+        });
+        let tt = t.clone();
+        let on_abort = Closure::once_into_js(move |_: web_sys::Event| {
+            let err = tt.error().map(JsValue::from).unwrap_or_else(|| {
+                DomException::new_with_message_and_name("the transaction was aborted", "AbortError")
+                    .map(JsValue::from)
+                    .unwrap_or(JsValue::from_str("aborted"))
+            });
+            let _ = reject.call1(&JsValue::NULL, &err);
+        });
+        t.set_oncomplete(Some(on_complete.unchecked_ref()));
+        t.set_onabort(Some(on_abort.unchecked_ref()));
+    })
+}
+
+fn space_names() -> Array {
+    Space::ALL.iter().map(|s| JsValue::from_str(s.name())).collect()
+}
+
+/// A knowledge base's IndexedDB database.
+pub struct IdbStore {
+    db: IdbDatabase,
+    name: String,
+}
+
+impl IdbStore {
+    /// Opens (creating if needed) the database for knowledge base `name`.
+    pub async fn open(name: &str) -> Result<IdbStore> {
+        if name.is_empty() || name.len() > 200 {
+            return Err(Error::Input("a knowledge base name must be 1 to 200 bytes".into()));
+        }
+        let req: IdbOpenDbRequest = factory()?
+            .open_with_u32(&format!("{DB_PREFIX}{name}"), DB_VERSION)
+            .map_err(|e| map_error("opening the database", &e))?;
+        let r = req.clone();
+        let on_upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            if let Ok(db) = r.result().and_then(|d| d.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
+                let names = db.object_store_names();
+                for s in Space::ALL {
+                    if !names.contains(s.name()) {
+                        let _ = db.create_object_store(s.name());
+                    }
+                }
+            }
+        });
+        req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+        let db = request(&req, "opening the database").await;
+        req.set_onupgradeneeded(None);
+        drop(on_upgrade);
+        let db: IdbDatabase = db?.dyn_into().map_err(|_| Error::Storage("open did not give a database".into()))?;
+        // Another tab deleting or upgrading the database: let go of it.
+        let d = db.clone();
+        let on_version = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| d.close());
+        db.set_onversionchange(Some(on_version.as_ref().unchecked_ref()));
+        on_version.forget();
+        Ok(IdbStore { db, name: name.to_string() })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Closes the connection (pending transactions still finish).
+    pub fn close(&self) {
+        self.db.close();
+    }
+
+    /// Deletes the database of knowledge base `name`.
+    pub async fn delete(name: &str) -> Result<()> {
+        let req = factory()?
+            .delete_database(&format!("{DB_PREFIX}{name}"))
+            .map_err(|e| map_error("deleting the database", &e))?;
+        request(&req, "deleting the database").await.map(|_| ())
+    }
+
+    fn tx(&self, mode: IdbTransactionMode) -> Result<IdbTransaction> {
+        self.db
+            .transaction_with_str_sequence_and_mode(&space_names(), mode)
+            .map_err(|e| match e.dyn_ref::<DomException>().map(|d| d.name()) {
+                Some(n) if n == "InvalidStateError" => Error::Closed("the knowledge base's database connection is closed".into()),
+                _ => map_error("starting a transaction", &e),
+            })
+    }
+
+    /// Issues the operations in one transaction. With `abort_after = Some(n)` the transaction is
+    /// aborted after `n` operations, like a tab closed in the middle of a batch (for tests).
+    #[doc(hidden)]
+    pub async fn write_with(&self, ops: Vec<Op>, abort_after: Option<usize>) -> Result<()> {
+        let tx = self.tx(IdbTransactionMode::Readwrite)?;
+        let done = completion(&tx);
+        let mut stores = Vec::new();
+        for s in Space::ALL {
+            stores.push(tx.object_store(s.name()).map_err(|e| map_error("opening an object store", &e))?);
+        }
+        let store_of = |s: Space| &stores[Space::ALL.iter().position(|x| *x == s).expect("known space")];
+        let mut failure = None;
+        for (i, op) in ops.into_iter().enumerate() {
+            if abort_after == Some(i) {
+                break;
+            }
+            let res = match op {
+                Op::Put(s, k, v) => store_of(s).put_with_key(&Uint8Array::from(v.as_slice()), &JsValue::from_str(&k)),
+                Op::Delete(s, k) => store_of(s).delete(&JsValue::from_str(&k)),
+            };
+            if let Err(e) = res {
+                failure = Some(map_error("writing the batch", &e));
+                break;
+            }
+        }
+        if abort_after.is_some() || failure.is_some() {
+            let _ = tx.abort();
+        }
+        let outcome = JsFuture::from(done).await;
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        outcome.map(|_| ()).map_err(|e| map_error("writing the batch", &e))
+    }
+}
+
+impl Store for IdbStore {
+    async fn load(&self) -> Result<Contents> {
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let mut reqs = Vec::new();
+        for s in Space::ALL {
+            let os = tx.object_store(s.name()).map_err(|e| map_error("opening an object store", &e))?;
+            let keys = os.get_all_keys().map_err(|e| map_error("reading keys", &e))?;
+            let values = os.get_all().map_err(|e| map_error("reading values", &e))?;
+            reqs.push((keys, values));
+        }
+        let mut lists = Vec::new();
+        for (keys, values) in reqs {
+            let keys = Array::from(&request(&keys, "reading keys").await?);
+            let values = Array::from(&request(&values, "reading values").await?);
+            if keys.length() != values.length() {
+                return Err(Error::Storage("keys and values disagree in length".into()));
+            }
+            let mut list = Vec::with_capacity(keys.length() as usize);
+            for (k, v) in keys.iter().zip(values.iter()) {
+                let Some(k) = k.as_string() else { continue };
+                let Some(v) = v.dyn_ref::<Uint8Array>() else { continue };
+                list.push((k, v.to_vec()));
+            }
+            lists.push(list);
+        }
+        let chunks = lists.pop().unwrap_or_default();
+        let docs = lists.pop().unwrap_or_default();
+        let meta = lists.pop().unwrap_or_default();
+        Ok(Contents { meta, docs, chunks })
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.write_with(ops, None).await
+    }
+}
+
+/// `navigator.storage`, in a page or a Worker, if the browser has it.
+fn storage_manager() -> Option<JsValue> {
+    let nav = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok()?;
+    let storage = Reflect::get(&nav, &JsValue::from_str("storage")).ok()?;
+    (!storage.is_undefined() && !storage.is_null()).then_some(storage)
+}
+
+async fn call_storage(method: &str) -> Option<JsValue> {
+    let storage = storage_manager()?;
+    let f: Function = Reflect::get(&storage, &JsValue::from_str(method)).ok()?.dyn_into().ok()?;
+    let p: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
+    JsFuture::from(p).await.ok()
+}
+
+/// Asks the browser to keep this origin's storage under pressure (`navigator.storage.persist()`).
+/// Returns whether storage is persistent; `None` where the API is missing.
+pub async fn persist() -> Option<bool> {
+    call_storage("persist").await.and_then(|v| v.as_bool())
+}
+
+/// Whether storage is already persistent (`navigator.storage.persisted()`).
+pub async fn persisted() -> Option<bool> {
+    call_storage("persisted").await.and_then(|v| v.as_bool())
+}
+
+/// `navigator.storage.estimate()`: (usage, quota) in bytes for the whole origin.
+pub async fn estimate() -> Option<(f64, f64)> {
+    let e = call_storage("estimate").await?;
+    let usage = Reflect::get(&e, &JsValue::from_str("usage")).ok()?.as_f64()?;
+    let quota = Reflect::get(&e, &JsValue::from_str("quota")).ok()?.as_f64()?;
+    Some((usage, quota))
+}

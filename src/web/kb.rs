@@ -1,0 +1,499 @@
+//! `KnowledgeBase` for JavaScript: the core knowledge base over IndexedDB, driven by an
+//! `Embedder`. Calls are queued (one at a time), so concurrent `add`/`search` calls from a page
+//! never interleave inside a batch.
+
+use std::rc::Rc;
+
+use futures_util::lock::Mutex;
+use js_sys::{Array, Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::idb::{self, IdbStore};
+use super::{Embedder, to_js_error};
+use crate::chunk::ChunkOptions;
+use crate::error::{Error, Result};
+use crate::index::IndexOptions;
+use crate::kb::{DocInput, Filter, KbOptions, SearchOptions};
+use crate::retrieve::Mode;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_KB: &'static str = r#"
+export interface KnowledgeBaseOptions {
+  /** Most tokens per chunk (default 200; at most the model's maxSeqLength - 2). */
+  chunkTokens?: number;
+  /** Tokens of whole sentences repeated between consecutive chunks (default 24). */
+  chunkOverlap?: number;
+  /** Ask the browser to keep this origin's storage (`navigator.storage.persist()`). Default true. */
+  persist?: boolean;
+  /** Advanced: below this many chunks search is exact and no HNSW is built (default 4096). */
+  exactBelow?: number;
+}
+
+export interface DocumentInput {
+  /** Default: a hash of the text. Re-adding an id replaces the document. */
+  id?: string;
+  title?: string;
+  /** Where the text came from (file name, URL). */
+  source?: string;
+  /** Required, non-empty; lone UTF-16 surrogates are refused (E_INPUT). */
+  text: string;
+  /** A JSON object; `filter.metadata` matches its top-level keys. */
+  metadata?: Record<string, unknown>;
+}
+
+export interface Progress { stage: 'chunk' | 'embed' | 'store'; done: number; total: number; }
+
+export interface AddOptions { onProgress?: (p: Progress) => void; }
+
+export interface AddReport { added: number; updated: number; unchanged: number; chunks: number; ids: string[]; }
+
+export interface SearchFilter { docIds?: string[]; metadata?: Record<string, unknown>; }
+
+export interface SearchOptions {
+  /** Passages to return, 1..100 (default 5). */
+  k?: number;
+  /** Default 'hybrid'. */
+  mode?: 'vector' | 'lexical' | 'hybrid';
+  filter?: SearchFilter;
+  /** Maximal marginal relevance trade-off, 0..1 (default 0.7; 1 = relevance only). */
+  mmrLambda?: number;
+  /** Set false to skip reranking (default true). */
+  rerank?: boolean;
+}
+
+export interface Hit {
+  docId: string;
+  chunkId: number;
+  text: string;
+  /** UTF-16 offsets: `doc.text.slice(start, end) === text`. */
+  start: number;
+  end: number;
+  title: string;
+  source: string;
+  metadata: Record<string, unknown>;
+  score: number;
+  scores: { vector: number | null; lexical: number | null; fused: number; rerank: number };
+}
+
+export interface StoredChunk { id: number; start: number; end: number; text: string; }
+
+export interface StoredDocument {
+  id: string; title: string; source: string; text: string;
+  metadata: Record<string, unknown>; chunks: StoredChunk[];
+}
+
+export interface DocumentInfo { id: string; title: string; source: string; metadata: Record<string, unknown>; chars: number; chunks: number; }
+
+export interface KnowledgeBaseStats {
+  documents: number; chunks: number; dim: number; model: string;
+  baseSegment: number; mutableSegment: number; tombstones: number; vocabulary: number;
+  /** What happened to the stored index snapshot on open: 'loaded', 'missing' or 'rebuilt: <why>'. */
+  snapshot: string;
+  skippedRecords: number;
+  /** `navigator.storage.estimate()` for the whole origin, when available. */
+  storage: { usage: number; quota: number; persisted: boolean | null } | null;
+}
+"#;
+
+struct State {
+    kb: crate::kb::KnowledgeBase<IdbStore>,
+    embedder: Rc<crate::Embedder>,
+}
+
+/// A knowledge base stored in IndexedDB under a name.
+#[wasm_bindgen]
+pub struct KnowledgeBase {
+    state: Rc<Mutex<Option<State>>>,
+    name: String,
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    if obj.is_object() {
+        Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+fn absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
+}
+
+fn opt_uint(obj: &JsValue, key: &str) -> Result<Option<usize>> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 1e9 => Ok(Some(n as usize)),
+        _ => Err(Error::Input(format!("option `{key}` must be a non-negative integer"))),
+    }
+}
+
+fn opt_str(obj: &JsValue, key: &str) -> Result<Option<String>> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or_else(|| Error::Input(format!("`{key}` must be a string")))
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| Error::Output(format!("could not convert a result for JavaScript: {e}")))
+}
+
+/// Reads a JS string, refusing lone surrogates (they cannot be stored as UTF-8 without
+/// changing the text, and offsets would no longer match the caller's string).
+fn text_of(v: &JsValue, what: &str) -> Result<String> {
+    let Some(s) = v.dyn_ref::<js_sys::JsString>() else {
+        return Err(Error::Input(format!("{what} must be a string")));
+    };
+    if !s.is_valid_utf16() {
+        let units: Vec<u16> = s.iter().collect();
+        let at = char::decode_utf16(units.iter().copied())
+            .scan(0usize, |pos, r| {
+                let here = *pos;
+                *pos += r.as_ref().map_or(1, |c| c.len_utf16());
+                Some((here, r.is_err()))
+            })
+            .find(|(_, bad)| *bad)
+            .map_or(0, |(p, _)| p);
+        return Err(Error::Input(format!("{what} holds a lone UTF-16 surrogate at index {at}; fix or remove it before adding")));
+    }
+    Ok(String::from(s))
+}
+
+fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
+    if !v.is_object() {
+        return Err(Error::Input(format!("document {i} must be an object with a `text`")));
+    }
+    let text = get(v, "text");
+    if absent(&text) {
+        return Err(Error::Input(format!("document {i} has no `text`")));
+    }
+    let text = text_of(&text, &format!("document {i} text"))?;
+    let field = |k: &str| -> Result<Option<String>> {
+        let f = get(v, k);
+        if absent(&f) {
+            Ok(None)
+        } else {
+            text_of(&f, &format!("document {i} {k}")).map(Some)
+        }
+    };
+    let meta = get(v, "metadata");
+    let metadata = if absent(&meta) {
+        None
+    } else {
+        if !meta.is_object() || Array::is_array(&meta) {
+            return Err(Error::Input(format!("document {i} metadata must be a plain object")));
+        }
+        Some(
+            serde_wasm_bindgen::from_value::<serde_json::Value>(meta)
+                .map_err(|e| Error::Input(format!("document {i} metadata is not JSON-like: {e}")))?,
+        )
+    };
+    Ok(DocInput { id: field("id")?, title: field("title")?, source: field("source")?, text, metadata })
+}
+
+fn search_options(o: &JsValue) -> Result<SearchOptions> {
+    let mut opts = SearchOptions::default();
+    if absent(o) {
+        return Ok(opts);
+    }
+    if !o.is_object() {
+        return Err(Error::Input("search options must be an object".into()));
+    }
+    if let Some(k) = opt_uint(o, "k")? {
+        opts.k = k;
+    }
+    if let Some(m) = opt_str(o, "mode")? {
+        opts.mode = Mode::parse(&m).ok_or_else(|| Error::Input(format!("mode `{m}` is not one of 'vector', 'lexical', 'hybrid'")))?;
+    }
+    let lambda = get(o, "mmrLambda");
+    if !absent(&lambda) {
+        opts.mmr_lambda = Some(lambda.as_f64().ok_or_else(|| Error::Input("mmrLambda must be a number".into()))? as f32);
+    }
+    let rerank = get(o, "rerank");
+    if !absent(&rerank) {
+        match rerank.as_bool() {
+            Some(false) => opts.mmr_lambda = None,
+            Some(true) => {}
+            None => return Err(Error::Input("rerank must be a boolean".into())),
+        }
+    }
+    let f = get(o, "filter");
+    if !absent(&f) {
+        if !f.is_object() {
+            return Err(Error::Input("filter must be an object".into()));
+        }
+        let mut filter = Filter::default();
+        let ids = get(&f, "docIds");
+        if !absent(&ids) {
+            if !Array::is_array(&ids) {
+                return Err(Error::Input("filter.docIds must be an array of strings".into()));
+            }
+            filter.doc_ids = Some(
+                Array::from(&ids)
+                    .iter()
+                    .map(|v| v.as_string().ok_or_else(|| Error::Input("filter.docIds must be an array of strings".into())))
+                    .collect::<Result<_>>()?,
+            );
+        }
+        let m = get(&f, "metadata");
+        if !absent(&m) {
+            match serde_wasm_bindgen::from_value::<serde_json::Value>(m) {
+                Ok(serde_json::Value::Object(map)) => filter.metadata = map,
+                _ => return Err(Error::Input("filter.metadata must be a plain object".into())),
+            }
+        }
+        opts.filter = filter;
+    }
+    Ok(opts)
+}
+
+fn closed() -> Error {
+    Error::Closed("the knowledge base is closed".into())
+}
+
+#[wasm_bindgen]
+impl KnowledgeBase {
+    /// Opens (or creates) the knowledge base `name` for the embedder's vectors. Fails with
+    /// E_MODEL_MISMATCH / E_DIM_MISMATCH when it was built with another model.
+    #[wasm_bindgen(js_name = open, unchecked_return_type = "Promise<KnowledgeBase>")]
+    pub fn open(
+        name: String,
+        embedder: &Embedder,
+        #[wasm_bindgen(unchecked_param_type = "KnowledgeBaseOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let emb = embedder.inner.clone();
+        future_to_promise(async move {
+            Self::open_inner(name, emb, options).await.map(JsValue::from).map_err(|e| to_js_error(&e))
+        })
+    }
+
+    async fn open_inner(name: String, embedder: Rc<crate::Embedder>, o: JsValue) -> Result<KnowledgeBase> {
+        if !absent(&o) && !o.is_object() {
+            return Err(Error::Input("options must be an object".into()));
+        }
+        let mut chunk = ChunkOptions::default();
+        chunk.max_tokens = chunk.max_tokens.min(embedder.max_seq_length().saturating_sub(2));
+        if let Some(n) = opt_uint(&o, "chunkTokens")? {
+            chunk.max_tokens = n;
+        }
+        if let Some(n) = opt_uint(&o, "chunkOverlap")? {
+            chunk.overlap = n;
+        }
+        chunk.check(embedder.max_seq_length())?;
+        let mut index = IndexOptions::default();
+        if let Some(n) = opt_uint(&o, "exactBelow")? {
+            index.exact_below = n.max(2);
+        }
+        if get(&o, "persist").as_bool() != Some(false) {
+            let _ = idb::persist().await;
+        }
+        let store = IdbStore::open(&name).await?;
+        let kb = match crate::kb::KnowledgeBase::open(store, &*embedder, KbOptions { chunk, index }).await {
+            Ok(kb) => kb,
+            Err(e) => return Err(e),
+        };
+        Ok(KnowledgeBase { state: Rc::new(Mutex::new(Some(State { kb, embedder }))), name })
+    }
+
+    /// The name it was opened with.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Adds or replaces documents in one transaction: all are stored, or (on any error) none.
+    #[wasm_bindgen(unchecked_return_type = "Promise<AddReport>")]
+    pub fn add(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "DocumentInput[]")] docs: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AddOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                if !Array::is_array(&docs) {
+                    return Err(Error::Input("add() takes an array of documents".into()));
+                }
+                let inputs = Array::from(&docs).iter().enumerate().map(|(i, d)| doc_input(i, &d)).collect::<Result<Vec<_>>>()?;
+                let on_progress = get(&options, "onProgress");
+                let callback = if absent(&on_progress) {
+                    None
+                } else {
+                    Some(on_progress.dyn_into::<Function>().map_err(|_| Error::Input("onProgress must be a function".into()))?)
+                };
+                let mut guard = state.lock().await;
+                let st = guard.as_mut().ok_or_else(closed)?;
+                let report = |stage: &str, done: usize, total: usize| {
+                    if let Some(f) = &callback {
+                        let p = js_sys::Object::new();
+                        let _ = Reflect::set(&p, &"stage".into(), &stage.into());
+                        let _ = Reflect::set(&p, &"done".into(), &(done as f64).into());
+                        let _ = Reflect::set(&p, &"total".into(), &(total as f64).into());
+                        let _ = f.call1(&JsValue::NULL, &p);
+                    }
+                };
+                let emb = st.embedder.clone();
+                let r = st.kb.add(&*emb, inputs, Some(&report)).await?;
+                to_js(&r)
+            };
+            run.await.map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Removes a document (or several); resolves to how many existed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn remove(&self, #[wasm_bindgen(unchecked_param_type = "string | string[]")] ids: JsValue) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let ids: Vec<String> = if let Some(s) = ids.as_string() {
+                    vec![s]
+                } else if Array::is_array(&ids) {
+                    Array::from(&ids).iter().map(|v| v.as_string().ok_or_else(|| Error::Input("remove() takes an id or an array of ids".into()))).collect::<Result<_>>()?
+                } else {
+                    return Err(Error::Input("remove() takes an id or an array of ids".into()));
+                };
+                let mut guard = state.lock().await;
+                let st = guard.as_mut().ok_or_else(closed)?;
+                Ok(JsValue::from(st.kb.remove(&ids).await? as f64))
+            };
+            run.await.map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// One document with its chunks, or `undefined`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<StoredDocument | undefined>")]
+    pub fn get(&self, id: String) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let guard = state.lock().await;
+            let st = guard.as_ref().ok_or_else(closed).map_err(|e| to_js_error(&e))?;
+            let Some(d) = st.kb.get(&id) else { return Ok(JsValue::UNDEFINED) };
+            #[derive(Serialize)]
+            struct C<'a> {
+                id: u64,
+                start: usize,
+                end: usize,
+                text: &'a str,
+            }
+            #[derive(Serialize)]
+            struct D<'a> {
+                id: &'a str,
+                title: &'a str,
+                source: &'a str,
+                text: &'a str,
+                metadata: serde_json::Value,
+                chunks: Vec<C<'a>>,
+            }
+            let chunks = st.kb.chunks_of(&id).into_iter().map(|(cid, a, b, s16, e16)| C { id: cid, start: s16, end: e16, text: &d.text[a..b] }).collect();
+            let out = D {
+                id: &d.id,
+                title: &d.title,
+                source: &d.source,
+                text: &d.text,
+                metadata: serde_json::from_str(&d.metadata).unwrap_or(serde_json::Value::Null),
+                chunks,
+            };
+            to_js(&out).map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Every document (without text), sorted by id.
+    #[wasm_bindgen(unchecked_return_type = "Promise<DocumentInfo[]>")]
+    pub fn list(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let guard = state.lock().await;
+            let st = guard.as_ref().ok_or_else(closed).map_err(|e| to_js_error(&e))?;
+            to_js(&st.kb.list()).map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// The best passages for a question.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Hit[]>")]
+    pub fn search(
+        &self,
+        query: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SearchOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let query = text_of(&query, "the query")?;
+                let opts = search_options(&options)?;
+                let guard = state.lock().await;
+                let st = guard.as_ref().ok_or_else(closed)?;
+                let hits = st.kb.search(&*st.embedder, &query, &opts).await?;
+                to_js(&hits)
+            };
+            run.await.map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Counts, index layout, snapshot state and the origin's storage estimate.
+    #[wasm_bindgen(unchecked_return_type = "Promise<KnowledgeBaseStats>")]
+    pub fn stats(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let stats = {
+                    let guard = state.lock().await;
+                    guard.as_ref().ok_or_else(closed)?.kb.stats()
+                };
+                let out = to_js(&stats)?;
+                let storage = match idb::estimate().await {
+                    Some((usage, quota)) => {
+                        let s = js_sys::Object::new();
+                        let _ = Reflect::set(&s, &"usage".into(), &usage.into());
+                        let _ = Reflect::set(&s, &"quota".into(), &quota.into());
+                        let p = idb::persisted().await.map_or(JsValue::NULL, JsValue::from);
+                        let _ = Reflect::set(&s, &"persisted".into(), &p);
+                        s.into()
+                    }
+                    None => JsValue::NULL,
+                };
+                let _ = Reflect::set(&out, &"storage".into(), &storage);
+                Ok(out)
+            };
+            run.await.map_err(|e: Error| to_js_error(&e))
+        })
+    }
+
+    /// Closes the database connection; later calls fail with E_CLOSED.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            if let Some(st) = state.lock().await.take() {
+                st.kb.into_store().close();
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Closes and deletes the knowledge base and all it stored.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(&self) -> Promise {
+        let state = self.state.clone();
+        let name = self.name.clone();
+        future_to_promise(async move {
+            if let Some(st) = state.lock().await.take() {
+                st.kb.into_store().close();
+            }
+            IdbStore::delete(&name).await.map(|_| JsValue::UNDEFINED).map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Deletes a knowledge base by name (close open instances first).
+    #[wasm_bindgen(js_name = destroyByName, unchecked_return_type = "Promise<void>")]
+    pub fn destroy_by_name(name: String) -> Promise {
+        future_to_promise(async move { IdbStore::delete(&name).await.map(|_| JsValue::UNDEFINED).map_err(|e| to_js_error(&e)) })
+    }
+}
