@@ -490,6 +490,22 @@ pub fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Queries near the data: a data point plus an equally long random direction scaled by 0.75,
+/// normalised (cosine about 0.8 to its source), the way a question lands near its passage.
+#[doc(hidden)]
+pub fn noisy_queries(data: &[Vec<f32>], n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let dim = data.first().map_or(0, Vec::len);
+    let noise = random_unit(n, dim, seed);
+    (0..n)
+        .map(|i| {
+            let base = &data[(i * 7919) % data.len()];
+            let v: Vec<f32> = base.iter().zip(&noise[i]).map(|(b, e)| b + 0.75 * e).collect();
+            let norm = dot(&v, &v).sqrt();
+            v.into_iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
 /// Search latency and recall of an index over `data` (ids = positions) for `queries`:
 /// (sorted HNSW-path latencies in ms, sorted exact latencies in ms, recall@k).
 #[doc(hidden)]

@@ -240,7 +240,8 @@ pub struct Stats {
     pub skipped_records: usize,
 }
 
-/// Progress of a long operation: `stage` is "chunk", "embed" or "store".
+/// Progress of a long operation: `stage` is "chunk", "embed", "store" or "index" (the HNSW
+/// base being rebuilt after the write, when thresholds say so).
 pub type Progress<'a> = &'a dyn Fn(&str, usize, usize);
 
 struct ChunkMeta {
@@ -575,7 +576,11 @@ impl<S: Store> KnowledgeBase<S> {
                 },
             );
         }
-        self.after_write().await;
+        if self.index.needs_compaction() {
+            report("index", 0, 1);
+            self.after_write().await;
+            report("index", 1, 1);
+        }
         Ok(out)
     }
 

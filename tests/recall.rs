@@ -4,14 +4,14 @@
 mod common;
 
 use localrag::fs::ModelDir;
-use localrag::index::{IndexOptions, Vector, VectorIndex, random_unit};
+use localrag::index::{IndexOptions, Vector, VectorIndex, noisy_queries, random_unit};
 use localrag::{Embedder, EmbedderOptions};
 
 const N: usize = 20_000;
 const QUERIES: usize = 200;
 
-fn recall(data: &[Vec<f32>], queries: &[Vec<f32>], label: &str) -> f64 {
-    let mut idx = VectorIndex::new(data[0].len(), IndexOptions::default());
+fn recall(data: &[Vec<f32>], queries: &[Vec<f32>], opts: IndexOptions, label: &str) -> f64 {
+    let mut idx = VectorIndex::new(data[0].len(), opts);
     for (i, v) in data.iter().enumerate() {
         idx.insert(i as u64, Vector::new(v.clone())).unwrap();
     }
@@ -30,9 +30,14 @@ fn recall(data: &[Vec<f32>], queries: &[Vec<f32>], label: &str) -> f64 {
 
 #[test]
 fn recall_on_random_unit_vectors() {
+    // The hard case: in 384 dimensions random points are all nearly equidistant, and the
+    // default ef_search (128, chosen on real embeddings) finds 0.75 of the true top 10 of a
+    // random query (BENCHMARKS.md). A candidate list of 512 reaches the target here; the
+    // latency it costs is in BENCHMARKS.md.
     let data = random_unit(N, 384, 11);
-    let queries = random_unit(QUERIES, 384, 12);
-    assert!(recall(&data, &queries, "random") >= 0.97);
+    let opts = IndexOptions { ef_search: 512, ..Default::default() };
+    assert!(recall(&data, &random_unit(QUERIES, 384, 12), opts, "random, random queries, ef_search 512") >= 0.97);
+    assert!(recall(&data, &noisy_queries(&data, QUERIES, 12), opts, "random, queries near the data, ef_search 512") >= 0.97);
 }
 
 #[test]
@@ -44,5 +49,5 @@ fn recall_on_real_embeddings() {
     let embedder = Embedder::load(dir.files(), EmbedderOptions { batch_size: 64, ..Default::default() }, &device).unwrap();
     let vectors = pollster::block_on(embedder.embed(&texts)).unwrap();
     let (data, queries) = vectors.split_at(N);
-    assert!(recall(data, queries, "real") >= 0.97);
+    assert!(recall(data, queries, IndexOptions::default(), "real, default options") >= 0.97);
 }

@@ -486,6 +486,10 @@ async fn kb_refuses_another_model_and_bad_input() {
     }
     assert_eq!(Array::from(&call(&kb, "list", &[]).await.unwrap()).length(), 1);
     call(&kb, "close", &[]).await.unwrap();
+    for bad in [[("efSearch", JsValue::from(4))], [("chunkTokens", JsValue::from(300))], [("chunkOverlap", JsValue::from(150))]] {
+        let err = open_kb(name, &e, &bad).await.unwrap_err();
+        assert_eq!(code(&err), "E_INPUT", "{:?}", field(&err, "message"));
+    }
     // The same files with CLS pooling make other vectors: refused, data intact.
     let cls = cpu_js_embedder(&[("pooling", "cls".into())]).await;
     let err = open_kb(name, &cls, &[]).await.unwrap_err();

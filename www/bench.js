@@ -49,10 +49,17 @@ if (suites.includes('index')) {
   for (const n of (params.get('sizes') ?? '10000,100000').split(',').map(Number)) {
     const r = await fetch(`./bench-data/index-${n}.snap`);
     if (!r.ok) throw new Error(`bench-data/index-${n}.snap missing: run cargo bench --bench index first`);
-    push(JSON.parse(__benchIndex(n, new Uint8Array(await r.arrayBuffer()), 500)));
+    push(JSON.parse(__benchIndex(n, new Uint8Array(await r.arrayBuffer()), 500, undefined)));
+  }
+  // Real embeddings (benches/index.rs with REAL=n), when present.
+  for (const n of (params.get('real') ?? '100000').split(',').filter(Boolean).map(Number)) {
+    const [s, v] = await Promise.all([fetch(`./bench-data/index-real-${n}.snap`), fetch(`./bench-data/real-${n}.f32`)]);
+    if (!s.ok || !v.ok) continue;
+    const snap = new Uint8Array(await s.arrayBuffer());
+    push(JSON.parse(__benchIndex(n, snap, 500, new Float32Array(await v.arrayBuffer()))));
   }
   // And one base built here, to measure the build in the browser.
-  push(JSON.parse(__benchIndex(10000, undefined, 200)));
+  push(JSON.parse(__benchIndex(10000, undefined, 200, undefined)));
 }
 
 if (suites.includes('ingest')) {

@@ -23,10 +23,28 @@ fn now_fn() -> impl Fn() -> f64 {
 /// it is built here and the build time reported.
 #[doc(hidden)]
 #[wasm_bindgen(js_name = __benchIndex)]
-pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize) -> Result<JsValue, JsValue> {
+pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize, vectors: Option<Vec<f32>>) -> Result<JsValue, JsValue> {
     let now = now_fn();
-    let data = random_unit(n, 384, 7);
-    let qs = random_unit(queries, 384, 99);
+    let real = vectors.is_some();
+    let (data, qs) = match vectors {
+        // Real embeddings from benches/index.rs (REAL=n): the first n are the data, the rest
+        // are queries.
+        Some(flat) => {
+            let mut all: Vec<Vec<f32>> = flat.chunks_exact(384).map(<[f32]>::to_vec).collect();
+            if all.len() < n + 1 {
+                return Err(JsValue::from_str("fewer vectors than n"));
+            }
+            let mut qs = all.split_off(n);
+            qs.truncate(queries);
+            (all, qs)
+        }
+        None => {
+            let data = random_unit(n, 384, 7);
+            let qs = crate::index::noisy_queries(&data, queries, 98);
+            (data, qs)
+        }
+    };
+    let nq = qs.len();
     let live: Vec<(u64, Vector)> = data.into_iter().enumerate().map(|(i, v)| (i as u64, Vector::new(v))).collect();
     let t = now();
     let (idx, state) = match &snapshot {
@@ -39,7 +57,8 @@ pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize) -> Resul
     }
     let (fast, slow, recall) = measure(&idx, &qs, 10, &now);
     let row = serde_json::json!({
-        "bench": "index", "where": "browser", "n": n, "dim": 384,
+        "bench": "index", "where": "browser", "data": if real { "real" } else { "random" },
+        "queries": if real { "other lines" } else { "near the data" }, "query_count": nq, "n": n, "dim": 384,
         "ef_search": idx.options().ef_search,
         "source": if snapshot.is_some() { "snapshot" } else { "built in the browser" },
         "open_ms": open_ms,

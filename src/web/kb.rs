@@ -29,6 +29,8 @@ export interface KnowledgeBaseOptions {
   persist?: boolean;
   /** Advanced: below this many chunks search is exact and no HNSW is built (default 4096). */
   exactBelow?: number;
+  /** Advanced: HNSW candidate list, 16..2048 (default 128), fixed when the base is (re)built. */
+  efSearch?: number;
 }
 
 export interface DocumentInput {
@@ -43,7 +45,7 @@ export interface DocumentInput {
   metadata?: Record<string, unknown>;
 }
 
-export interface Progress { stage: 'chunk' | 'embed' | 'store'; done: number; total: number; }
+export interface Progress { stage: 'chunk' | 'embed' | 'store' | 'index'; done: number; total: number; }
 
 export interface AddOptions { onProgress?: (p: Progress) => void; }
 
@@ -290,6 +292,12 @@ impl KnowledgeBase {
         let mut index = IndexOptions::default();
         if let Some(n) = opt_uint(&o, "exactBelow")? {
             index.exact_below = n.max(2);
+        }
+        if let Some(n) = opt_uint(&o, "efSearch")? {
+            if !(16..=2048).contains(&n) {
+                return Err(Error::Input(format!("efSearch must be between 16 and 2048, got {n}")));
+            }
+            index.ef_search = n;
         }
         if get(&o, "persist").as_bool() != Some(false) {
             let _ = idb::persist().await;
