@@ -40,7 +40,7 @@ fn main() {
         let (fast, slow, recall) = measure(&idx, &near(&data), 10, &now);
         println!(
             "{{\"bench\":\"index\",\"where\":\"native\",\"queries\":\"near the data\",\"n\":{n},\"dim\":{DIM},\"ef_search\":{},\"build_s\":{build_s:.2},\"p50_ms\":{:.4},\"p99_ms\":{:.4},\"exact_p50_ms\":{:.4},\"exact_p99_ms\":{:.4},\"recall10\":{recall:.4}}}",
-            idx.options().ef_search,
+            idx.ef_search(),
             quantile(&fast, 0.5),
             quantile(&fast, 0.99),
             quantile(&slow, 0.5),
@@ -111,7 +111,7 @@ pub fn real(n: usize) {
     let (fast, slow, recall) = measure(&idx, queries, 10, &now);
     println!(
         "{{\"bench\":\"index\",\"where\":\"native\",\"data\":\"real\",\"queries\":\"other lines\",\"n\":{n},\"dim\":{DIM},\"ef_search\":{},\"build_s\":{build_s:.2},\"p50_ms\":{:.4},\"p99_ms\":{:.4},\"exact_p50_ms\":{:.4},\"exact_p99_ms\":{:.4},\"recall10\":{recall:.4}}}",
-        idx.options().ef_search,
+        idx.ef_search(),
         quantile(&fast, 0.5),
         quantile(&fast, 0.99),
         quantile(&slow, 0.5),

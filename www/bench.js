@@ -46,7 +46,7 @@ for (const name of suites.includes('embed') ? backends : []) {
 
 if (suites.includes('index')) {
   // Base segments built natively by `cargo bench --bench index` (same vectors, same seeds).
-  for (const n of (params.get('sizes') ?? '10000,100000').split(',').map(Number)) {
+  for (const n of (params.get('sizes') ?? '10000,100000').split(',').filter(Boolean).map(Number)) {
     const r = await fetch(`./bench-data/index-${n}.snap`);
     if (!r.ok) throw new Error(`bench-data/index-${n}.snap missing: run cargo bench --bench index first`);
     push(JSON.parse(__benchIndex(n, new Uint8Array(await r.arrayBuffer()), 500, undefined)));

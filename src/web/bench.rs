@@ -59,7 +59,7 @@ pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize, vectors:
     let row = serde_json::json!({
         "bench": "index", "where": "browser", "data": if real { "real" } else { "random" },
         "queries": if real { "other lines" } else { "near the data" }, "query_count": nq, "n": n, "dim": 384,
-        "ef_search": idx.options().ef_search,
+        "ef_search": idx.ef_search(),
         "source": if snapshot.is_some() { "snapshot" } else { "built in the browser" },
         "open_ms": open_ms,
         "p50_ms": quantile(&fast, 0.5), "p99_ms": quantile(&fast, 0.99),
