@@ -46,12 +46,20 @@ fn main() {
             quantile(&slow, 0.5),
             quantile(&slow, 0.99)
         );
-        std::fs::write(format!(".cache/bench/index-{n}.snap"), idx.snapshot().unwrap()).unwrap();
+        std::fs::write(
+            format!(".cache/bench/index-{n}.snap"),
+            idx.snapshot().unwrap(),
+        )
+        .unwrap();
     }
     // ef_search: recall and latency at 20k.
     let data = random_unit(20_000, DIM, 8);
     for ef in [32, 64, 128, 256, 512] {
-        let opts = IndexOptions { ef_search: ef, ef_construction: 128, ..Default::default() };
+        let opts = IndexOptions {
+            ef_search: ef,
+            ef_construction: 128,
+            ..Default::default()
+        };
         let (idx, _) = build(&data, opts);
         let (fast, _, recall) = measure(&idx, &queries[..200], 10, &now);
         println!(
@@ -63,7 +71,10 @@ fn main() {
     // Where exact search stops being as fast as the HNSW.
     for n in [1_000, 2_000, 4_000, 8_000] {
         let data = random_unit(n, DIM, 9);
-        let opts = IndexOptions { exact_below: 1, ..Default::default() };
+        let opts = IndexOptions {
+            exact_below: 1,
+            ..Default::default()
+        };
         let (idx, _) = build(&data, opts);
         let (fast, slow, _) = measure(&idx, &queries[..200], 10, &now);
         println!(
@@ -87,19 +98,35 @@ pub fn real(n: usize) {
     let cache = format!(".cache/bench/real-{n}.f32");
     let total = n + 500;
     let flat: Vec<f32> = match std::fs::read(&cache) {
-        Ok(b) if b.len() == total * DIM * 4 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Ok(b) if b.len() == total * DIM * 4 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         _ => {
             let texts = common::real_texts(total);
             assert_eq!(texts.len(), total, "not enough documentation lines");
-            let dir = localrag::fs::ModelDir::read(&common::model_dir()).expect("model files (make assets)");
-            let e = localrag::Embedder::load(dir.files(), localrag::EmbedderOptions { batch_size: 64, ..Default::default() }, &localrag::device::cpu_device()).unwrap();
+            let dir = localrag::fs::ModelDir::read(&common::model_dir())
+                .expect("model files (make assets)");
+            let e = localrag::Embedder::load(
+                dir.files(),
+                localrag::EmbedderOptions {
+                    batch_size: 64,
+                    ..Default::default()
+                },
+                &localrag::device::cpu_device(),
+            )
+            .unwrap();
             let t = Instant::now();
             let mut flat = Vec::with_capacity(total * DIM);
             for (i, part) in texts.chunks(4096).enumerate() {
                 for v in pollster::block_on(e.embed(part)).unwrap() {
                     flat.extend(v);
                 }
-                eprintln!("embedded {} of {total} ({:.0} s)", (i + 1) * 4096, t.elapsed().as_secs_f64());
+                eprintln!(
+                    "embedded {} of {total} ({:.0} s)",
+                    (i + 1) * 4096,
+                    t.elapsed().as_secs_f64()
+                );
             }
             std::fs::write(&cache, localrag::index::f32s_to_bytes(&flat)).unwrap();
             flat
@@ -117,12 +144,20 @@ pub fn real(n: usize) {
         quantile(&slow, 0.5),
         quantile(&slow, 0.99)
     );
-    std::fs::write(format!(".cache/bench/index-real-{n}.snap"), idx.snapshot().unwrap()).unwrap();
+    std::fs::write(
+        format!(".cache/bench/index-real-{n}.snap"),
+        idx.snapshot().unwrap(),
+    )
+    .unwrap();
     drop(idx);
     // ef_search on real data: 20 000 of the vectors, the same queries.
     let m = n.min(20_000);
     for ef in [32, 64, 128, 256] {
-        let opts = IndexOptions { ef_search: ef, ef_construction: 128, ..Default::default() };
+        let opts = IndexOptions {
+            ef_search: ef,
+            ef_construction: 128,
+            ..Default::default()
+        };
         let (idx, build_s) = build(&data[..m], opts);
         let (fast, _, recall) = measure(&idx, queries, 10, &now);
         println!(

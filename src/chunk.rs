@@ -94,7 +94,15 @@ pub fn chunk_text(text: &str, tok: &dyn TokenSpans, opts: &ChunkOptions) -> Resu
     let counter = Counter { starts: &starts };
     // Pieces: cover the text, each within the budget (by the document's own tokenization).
     let mut pieces = Vec::new();
-    split(text, 0, text.len(), Level::Paragraph, &counter, opts.max_tokens, &mut pieces);
+    split(
+        text,
+        0,
+        text.len(),
+        Level::Paragraph,
+        &counter,
+        opts.max_tokens,
+        &mut pieces,
+    );
     let mut ranges = pack(&pieces, &counter, opts);
     // Tokenizing a slice alone can differ a little from the document's tokens (a word cut at a
     // token boundary). Re-check each chunk alone; halve the rare one that grew past the budget.
@@ -358,7 +366,9 @@ fn boundaries(text: &str, a: usize, b: usize, level: Level) -> Vec<usize> {
             // Before each run of whitespace, and between CJK characters and other scripts.
             for i in 1..n {
                 let (p, c) = (chars[i - 1].1, chars[i].1);
-                if (c.is_whitespace() && !p.is_whitespace()) || (is_cjk(p) != is_cjk(c) && !c.is_whitespace() && !p.is_whitespace()) {
+                if (c.is_whitespace() && !p.is_whitespace())
+                    || (is_cjk(p) != is_cjk(c) && !c.is_whitespace() && !p.is_whitespace())
+                {
                     cuts.push(pos(i));
                 }
             }
@@ -371,7 +381,11 @@ fn boundaries(text: &str, a: usize, b: usize, level: Level) -> Vec<usize> {
 }
 
 /// Packs consecutive pieces into chunks within the budget, with overlap of whole pieces.
-fn pack(pieces: &[(usize, usize)], counter: &Counter<'_>, opts: &ChunkOptions) -> Vec<(usize, usize)> {
+fn pack(
+    pieces: &[(usize, usize)],
+    counter: &Counter<'_>,
+    opts: &ChunkOptions,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < pieces.len() {
@@ -454,13 +468,20 @@ pub(crate) mod tests {
         for c in &chunks {
             assert!(c.tokens <= opts.max_tokens, "chunk over budget: {c:?}");
             let slice = String::from_utf16(&utf16[c.start16..c.end16]).unwrap();
-            assert_eq!(slice, c.text(text), "UTF-16 offsets disagree with byte offsets");
+            assert_eq!(
+                slice,
+                c.text(text),
+                "UTF-16 offsets disagree with byte offsets"
+            );
             assert!(!c.text(text).trim().is_empty());
         }
         // Chunks are in order and together cover every token of the text.
         for w in chunks.windows(2) {
             assert!(w[0].start < w[1].start && w[0].end <= w[1].end, "{w:?}");
-            assert!(w[1].start <= w[0].end || text[w[0].end..w[1].start].trim().is_empty(), "gap with text between chunks");
+            assert!(
+                w[1].start <= w[0].end || text[w[0].end..w[1].start].trim().is_empty(),
+                "gap with text between chunks"
+            );
         }
         chunks
     }
@@ -484,7 +505,13 @@ pub(crate) mod tests {
         let p1 = "First paragraph about cats. Cats sleep a lot.";
         let p2 = "Second paragraph about dogs. Dogs bark.";
         let text = format!("{p1}\n\n{p2}");
-        let c = check(&text, ChunkOptions { max_tokens: 14, overlap: 0 });
+        let c = check(
+            &text,
+            ChunkOptions {
+                max_tokens: 14,
+                overlap: 0,
+            },
+        );
         let texts: Vec<&str> = c.iter().map(|c| c.text(&text)).collect();
         assert_eq!(texts, vec![p1, p2]);
     }
@@ -492,15 +519,33 @@ pub(crate) mod tests {
     #[test]
     fn long_paragraph_splits_at_sentences() {
         let text = "One two three four five. Six seven eight nine ten. Eleven twelve thirteen fourteen fifteen.";
-        let c = check(text, ChunkOptions { max_tokens: 13, overlap: 0 });
+        let c = check(
+            text,
+            ChunkOptions {
+                max_tokens: 13,
+                overlap: 0,
+            },
+        );
         let texts: Vec<&str> = c.iter().map(|c| c.text(text)).collect();
-        assert_eq!(texts, vec!["One two three four five. Six seven eight nine ten.", "Eleven twelve thirteen fourteen fifteen."]);
+        assert_eq!(
+            texts,
+            vec![
+                "One two three four five. Six seven eight nine ten.",
+                "Eleven twelve thirteen fourteen fifteen."
+            ]
+        );
     }
 
     #[test]
     fn overlap_repeats_whole_sentences() {
         let text = "Aa bb. Cc dd. Ee ff. Gg hh. Ii jj. Kk ll.";
-        let c = check(text, ChunkOptions { max_tokens: 9, overlap: 3 });
+        let c = check(
+            text,
+            ChunkOptions {
+                max_tokens: 9,
+                overlap: 3,
+            },
+        );
         assert!(c.len() >= 3);
         for w in c.windows(2) {
             assert!(w[1].start < w[0].end, "expected overlap: {w:?}");
@@ -512,30 +557,63 @@ pub(crate) mod tests {
     #[test]
     fn cjk_without_spaces_is_split_at_sentences_then_characters() {
         let text = "今天天气很好。我们去公园散步吧！明天可能会下雨，所以要带伞。".repeat(3);
-        let c = check(&text, ChunkOptions { max_tokens: 16, overlap: 0 });
+        let c = check(
+            &text,
+            ChunkOptions {
+                max_tokens: 16,
+                overlap: 0,
+            },
+        );
         assert!(c.len() > 3);
-        assert!(c.iter().all(|c| c.text(&text).ends_with(['。', '！', '，'])));
+        assert!(
+            c.iter()
+                .all(|c| c.text(&text).ends_with(['。', '！', '，']))
+        );
         let run = "汉".repeat(100);
-        let c = check(&run, ChunkOptions { max_tokens: 16, overlap: 0 });
+        let c = check(
+            &run,
+            ChunkOptions {
+                max_tokens: 16,
+                overlap: 0,
+            },
+        );
         assert_eq!(c.iter().map(|c| c.end16 - c.start16).sum::<usize>(), 100);
     }
 
     #[test]
     fn long_unbroken_lines_are_split_by_tokens() {
         let url = format!("https://example.com/{}", "segment/".repeat(200));
-        let c = check(&url, ChunkOptions { max_tokens: 32, overlap: 0 });
+        let c = check(
+            &url,
+            ChunkOptions {
+                max_tokens: 32,
+                overlap: 0,
+            },
+        );
         assert!(c.len() > 5);
         let joined: String = c.iter().map(|c| c.text(&url)).collect();
         assert_eq!(joined, url);
         let word = "x".repeat(5000);
-        let c = check(&word, ChunkOptions { max_tokens: 32, overlap: 0 });
+        let c = check(
+            &word,
+            ChunkOptions {
+                max_tokens: 32,
+                overlap: 0,
+            },
+        );
         assert_eq!(c.iter().map(|c| c.end - c.start).sum::<usize>(), 5000);
     }
 
     #[test]
     fn utf16_offsets_count_surrogate_pairs() {
         let text = "😀 emoji first. 𝄞 music. Ünïcödé and 中文。";
-        let c = check(text, ChunkOptions { max_tokens: 8, overlap: 0 });
+        let c = check(
+            text,
+            ChunkOptions {
+                max_tokens: 8,
+                overlap: 0,
+            },
+        );
         assert!(c.len() >= 2);
         assert_eq!(utf16_len("😀"), 2);
         assert_eq!(utf16_offsets("a😀b", &[0, 1, 5, 6]), vec![0, 1, 3, 4]);
@@ -544,8 +622,29 @@ pub(crate) mod tests {
     #[test]
     fn options_are_checked() {
         assert!(ChunkOptions::default().check(256).is_ok());
-        assert!(ChunkOptions { max_tokens: 255, overlap: 0 }.check(256).is_err());
-        assert!(ChunkOptions { max_tokens: 4, overlap: 0 }.check(256).is_err());
-        assert!(ChunkOptions { max_tokens: 100, overlap: 50 }.check(256).is_err());
+        assert!(
+            ChunkOptions {
+                max_tokens: 255,
+                overlap: 0
+            }
+            .check(256)
+            .is_err()
+        );
+        assert!(
+            ChunkOptions {
+                max_tokens: 4,
+                overlap: 0
+            }
+            .check(256)
+            .is_err()
+        );
+        assert!(
+            ChunkOptions {
+                max_tokens: 100,
+                overlap: 50
+            }
+            .check(256)
+            .is_err()
+        );
     }
 }

@@ -256,7 +256,12 @@ impl Embedder {
     }
 }
 
-fn fingerprint(files: &EmbedderFiles<'_>, pooling: Pooling, max_len: usize, normalize: bool) -> String {
+fn fingerprint(
+    files: &EmbedderFiles<'_>,
+    pooling: Pooling,
+    max_len: usize,
+    normalize: bool,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"localrag-embedder-v1\0");
@@ -278,7 +283,10 @@ fn fingerprint(files: &EmbedderFiles<'_>, pooling: Pooling, max_len: usize, norm
             h.update(&w[at..at + WINDOW]);
         }
     }
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Texts per forward pass must be 1..=1024.

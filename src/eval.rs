@@ -41,7 +41,11 @@ pub fn recall_at(ranked: &[&str], rel: &HashMap<String, u32>, k: usize) -> f64 {
     if relevant == 0 {
         return 0.0;
     }
-    let found = ranked.iter().take(k).filter(|d| rel.get(**d).is_some_and(|&r| r > 0)).count();
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| rel.get(**d).is_some_and(|&r| r > 0))
+        .count();
     found as f64 / relevant as f64
 }
 
@@ -49,15 +53,28 @@ pub fn recall_at(ranked: &[&str], rel: &HashMap<String, u32>, k: usize) -> f64 {
 pub fn ndcg_at(ranked: &[&str], rel: &HashMap<String, u32>, k: usize) -> f64 {
     let gain = |r: u32| (2f64.powi(r as i32)) - 1.0;
     let disc = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = ranked.iter().take(k).enumerate().map(|(i, d)| gain(*rel.get(*d).unwrap_or(&0)) * disc(i)).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| gain(*rel.get(*d).unwrap_or(&0)) * disc(i))
+        .sum();
     let mut ideal: Vec<u32> = rel.values().copied().filter(|&r| r > 0).collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, &r)| gain(r) * disc(i)).sum();
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, &r)| gain(r) * disc(i))
+        .sum();
     if idcg == 0.0 { 0.0 } else { dcg / idcg }
 }
 
 /// Averages the metrics over `runs` (qid → ranked doc ids) for queries present in `qrels`.
-pub fn evaluate(runs: &[(String, Vec<String>)], qrels: &HashMap<String, HashMap<String, u32>>) -> Metrics {
+pub fn evaluate(
+    runs: &[(String, Vec<String>)],
+    qrels: &HashMap<String, HashMap<String, u32>>,
+) -> Metrics {
     let mut m = Metrics::default();
     for (qid, docs) in runs {
         let Some(rel) = qrels.get(qid) else { continue };

@@ -49,7 +49,9 @@ impl<'de> Deserialize<'de> for Vector {
                 f.write_str("little-endian f32 bytes")
             }
             fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> std::result::Result<Vector, E> {
-                bytes_to_f32s(b).map(Vector::new).ok_or_else(|| E::custom("vector bytes not a multiple of 4"))
+                bytes_to_f32s(b)
+                    .map(Vector::new)
+                    .ok_or_else(|| E::custom("vector bytes not a multiple of 4"))
             }
         }
         d.deserialize_bytes(V)
@@ -70,7 +72,11 @@ pub fn bytes_to_f32s(b: &[u8]) -> Option<Vec<f32>> {
     if b.len() % 4 != 0 {
         return None;
     }
-    Some(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Some(
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
 }
 
 /// Dot product, written so that the compiler vectorises it (8 lanes; SIMD128 in wasm).
@@ -201,7 +207,9 @@ impl VectorIndex {
 
     /// The candidate list searches use now: the base's (as built or loaded), else the option.
     pub fn ef_search(&self) -> usize {
-        self.base.as_ref().map_or(self.opts.ef_search, |b| b.ef_search)
+        self.base
+            .as_ref()
+            .map_or(self.opts.ef_search, |b| b.ef_search)
     }
 
     pub fn len(&self) -> usize {
@@ -243,7 +251,9 @@ impl VectorIndex {
         }
         let n = dot(v, v).sqrt();
         if (n - 1.0).abs() > 1e-3 {
-            return Err(Error::Input(format!("vector norm is {n}; the index needs unit vectors")));
+            return Err(Error::Input(format!(
+                "vector norm is {n}; the index needs unit vectors"
+            )));
         }
         Ok(())
     }
@@ -366,7 +376,12 @@ impl VectorIndex {
     }
 
     /// Exact search over the given ids (unknown ones skipped).
-    pub fn exact_among(&self, query: &[f32], ids: impl Iterator<Item = u64>, k: usize) -> Vec<(u64, f32)> {
+    pub fn exact_among(
+        &self,
+        query: &[f32],
+        ids: impl Iterator<Item = u64>,
+        k: usize,
+    ) -> Vec<(u64, f32)> {
         let mut hits: Vec<(u64, f32)> = ids
             .filter_map(|id| self.vectors.get(&id).map(|v| (id, dot(query, &v.0))))
             .collect();
@@ -432,16 +447,22 @@ impl VectorIndex {
         }
         let version = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
         if version != SNAPSHOT_VERSION {
-            return Err(format!("snapshot format {version}, this build reads {SNAPSHOT_VERSION}"));
+            return Err(format!(
+                "snapshot format {version}, this build reads {SNAPSHOT_VERSION}"
+            ));
         }
         let crc = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
         let body = &bytes[12..];
         if crc32fast::hash(body) != crc {
             return Err("snapshot checksum mismatch".into());
         }
-        let body: SnapshotBody = postcard::from_bytes(body).map_err(|e| format!("snapshot does not decode: {e}"))?;
+        let body: SnapshotBody =
+            postcard::from_bytes(body).map_err(|e| format!("snapshot does not decode: {e}"))?;
         if body.dim as usize != self.dim {
-            return Err(format!("snapshot has dimension {}, expected {}", body.dim, self.dim));
+            return Err(format!(
+                "snapshot has dimension {}, expected {}",
+                body.dim, self.dim
+            ));
         }
         if body.map.values.len() != body.map.iter().count() {
             return Err("snapshot points and ids disagree".into());
@@ -454,7 +475,9 @@ impl VectorIndex {
             }
             if let Some(v) = self.vectors.get(&id) {
                 if v.0[..] != point.0[..] {
-                    return Err(format!("snapshot is stale: vector {id} differs from the stored one"));
+                    return Err(format!(
+                        "snapshot is stale: vector {id} differs from the stored one"
+                    ));
                 }
                 shared.push((id, point.clone()));
             }
@@ -463,8 +486,17 @@ impl VectorIndex {
         for (id, p) in shared {
             self.vectors.insert(id, p);
         }
-        self.tombstones = ids.iter().copied().filter(|id| !self.vectors.contains_key(id)).collect();
-        let mut mutable: Vec<u64> = self.vectors.keys().copied().filter(|id| !ids.contains(id)).collect();
+        self.tombstones = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.vectors.contains_key(id))
+            .collect();
+        let mut mutable: Vec<u64> = self
+            .vectors
+            .keys()
+            .copied()
+            .filter(|id| !ids.contains(id))
+            .collect();
         mutable.sort_unstable();
         self.mutable_pos = mutable.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         self.mutable = mutable;
@@ -506,7 +538,11 @@ pub fn noisy_queries(data: &[Vec<f32>], n: usize, seed: u64) -> Vec<Vec<f32>> {
     (0..n)
         .map(|i| {
             let base = &data[(i * 7919) % data.len()];
-            let v: Vec<f32> = base.iter().zip(&noise[i]).map(|(b, e)| b + 0.75 * e).collect();
+            let v: Vec<f32> = base
+                .iter()
+                .zip(&noise[i])
+                .map(|(b, e)| b + 0.75 * e)
+                .collect();
             let norm = dot(&v, &v).sqrt();
             v.into_iter().map(|x| x / norm).collect()
         })
@@ -516,7 +552,12 @@ pub fn noisy_queries(data: &[Vec<f32>], n: usize, seed: u64) -> Vec<Vec<f32>> {
 /// Search latency and recall of an index over `data` (ids = positions) for `queries`:
 /// (sorted HNSW-path latencies in ms, sorted exact latencies in ms, recall@k).
 #[doc(hidden)]
-pub fn measure(idx: &VectorIndex, queries: &[Vec<f32>], k: usize, now_ms: &dyn Fn() -> f64) -> (Vec<f64>, Vec<f64>, f64) {
+pub fn measure(
+    idx: &VectorIndex,
+    queries: &[Vec<f32>],
+    k: usize,
+    now_ms: &dyn Fn() -> f64,
+) -> (Vec<f64>, Vec<f64>, f64) {
     let mut fast = Vec::with_capacity(queries.len());
     let mut slow = Vec::with_capacity(queries.len());
     let mut found = 0;
@@ -580,9 +621,24 @@ pub(crate) mod tests {
     #[test]
     fn bad_vectors_are_refused() {
         let mut idx = VectorIndex::new(4, opts(10));
-        assert_eq!(idx.insert(1, Vector::new(vec![1.0, 0.0])).unwrap_err().code(), "E_DIM_MISMATCH");
-        assert_eq!(idx.insert(1, Vector::new(vec![f32::NAN, 0.0, 0.0, 0.0])).unwrap_err().code(), "E_INPUT");
-        assert_eq!(idx.insert(1, Vector::new(vec![2.0, 0.0, 0.0, 0.0])).unwrap_err().code(), "E_INPUT");
+        assert_eq!(
+            idx.insert(1, Vector::new(vec![1.0, 0.0]))
+                .unwrap_err()
+                .code(),
+            "E_DIM_MISMATCH"
+        );
+        assert_eq!(
+            idx.insert(1, Vector::new(vec![f32::NAN, 0.0, 0.0, 0.0]))
+                .unwrap_err()
+                .code(),
+            "E_INPUT"
+        );
+        assert_eq!(
+            idx.insert(1, Vector::new(vec![2.0, 0.0, 0.0, 0.0]))
+                .unwrap_err()
+                .code(),
+            "E_INPUT"
+        );
         assert!(idx.is_empty());
     }
 
@@ -605,15 +661,26 @@ pub(crate) mod tests {
         }
         assert!(!idx.remove(removed[0]));
         let s = idx.stats();
-        assert_eq!((s.live, s.base, s.mutable, s.tombstones), (470, 500, 10, 40));
+        assert_eq!(
+            (s.live, s.base, s.mutable, s.tombstones),
+            (470, 500, 10, 40)
+        );
         let queries: Vec<usize> = (0..600).step_by(13).collect();
-        let before: Vec<Vec<(u64, f32)>> = queries.iter().map(|&q| idx.search(&vs[q], 10)).collect();
+        let before: Vec<Vec<(u64, f32)>> =
+            queries.iter().map(|&q| idx.search(&vs[q], 10)).collect();
         for hits in &before {
             assert_eq!(hits.len(), 10);
-            assert!(hits.iter().all(|h| !removed.contains(&h.0)), "a tombstone came back");
+            assert!(
+                hits.iter().all(|h| !removed.contains(&h.0)),
+                "a tombstone came back"
+            );
         }
         // A removed vector queried for itself is not found; a mutable one is.
-        assert!(idx.search(&vs[removed[1] as usize], 10).iter().all(|h| h.0 != removed[1]));
+        assert!(
+            idx.search(&vs[removed[1] as usize], 10)
+                .iter()
+                .all(|h| h.0 != removed[1])
+        );
         assert_eq!(idx.search(&vs[505], 1)[0].0, 505);
         idx.compact();
         let s = idx.stats();
@@ -671,7 +738,10 @@ pub(crate) mod tests {
         idx.compact();
         let snap = idx.snapshot().unwrap();
         let live = |skip: u64| -> Vec<(u64, Vector)> {
-            (0..300u64).filter(|&i| i != skip).map(|i| (i, Vector::new(vs[i as usize].clone()))).collect()
+            (0..300u64)
+                .filter(|&i| i != skip)
+                .map(|i| (i, Vector::new(vs[i as usize].clone())))
+                .collect()
         };
         let (again, state) = VectorIndex::open(12, opts(100), live(u64::MAX), Some(&snap));
         assert_eq!(state, SnapshotState::Loaded);
@@ -687,19 +757,32 @@ pub(crate) mod tests {
         let at = bad.len() / 2;
         bad[at] ^= 0x40;
         let (rebuilt, state) = VectorIndex::open(12, opts(100), live(u64::MAX), Some(&bad));
-        assert!(matches!(state, SnapshotState::Rejected(ref why) if why.contains("checksum")), "{state:?}");
+        assert!(
+            matches!(state, SnapshotState::Rejected(ref why) if why.contains("checksum")),
+            "{state:?}"
+        );
         assert_eq!(rebuilt.stats().base, 300);
         // Truncated, other version, other dim, garbage.
-        for b in [&snap[..snap.len() - 9], &b"LRIX\x09\0\0\0\0\0\0\0"[..], b"junk"] {
+        for b in [
+            &snap[..snap.len() - 9],
+            &b"LRIX\x09\0\0\0\0\0\0\0"[..],
+            b"junk",
+        ] {
             let (_, state) = VectorIndex::open(12, opts(100), live(u64::MAX), Some(b));
             assert!(matches!(state, SnapshotState::Rejected(_)));
         }
         let (_, state) = VectorIndex::open(24, opts(100), vec![], Some(&snap));
-        assert!(matches!(state, SnapshotState::Rejected(ref why) if why.contains("dimension")), "{state:?}");
+        assert!(
+            matches!(state, SnapshotState::Rejected(ref why) if why.contains("dimension")),
+            "{state:?}"
+        );
         // Stale: same id, different vector.
         let mut changed = live(u64::MAX);
         changed[5].1 = Vector::new(vs[299].clone());
         let (_, state) = VectorIndex::open(12, opts(100), changed, Some(&snap));
-        assert!(matches!(state, SnapshotState::Rejected(ref why) if why.contains("stale")), "{state:?}");
+        assert!(
+            matches!(state, SnapshotState::Rejected(ref why) if why.contains("stale")),
+            "{state:?}"
+        );
     }
 }

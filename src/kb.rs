@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::chunk::{ChunkOptions, TokenSpans, chunk_text};
 use crate::embedder::MAX_TEXT_BYTES;
 use crate::error::{Error, Result};
-use crate::index::{IndexOptions, IndexStats, SnapshotState, Vector, VectorIndex, bytes_to_f32s, f32s_to_bytes};
+use crate::index::{
+    IndexOptions, IndexStats, SnapshotState, Vector, VectorIndex, bytes_to_f32s, f32s_to_bytes,
+};
 use crate::lexical::Bm25;
 use crate::retrieve::{Mode, Scored, fuse, mmr, top};
 use crate::store::{Contents, Op, Space, Store};
@@ -272,7 +274,10 @@ fn sha256_hex(parts: &[&[u8]], bytes: usize) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    h.finalize()[..bytes].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..bytes]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn chunk_key(id: u64) -> String {
@@ -292,8 +297,9 @@ impl<S: Store> KnowledgeBase<S> {
         let dim = embedder.dim();
         let manifest = match contents.meta("manifest") {
             Some(bytes) => {
-                let m: Manifest = serde_json::from_slice(bytes)
-                    .map_err(|e| Error::Corrupt(format!("the knowledge base manifest is damaged: {e}")))?;
+                let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+                    Error::Corrupt(format!("the knowledge base manifest is damaged: {e}"))
+                })?;
                 if m.format > FORMAT {
                     return Err(Error::Corrupt(format!(
                         "the knowledge base was written by a newer localrag (format {}, this one reads {FORMAT})",
@@ -322,10 +328,16 @@ impl<S: Store> KnowledgeBase<S> {
                     next_chunk_id: 1,
                 };
                 if !contents.docs.is_empty() || !contents.chunks.is_empty() {
-                    return Err(Error::Corrupt("stored documents without a manifest: the knowledge base is damaged".into()));
+                    return Err(Error::Corrupt(
+                        "stored documents without a manifest: the knowledge base is damaged".into(),
+                    ));
                 }
                 store
-                    .write(vec![Op::Put(Space::Meta, "manifest".into(), serde_json::to_vec(&m).expect("manifest encodes"))])
+                    .write(vec![Op::Put(
+                        Space::Meta,
+                        "manifest".into(),
+                        serde_json::to_vec(&m).expect("manifest encodes"),
+                    )])
                     .await?;
                 m
             }
@@ -333,14 +345,22 @@ impl<S: Store> KnowledgeBase<S> {
         Self::from_contents(store, opts, manifest, contents).await
     }
 
-    async fn from_contents(store: S, opts: KbOptions, mut manifest: Manifest, contents: Contents) -> Result<Self> {
+    async fn from_contents(
+        store: S,
+        opts: KbOptions,
+        mut manifest: Manifest,
+        contents: Contents,
+    ) -> Result<Self> {
         let mut skipped = 0;
         let mut docs = HashMap::new();
         let mut metadata = HashMap::new();
         for (key, bytes) in &contents.docs {
             match postcard::from_bytes::<DocRecord>(bytes) {
                 Ok(d) if &d.id == key => {
-                    metadata.insert(d.id.clone(), serde_json::from_str(&d.metadata).unwrap_or(Value::Object(Map::new())));
+                    metadata.insert(
+                        d.id.clone(),
+                        serde_json::from_str(&d.metadata).unwrap_or(Value::Object(Map::new())),
+                    );
                     docs.insert(d.id.clone(), d);
                 }
                 _ => skipped += 1,
@@ -382,7 +402,8 @@ impl<S: Store> KnowledgeBase<S> {
                 },
             );
         }
-        let (index, state) = VectorIndex::open(manifest.dim, opts.index, live, contents.meta("snapshot"));
+        let (index, state) =
+            VectorIndex::open(manifest.dim, opts.index, live, contents.meta("snapshot"));
         let mut kb = KnowledgeBase {
             store,
             opts,
@@ -397,7 +418,10 @@ impl<S: Store> KnowledgeBase<S> {
         };
         if !orphans.is_empty() {
             // Cannot come from our own batches; clean up what another writer left.
-            let ops = orphans.into_iter().map(|k| Op::Delete(Space::Chunks, k)).collect();
+            let ops = orphans
+                .into_iter()
+                .map(|k| Op::Delete(Space::Chunks, k))
+                .collect();
             kb.store.write(ops).await?;
         }
         if kb.snapshot_state != SnapshotState::Loaded {
@@ -433,14 +457,21 @@ impl<S: Store> KnowledgeBase<S> {
             )));
         }
         if embedder.fingerprint() != self.manifest.model {
-            return Err(Error::ModelMismatch("this embedder is not the model the knowledge base was built with".into()));
+            return Err(Error::ModelMismatch(
+                "this embedder is not the model the knowledge base was built with".into(),
+            ));
         }
         Ok(())
     }
 
     /// Adds or replaces documents, all or nothing. Unchanged documents cost nothing; a document
     /// whose title, source or metadata changed is updated without re-embedding.
-    pub async fn add(&mut self, embedder: &impl Embed, inputs: Vec<DocInput>, progress: Option<Progress<'_>>) -> Result<AddReport> {
+    pub async fn add(
+        &mut self,
+        embedder: &impl Embed,
+        inputs: Vec<DocInput>,
+        progress: Option<Progress<'_>>,
+    ) -> Result<AddReport> {
         self.check_embedder(embedder)?;
         let report = |stage: &str, done: usize, total: usize| {
             if let Some(p) = progress {
@@ -453,7 +484,10 @@ impl<S: Store> KnowledgeBase<S> {
         for (i, d) in inputs.into_iter().enumerate() {
             let rec = self.prepare(i, d)?;
             if !seen.insert(rec.id.clone()) {
-                return Err(Error::Input(format!("document id {:?} appears twice in this batch", rec.id)));
+                return Err(Error::Input(format!(
+                    "document id {:?} appears twice in this batch",
+                    rec.id
+                )));
             }
             prepared.push(rec);
         }
@@ -467,7 +501,10 @@ impl<S: Store> KnowledgeBase<S> {
             match self.docs.get(&rec.id) {
                 Some(old) if old.hash == rec.hash => {
                     rec.chunk_ids = old.chunk_ids.clone();
-                    if old.title == rec.title && old.source == rec.source && old.metadata == rec.metadata {
+                    if old.title == rec.title
+                        && old.source == rec.source
+                        && old.metadata == rec.metadata
+                    {
                         out.unchanged += 1;
                     } else {
                         out.updated += 1;
@@ -482,7 +519,10 @@ impl<S: Store> KnowledgeBase<S> {
                     }
                     let spans = chunk_text(&rec.text, embedder, &self.opts.chunk)?;
                     if spans.is_empty() {
-                        return Err(Error::Input(format!("document {:?} has no text to index", rec.id)));
+                        return Err(Error::Input(format!(
+                            "document {:?} has no text to index",
+                            rec.id
+                        )));
                     }
                     plans.push((rec, spans));
                 }
@@ -490,7 +530,10 @@ impl<S: Store> KnowledgeBase<S> {
         }
         report("chunk", total, total);
         // 3. Embed all new chunks in one go (the embedder batches by length).
-        let texts: Vec<&str> = plans.iter().flat_map(|(r, spans)| spans.iter().map(|s| s.text(&r.text))).collect();
+        let texts: Vec<&str> = plans
+            .iter()
+            .flat_map(|(r, spans)| spans.iter().map(|s| s.text(&r.text)))
+            .collect();
         let mut vectors = Vec::with_capacity(texts.len());
         let step = 64;
         for (n, group) in texts.chunks(step).enumerate() {
@@ -499,7 +542,11 @@ impl<S: Store> KnowledgeBase<S> {
         }
         report("embed", texts.len(), texts.len());
         if vectors.len() != texts.len() {
-            return Err(Error::Output(format!("{} texts gave {} vectors", texts.len(), vectors.len())));
+            return Err(Error::Output(format!(
+                "{} texts gave {} vectors",
+                texts.len(),
+                vectors.len()
+            )));
         }
         for v in &vectors {
             self.index.check(v)?;
@@ -548,7 +595,11 @@ impl<S: Store> KnowledgeBase<S> {
         }
         let mut manifest = self.manifest.clone();
         manifest.next_chunk_id = next_id;
-        ops.push(Op::Put(Space::Meta, "manifest".into(), serde_json::to_vec(&manifest).expect("manifest encodes")));
+        ops.push(Op::Put(
+            Space::Meta,
+            "manifest".into(),
+            serde_json::to_vec(&manifest).expect("manifest encodes"),
+        ));
         report("store", 0, 1);
         self.store.write(ops).await?;
         report("store", 1, 1);
@@ -558,13 +609,18 @@ impl<S: Store> KnowledgeBase<S> {
             self.drop_chunk(c);
         }
         for rec in records {
-            self.metadata.insert(rec.id.clone(), serde_json::from_str(&rec.metadata).unwrap_or(Value::Object(Map::new())));
+            self.metadata.insert(
+                rec.id.clone(),
+                serde_json::from_str(&rec.metadata).unwrap_or(Value::Object(Map::new())),
+            );
             self.docs.insert(rec.id.clone(), rec);
         }
         for (id, doc_id, span, v) in new_chunks {
             let text = &self.docs[&doc_id].text[span.start..span.end];
             self.bm25.insert(id, text);
-            self.index.insert(id, Vector::new(v)).expect("checked before the write");
+            self.index
+                .insert(id, Vector::new(v))
+                .expect("checked before the write");
             self.chunks.insert(
                 id,
                 ChunkMeta {
@@ -610,7 +666,9 @@ impl<S: Store> KnowledgeBase<S> {
         let id = match d.id {
             Some(id) => {
                 if id.is_empty() || id.len() > MAX_ID_BYTES {
-                    return Err(Error::Input(format!("document {i}: id must be 1 to {MAX_ID_BYTES} bytes")));
+                    return Err(Error::Input(format!(
+                        "document {i}: id must be 1 to {MAX_ID_BYTES} bytes"
+                    )));
                 }
                 id
             }
@@ -620,7 +678,9 @@ impl<S: Store> KnowledgeBase<S> {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m,
             Some(other) => {
-                return Err(Error::Input(format!("document {i}: metadata must be an object, got {other}")));
+                return Err(Error::Input(format!(
+                    "document {i}: metadata must be an object, got {other}"
+                )));
             }
         };
         let chunking = format!("{}/{}", self.opts.chunk.max_tokens, self.opts.chunk.overlap);
@@ -643,7 +703,11 @@ impl<S: Store> KnowledgeBase<S> {
         for id in ids {
             if let Some(d) = self.docs.get(id) {
                 ops.push(Op::Delete(Space::Docs, id.clone()));
-                ops.extend(d.chunk_ids.iter().map(|&c| Op::Delete(Space::Chunks, chunk_key(c))));
+                ops.extend(
+                    d.chunk_ids
+                        .iter()
+                        .map(|&c| Op::Delete(Space::Chunks, chunk_key(c))),
+                );
                 found.push(id.clone());
             }
         }
@@ -669,10 +733,16 @@ impl<S: Store> KnowledgeBase<S> {
 
     /// A document's chunks in order: (chunk id, byte start, byte end, UTF-16 start, UTF-16 end).
     pub fn chunks_of(&self, id: &str) -> Vec<(u64, usize, usize, usize, usize)> {
-        let Some(d) = self.docs.get(id) else { return Vec::new() };
+        let Some(d) = self.docs.get(id) else {
+            return Vec::new();
+        };
         d.chunk_ids
             .iter()
-            .filter_map(|c| self.chunks.get(c).map(|m| (*c, m.start, m.end, m.start16, m.end16)))
+            .filter_map(|c| {
+                self.chunks
+                    .get(c)
+                    .map(|m| (*c, m.start, m.end, m.start16, m.end16))
+            })
             .collect()
     }
 
@@ -699,7 +769,12 @@ impl<S: Store> KnowledgeBase<S> {
     }
 
     pub fn stats(&self) -> Stats {
-        let IndexStats { live, base, mutable, tombstones } = self.index.stats();
+        let IndexStats {
+            live,
+            base,
+            mutable,
+            tombstones,
+        } = self.index.stats();
         Stats {
             documents: self.docs.len(),
             chunks: live,
@@ -744,7 +819,10 @@ impl<S: Store> KnowledgeBase<S> {
             docs.into_iter()
                 .filter(|d| {
                     let meta = self.metadata.get(&d.id);
-                    filter.metadata.iter().all(|(k, v)| meta.and_then(|m| m.get(k)) == Some(v))
+                    filter
+                        .metadata
+                        .iter()
+                        .all(|(k, v)| meta.and_then(|m| m.get(k)) == Some(v))
                 })
                 .flat_map(|d| d.chunk_ids.iter().copied())
                 .collect(),
@@ -757,40 +835,64 @@ impl<S: Store> KnowledgeBase<S> {
             return Err(Error::Input("the query is empty".into()));
         }
         if query.len() > MAX_TEXT_BYTES {
-            return Err(Error::Input(format!("the query is {} bytes; the limit is {MAX_TEXT_BYTES}", query.len())));
+            return Err(Error::Input(format!(
+                "the query is {} bytes; the limit is {MAX_TEXT_BYTES}",
+                query.len()
+            )));
         }
         if opts.k == 0 || opts.k > MAX_K {
-            return Err(Error::Input(format!("k must be between 1 and {MAX_K}, got {}", opts.k)));
+            return Err(Error::Input(format!(
+                "k must be between 1 and {MAX_K}, got {}",
+                opts.k
+            )));
         }
         if let Some(l) = opts.mmr_lambda
             && !(0.0..=1.0).contains(&l)
         {
-            return Err(Error::Input(format!("mmrLambda must be between 0 and 1, got {l}")));
+            return Err(Error::Input(format!(
+                "mmrLambda must be between 0 and 1, got {l}"
+            )));
         }
         if let Some(c) = opts.candidates
             && (c < opts.k || c > 1000)
         {
-            return Err(Error::Input(format!("candidates must be between k and 1000, got {c}")));
+            return Err(Error::Input(format!(
+                "candidates must be between k and 1000, got {c}"
+            )));
         }
         Ok(())
     }
 
     /// The best passages for `query`.
-    pub async fn search(&self, embedder: &impl Embed, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>> {
+    pub async fn search(
+        &self,
+        embedder: &impl Embed,
+        query: &str,
+        opts: &SearchOptions,
+    ) -> Result<Vec<Hit>> {
         Self::check_search(query, opts)?;
         let qv = match opts.mode {
             Mode::Lexical => None,
             _ => {
                 self.check_embedder(embedder)?;
                 let v = embedder.embed_texts(&[query]).await?;
-                Some(v.into_iter().next().ok_or_else(|| Error::Output("no query vector".into()))?)
+                Some(
+                    v.into_iter()
+                        .next()
+                        .ok_or_else(|| Error::Output("no query vector".into()))?,
+                )
             }
         };
         Ok(self.search_with_vector(query, qv.as_deref(), opts))
     }
 
     /// Search with a query vector already computed (`None` for lexical mode).
-    pub fn search_with_vector(&self, query: &str, qv: Option<&[f32]>, opts: &SearchOptions) -> Vec<Hit> {
+    pub fn search_with_vector(
+        &self,
+        query: &str,
+        qv: Option<&[f32]>,
+        opts: &SearchOptions,
+    ) -> Vec<Hit> {
         let allowed = self.allowed(&opts.filter);
         if allowed.as_ref().is_some_and(|a| a.is_empty()) {
             return Vec::new();
@@ -807,12 +909,15 @@ impl<S: Store> KnowledgeBase<S> {
             Mode::Vector => Vec::new(),
             _ => {
                 let allow = allowed.as_ref().map(|a| move |id: u64| a.contains(&id));
-                self.bm25.search(query, n, allow.as_ref().map(|f| f as &dyn Fn(u64) -> bool))
+                self.bm25
+                    .search(query, n, allow.as_ref().map(|f| f as &dyn Fn(u64) -> bool))
             }
         };
         let fused = fuse(&vector_hits, &lexical_hits, opts.mode);
         let picked: Vec<Scored> = match opts.mmr_lambda {
-            Some(lambda) => mmr(fused, opts.k, lambda, &|id| self.index.vector(id).map(|v| v.0.to_vec())),
+            Some(lambda) => mmr(fused, opts.k, lambda, &|id| {
+                self.index.vector(id).map(|v| v.0.to_vec())
+            }),
             None => top(fused, opts.k),
         };
         picked

@@ -46,8 +46,9 @@ fn fold_into(c: char, out: &mut String) {
 /// English function words, dropped from queries and documents (Lucene's English stop set): they
 /// match nearly every chunk, and in reciprocal rank fusion even a weak lexical match counts.
 const STOPWORDS: [&str; 33] = [
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with",
 ];
 
 /// The terms of `text`, in order, repeated as they occur.
@@ -230,7 +231,11 @@ impl Bm25 {
             t.postings.shrink_to_fit();
             postings += t.postings.len();
         }
-        self.slot_of = ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+        self.slot_of = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (id, i as u32))
+            .collect();
         self.alive = vec![true; ids.len()];
         self.ids = ids;
         self.lens = lens;
@@ -240,7 +245,12 @@ impl Bm25 {
     }
 
     /// The `k` best chunks for `query` by BM25, best first, among those `allow` accepts.
-    pub fn search(&self, query: &str, k: usize, allow: Option<&dyn Fn(u64) -> bool>) -> Vec<(u64, f32)> {
+    pub fn search(
+        &self,
+        query: &str,
+        k: usize,
+        allow: Option<&dyn Fn(u64) -> bool>,
+    ) -> Vec<(u64, f32)> {
         if self.live == 0 || k == 0 {
             return Vec::new();
         }
@@ -251,7 +261,9 @@ impl Bm25 {
         let avgdl = (self.total_len as f32 / n).max(1.0);
         let mut scores: HashMap<u32, f32> = HashMap::new();
         for t in &q {
-            let Some(&ti) = self.term_id.get(t) else { continue };
+            let Some(&ti) = self.term_id.get(t) else {
+                continue;
+            };
             let term = &self.terms[ti as usize];
             if term.df == 0 {
                 continue;
@@ -295,8 +307,14 @@ mod tests {
 
     #[test]
     fn latin_is_folded() {
-        assert_eq!(analyze("Café CRÈME, naïve Straße!"), ["cafe", "creme", "naive", "strasse"]);
-        assert_eq!(analyze("ＡＢＣ１２３ Œuvre Ærø Łódź"), ["abc123", "oeuvre", "aero", "lodz"]);
+        assert_eq!(
+            analyze("Café CRÈME, naïve Straße!"),
+            ["cafe", "creme", "naive", "strasse"]
+        );
+        assert_eq!(
+            analyze("ＡＢＣ１２３ Œuvre Ærø Łódź"),
+            ["abc123", "oeuvre", "aero", "lodz"]
+        );
         // A decomposed accent (e + U+0301) folds the same as the composed one.
         assert_eq!(analyze("cafe\u{301}"), ["cafe"]);
         assert_eq!(analyze("x86_64 v2.0"), ["x86", "64", "v2", "0"]);
@@ -366,9 +384,18 @@ mod tests {
         assert_eq!(b.search("apple", 5, None).len(), 2);
         assert!(b.remove(0));
         assert!(!b.remove(0));
-        assert_eq!(b.search("apple", 5, None), vec![(1, b.search("apple", 5, None)[0].1)]);
+        assert_eq!(
+            b.search("apple", 5, None),
+            vec![(1, b.search("apple", 5, None)[0].1)]
+        );
         let only2 = |id: u64| id == 2;
-        assert_eq!(b.search("tart", 5, Some(&only2)).iter().map(|h| h.0).collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            b.search("tart", 5, Some(&only2))
+                .iter()
+                .map(|h| h.0)
+                .collect::<Vec<_>>(),
+            [2]
+        );
         // Many removals trigger cleanup; results stay right.
         for i in 10..200u64 {
             b.insert(i, "filler text apple");
@@ -377,7 +404,13 @@ mod tests {
             b.remove(i);
         }
         assert_eq!(b.len(), 2);
-        assert_eq!(b.search("apple", 5, None).iter().map(|h| h.0).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            b.search("apple", 5, None)
+                .iter()
+                .map(|h| h.0)
+                .collect::<Vec<_>>(),
+            [1]
+        );
         // Re-inserting an id replaces its text.
         b.insert(1, "banana");
         assert!(b.search("apple", 5, None).is_empty());

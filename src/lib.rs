@@ -9,11 +9,11 @@ pub mod device;
 pub mod embedder;
 pub mod error;
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fs;
 pub mod index;
 pub mod kb;
 pub mod lexical;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod fs;
 pub mod models;
 pub mod retrieve;
 pub mod store;

@@ -88,11 +88,20 @@ pub fn fuse(vector: &[(u64, f32)], lexical: &[(u64, f32)], mode: Mode) -> Vec<Sc
 /// the fused score min-max normalised over the candidates (best 1, worst 0): fused scores of
 /// reciprocal rank fusion are tightly packed, and without spreading them the redundancy term
 /// would decide alone. `lambda = 1` keeps the fused order.
-pub fn mmr(cands: Vec<Scored>, k: usize, lambda: f32, vector_of: &dyn Fn(u64) -> Option<Vec<f32>>) -> Vec<Scored> {
+pub fn mmr(
+    cands: Vec<Scored>,
+    k: usize,
+    lambda: f32,
+    vector_of: &dyn Fn(u64) -> Option<Vec<f32>>,
+) -> Vec<Scored> {
     if cands.is_empty() || k == 0 {
         return Vec::new();
     }
-    let (lo, hi) = cands.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), c| (lo.min(c.fused), hi.max(c.fused)));
+    let (lo, hi) = cands
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), c| {
+            (lo.min(c.fused), hi.max(c.fused))
+        });
     let rel = |s: f32| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 };
     let vecs: Vec<Option<Vec<f32>>> = cands.iter().map(|c| vector_of(c.id)).collect();
     let mut picked: Vec<usize> = Vec::with_capacity(k);
@@ -105,7 +114,11 @@ pub fn mmr(cands: Vec<Scored>, k: usize, lambda: f32, vector_of: &dyn Fn(u64) ->
             if taken[i] {
                 continue;
             }
-            let redundancy = if picked.is_empty() { 0.0 } else { max_sim[i].max(0.0) };
+            let redundancy = if picked.is_empty() {
+                0.0
+            } else {
+                max_sim[i].max(0.0)
+            };
             let score = lambda * rel(cands[i].fused) - (1.0 - lambda) * redundancy;
             if best.is_none_or(|(_, b)| score > b) {
                 best = Some((i, score));
@@ -159,9 +172,16 @@ mod tests {
     #[test]
     fn single_mode_keeps_scores() {
         let f = fuse(&[(7, 0.5), (8, 0.25)], &[], Mode::Vector);
-        assert_eq!(f.iter().map(|c| (c.id, c.fused)).collect::<Vec<_>>(), [(7, 0.5), (8, 0.25)]);
+        assert_eq!(
+            f.iter().map(|c| (c.id, c.fused)).collect::<Vec<_>>(),
+            [(7, 0.5), (8, 0.25)]
+        );
         let f = fuse(&[], &[(9, 3.0), (1, 3.0)], Mode::Lexical);
-        assert_eq!(f.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 9], "ties break by id");
+        assert_eq!(
+            f.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [1, 9],
+            "ties break by id"
+        );
     }
 
     #[test]
@@ -170,18 +190,30 @@ mod tests {
         // 5 is the weakest of the pool.
         let dup = vec![1.0, 0.0];
         let other = vec![0.6, 0.8];
-        let vecs = move |id: u64| Some(match id {
-            4 => other.clone(),
-            5 => vec![0.0, 1.0],
-            _ => dup.clone(),
-        });
-        let cands = fuse(&[(1, 0.95), (2, 0.94), (3, 0.93), (4, 0.85), (5, 0.40)], &[], Mode::Vector);
+        let vecs = move |id: u64| {
+            Some(match id {
+                4 => other.clone(),
+                5 => vec![0.0, 1.0],
+                _ => dup.clone(),
+            })
+        };
+        let cands = fuse(
+            &[(1, 0.95), (2, 0.94), (3, 0.93), (4, 0.85), (5, 0.40)],
+            &[],
+            Mode::Vector,
+        );
         let plain = top(cands.clone(), 2);
         assert_eq!(plain.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2]);
         let diverse = mmr(cands.clone(), 2, 0.7, &vecs);
         assert_eq!(diverse.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 4]);
         // lambda = 1 is pure relevance.
-        assert_eq!(mmr(cands.clone(), 5, 1.0, &vecs).iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            mmr(cands.clone(), 5, 1.0, &vecs)
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         // The first pick is always the most relevant; scores are recorded.
         let all = mmr(cands, 5, 0.5, &vecs);
         assert_eq!(all[0].id, 1);

@@ -58,7 +58,10 @@ pub struct Contents {
 
 impl Contents {
     pub fn meta(&self, key: &str) -> Option<&[u8]> {
-        self.meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+        self.meta
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -75,7 +78,11 @@ pub trait Store {
     async fn clear(&self) -> Result<()> {
         let c = self.load().await?;
         let mut ops = Vec::new();
-        for (space, list) in [(Space::Meta, c.meta), (Space::Docs, c.docs), (Space::Chunks, c.chunks)] {
+        for (space, list) in [
+            (Space::Meta, c.meta),
+            (Space::Docs, c.docs),
+            (Space::Chunks, c.chunks),
+        ] {
             ops.extend(list.into_iter().map(|(k, _)| Op::Delete(space, k)));
         }
         self.write(ops).await
@@ -100,7 +107,10 @@ impl MemoryStore {
     /// Bytes of keys and values held.
     pub fn bytes(&self) -> usize {
         let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
-        data.values().flat_map(|m| m.iter()).map(|(k, v)| k.len() + v.len()).sum()
+        data.values()
+            .flat_map(|m| m.iter())
+            .map(|(k, v)| k.len() + v.len())
+            .sum()
     }
 
     /// Makes writes that would grow the store past `bytes` fail with [`Error::Quota`].
@@ -127,7 +137,9 @@ impl Store for MemoryStore {
     async fn load(&self) -> Result<Contents> {
         let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
         let list = |s: Space| -> Vec<(String, Vec<u8>)> {
-            data.get(&s).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+            data.get(&s)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
         };
         Ok(Contents {
             meta: list(Space::Meta),
@@ -153,7 +165,11 @@ impl Store for MemoryStore {
             }
         }
         if let Some(quota) = *self.quota.lock().unwrap_or_else(|e| e.into_inner()) {
-            let used: usize = next.values().flat_map(|m| m.iter()).map(|(k, v)| k.len() + v.len()).sum();
+            let used: usize = next
+                .values()
+                .flat_map(|m| m.iter())
+                .map(|(k, v)| k.len() + v.len())
+                .sum();
             if used > quota {
                 return Err(Error::Quota(format!(
                     "storage quota exceeded ({used} bytes needed, {quota} allowed); nothing of this batch was stored"

@@ -8,15 +8,30 @@ use localrag::fs::ModelDir;
 use localrag::{Embedder, EmbedderOptions};
 
 fn corpus() -> Vec<String> {
-    let mut docs: Vec<String> = common::golden().cases.into_iter().map(|c| c.text).filter(|t| !t.trim().is_empty()).collect();
+    let mut docs: Vec<String> = common::golden()
+        .cases
+        .into_iter()
+        .map(|c| c.text)
+        .filter(|t| !t.trim().is_empty())
+        .collect();
     docs.push("北京大学是中国著名的高等学府。它位于北京市海淀区，历史悠久！東京タワーは観光名所です。서울은 한국의 수도입니다。".repeat(12));
     docs.push("汉字".repeat(600));
-    docs.push("Family: 👨‍👩‍👧‍👦 and flags 🇫🇷🇯🇵. Music 𝄞 and math 𝔸𝔹ℂ.\r\nTabs\tand   spaces.  ".repeat(30));
+    docs.push(
+        "Family: 👨‍👩‍👧‍👦 and flags 🇫🇷🇯🇵. Music 𝄞 and math 𝔸𝔹ℂ.\r\nTabs\tand   spaces.  ".repeat(30),
+    );
     docs.push("fn main() {\n    let url = \"https://example.com/a/very/long/path?with=query&and=more#frag\";\n}\n".repeat(40));
     docs.push(format!("https://example.org/{}", "abcdefghij/".repeat(400)));
     docs.push("Before a NUL\0 byte. Control \u{7} bell. Zero\u{200b}width joiner.".repeat(20));
-    docs.push((0..800).map(|i| format!("Sentence number {i} talks about topic {}. ", i % 17)).collect());
-    docs.push((0..60).map(|i| format!("Paragraph {i}. Crème brûlée, naïve façade, Straße.\n\n")).collect());
+    docs.push(
+        (0..800)
+            .map(|i| format!("Sentence number {i} talks about topic {}. ", i % 17))
+            .collect(),
+    );
+    docs.push(
+        (0..60)
+            .map(|i| format!("Paragraph {i}. Crème brûlée, naïve façade, Straße.\n\n"))
+            .collect(),
+    );
     docs.push("x".repeat(20_000));
     docs.extend(common::real_texts(300).chunks(30).map(|c| c.join(" ")));
     docs
@@ -25,9 +40,24 @@ fn corpus() -> Vec<String> {
 #[test]
 fn chunks_fit_and_offsets_slice_exactly() {
     let dir = ModelDir::read(&common::model_dir()).expect("model files (make assets)");
-    let embedder = Embedder::load(dir.files(), EmbedderOptions::default(), &localrag::device::cpu_device()).unwrap();
+    let embedder = Embedder::load(
+        dir.files(),
+        EmbedderOptions::default(),
+        &localrag::device::cpu_device(),
+    )
+    .unwrap();
     let mut total = 0;
-    for opts in [ChunkOptions::default(), ChunkOptions { max_tokens: 32, overlap: 8 }, ChunkOptions { max_tokens: 254, overlap: 0 }] {
+    for opts in [
+        ChunkOptions::default(),
+        ChunkOptions {
+            max_tokens: 32,
+            overlap: 8,
+        },
+        ChunkOptions {
+            max_tokens: 254,
+            overlap: 0,
+        },
+    ] {
         for doc in corpus() {
             let chunks = chunk_text(&doc, &embedder, &opts).unwrap();
             assert!(!chunks.is_empty());
@@ -36,15 +66,30 @@ fn chunks_fit_and_offsets_slice_exactly() {
             for c in &chunks {
                 // The model reads the whole chunk: its own token count (plus [CLS]/[SEP]) fits.
                 let ids = embedder.tokenize(&[c.text(&doc)]).unwrap();
-                assert!(ids[0].len() - 2 == c.tokens && c.tokens <= opts.max_tokens, "{} tokens > {}", c.tokens, opts.max_tokens);
+                assert!(
+                    ids[0].len() - 2 == c.tokens && c.tokens <= opts.max_tokens,
+                    "{} tokens > {}",
+                    c.tokens,
+                    opts.max_tokens
+                );
                 assert!(ids[0].len() <= embedder.max_seq_length());
                 // doc.text.slice(start, end) === chunk.text
-                assert_eq!(String::from_utf16(&utf16[c.start16..c.end16]).unwrap(), c.text(&doc));
+                assert_eq!(
+                    String::from_utf16(&utf16[c.start16..c.end16]).unwrap(),
+                    c.text(&doc)
+                );
                 // No text is skipped between chunks.
-                assert!(doc[covered_to.min(c.start)..c.start].trim().is_empty() || c.start <= covered_to, "gap before {c:?}");
+                assert!(
+                    doc[covered_to.min(c.start)..c.start].trim().is_empty()
+                        || c.start <= covered_to,
+                    "gap before {c:?}"
+                );
                 covered_to = covered_to.max(c.end);
             }
-            assert!(doc[covered_to..].trim().is_empty(), "text left after the last chunk");
+            assert!(
+                doc[covered_to..].trim().is_empty(),
+                "text left after the last chunk"
+            );
             total += chunks.len();
         }
     }

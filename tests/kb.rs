@@ -4,8 +4,8 @@
 use std::cell::Cell;
 
 use localrag::chunk::TokenSpans;
-use localrag::kb::{DocInput, Embed, Filter, KbOptions, KnowledgeBase, SearchOptions};
 use localrag::index::IndexOptions;
+use localrag::kb::{DocInput, Embed, Filter, KbOptions, KnowledgeBase, SearchOptions};
 use localrag::store::{MemoryStore, Space, Store};
 use localrag::{Mode, Result};
 use serde_json::json;
@@ -19,7 +19,11 @@ struct HashEmbedder {
 
 impl HashEmbedder {
     fn new() -> Self {
-        HashEmbedder { dim: 64, salt: 0, calls: Cell::new(0) }
+        HashEmbedder {
+            dim: 64,
+            salt: 0,
+            calls: Cell::new(0),
+        }
     }
 }
 
@@ -57,7 +61,10 @@ impl Embed for HashEmbedder {
             .iter()
             .map(|t| {
                 let mut v = vec![0f32; self.dim];
-                for w in t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                for w in t
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
                     let mut h: u64 = 0xcbf29ce484222325 ^ self.salt;
                     for b in w.to_lowercase().bytes() {
                         h = (h ^ b as u64).wrapping_mul(0x100000001b3);
@@ -73,12 +80,21 @@ impl Embed for HashEmbedder {
 }
 
 fn doc(id: &str, text: &str) -> DocInput {
-    DocInput { id: Some(id.into()), title: Some(format!("Title {id}")), text: text.into(), ..Default::default() }
+    DocInput {
+        id: Some(id.into()),
+        title: Some(format!("Title {id}")),
+        text: text.into(),
+        ..Default::default()
+    }
 }
 
 fn small_index() -> KbOptions {
     KbOptions {
-        index: IndexOptions { exact_below: 40, mutable_min: 8, ..Default::default() },
+        index: IndexOptions {
+            exact_below: 40,
+            mutable_min: 8,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -91,11 +107,28 @@ fn ids(hits: &[localrag::Hit]) -> Vec<String> {
     hits.iter().map(|h| h.doc_id.clone()).collect()
 }
 
-const TOPICS: [&str; 8] = ["volcano lava eruption magma", "piano sonata concerto orchestra", "tomato basil garden soil", "rocket orbit launch satellite", "glacier ice snow arctic", "bitcoin ledger block chain", "violin bow string rosin", "desert cactus sand dune"];
+const TOPICS: [&str; 8] = [
+    "volcano lava eruption magma",
+    "piano sonata concerto orchestra",
+    "tomato basil garden soil",
+    "rocket orbit launch satellite",
+    "glacier ice snow arctic",
+    "bitcoin ledger block chain",
+    "violin bow string rosin",
+    "desert cactus sand dune",
+];
 
 fn corpus(n: usize) -> Vec<DocInput> {
     (0..n)
-        .map(|i| doc(&format!("d{i:03}"), &format!("Document {i} talks about {}. It also mentions item{i} once.", TOPICS[i % TOPICS.len()])))
+        .map(|i| {
+            doc(
+                &format!("d{i:03}"),
+                &format!(
+                    "Document {i} talks about {}. It also mentions item{i} once.",
+                    TOPICS[i % TOPICS.len()]
+                ),
+            )
+        })
         .collect()
 }
 
@@ -103,15 +136,33 @@ fn corpus(n: usize) -> Vec<DocInput> {
 fn add_get_list_and_upsert() {
     block_on(async {
         let e = HashEmbedder::new();
-        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default()).await.unwrap();
-        let r = kb.add(&e, vec![doc("a", "Cats purr. Cats sleep."), doc("b", "Dogs bark loudly.")], None).await.unwrap();
+        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        let r = kb
+            .add(
+                &e,
+                vec![
+                    doc("a", "Cats purr. Cats sleep."),
+                    doc("b", "Dogs bark loudly."),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged, r.chunks), (2, 0, 0, 2));
         assert_eq!(kb.count(), 2);
         assert_eq!(kb.get("a").unwrap().text, "Cats purr. Cats sleep.");
-        assert_eq!(kb.list().iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            kb.list().iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let calls = e.calls.get();
         // Same text again: nothing embedded, nothing changed.
-        let r = kb.add(&e, vec![doc("a", "Cats purr. Cats sleep.")], None).await.unwrap();
+        let r = kb
+            .add(&e, vec![doc("a", "Cats purr. Cats sleep.")], None)
+            .await
+            .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged, r.chunks), (0, 0, 1, 0));
         assert_eq!(e.calls.get(), calls);
         // New title only: updated without embedding.
@@ -123,23 +174,66 @@ fn add_get_list_and_upsert() {
         assert_eq!(kb.get("a").unwrap().title, "Felines");
         let old_chunks = kb.get("a").unwrap().chunk_ids.clone();
         // Changed text: chunks replaced under new ids; the old text is gone from search.
-        let r = kb.add(&e, vec![doc("a", "Parrots talk.")], None).await.unwrap();
+        let r = kb
+            .add(&e, vec![doc("a", "Parrots talk.")], None)
+            .await
+            .unwrap();
         assert_eq!((r.updated, r.chunks), (1, 1));
         let new_chunks = kb.get("a").unwrap().chunk_ids.clone();
         assert!(new_chunks.iter().all(|c| !old_chunks.contains(c)));
         for mode in [Mode::Vector, Mode::Lexical, Mode::Hybrid] {
-            let hits = kb.search(&e, "cats purr", &SearchOptions { mode, k: 5, ..Default::default() }).await.unwrap();
-            assert!(hits.iter().all(|h| !old_chunks.contains(&h.chunk_id)), "{mode:?}");
+            let hits = kb
+                .search(
+                    &e,
+                    "cats purr",
+                    &SearchOptions {
+                        mode,
+                        k: 5,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(
+                hits.iter().all(|h| !old_chunks.contains(&h.chunk_id)),
+                "{mode:?}"
+            );
         }
-        let hits = kb.search(&e, "parrots", &SearchOptions::default()).await.unwrap();
+        let hits = kb
+            .search(&e, "parrots", &SearchOptions::default())
+            .await
+            .unwrap();
         assert_eq!(hits[0].doc_id, "a");
         assert_eq!(hits[0].text, "Parrots talk.");
         assert_eq!(hits[0].title, "Title a");
         // Content-hash ids.
-        let r = kb.add(&e, vec![DocInput { text: "No id here.".into(), ..Default::default() }], None).await.unwrap();
+        let r = kb
+            .add(
+                &e,
+                vec![DocInput {
+                    text: "No id here.".into(),
+                    ..Default::default()
+                }],
+                None,
+            )
+            .await
+            .unwrap();
         assert_eq!(r.ids[0].len(), 32);
-        let again = kb.add(&e, vec![DocInput { text: "No id here.".into(), ..Default::default() }], None).await.unwrap();
-        assert_eq!((again.ids[0].clone(), again.unchanged), (r.ids[0].clone(), 1));
+        let again = kb
+            .add(
+                &e,
+                vec![DocInput {
+                    text: "No id here.".into(),
+                    ..Default::default()
+                }],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.ids[0].clone(), again.unchanged),
+            (r.ids[0].clone(), 1)
+        );
     });
 }
 
@@ -147,10 +241,22 @@ fn add_get_list_and_upsert() {
 fn hits_carry_offsets_and_scores() {
     block_on(async {
         let e = HashEmbedder::new();
-        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default()).await.unwrap();
+        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default())
+            .await
+            .unwrap();
         let text = "Intro 😀 line.\n\nThe glacier melts in spring. Ice everywhere.";
         kb.add(&e, vec![doc("g", text)], None).await.unwrap();
-        let hits = kb.search(&e, "glacier ice", &SearchOptions { k: 1, ..Default::default() }).await.unwrap();
+        let hits = kb
+            .search(
+                &e,
+                "glacier ice",
+                &SearchOptions {
+                    k: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let h = &hits[0];
         let utf16: Vec<u16> = text.encode_utf16().collect();
         assert_eq!(String::from_utf16(&utf16[h.start..h.end]).unwrap(), h.text);
@@ -163,28 +269,80 @@ fn hits_carry_offsets_and_scores() {
 fn remove_filters_and_errors() {
     block_on(async {
         let e = HashEmbedder::new();
-        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default()).await.unwrap();
+        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default())
+            .await
+            .unwrap();
         let mut docs = corpus(16);
         for (i, d) in docs.iter_mut().enumerate() {
             d.metadata = Some(json!({ "lang": if i % 2 == 0 { "en" } else { "de" }, "n": i }));
         }
         kb.add(&e, docs, None).await.unwrap();
         let q = "volcano lava";
-        let all = kb.search(&e, q, &SearchOptions { k: 4, mmr_lambda: None, ..Default::default() }).await.unwrap();
+        let all = kb
+            .search(
+                &e,
+                q,
+                &SearchOptions {
+                    k: 4,
+                    mmr_lambda: None,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert!(ids(&all).contains(&"d000".to_string()));
-        let only = kb.search(&e, q, &SearchOptions { k: 4, filter: Filter { doc_ids: Some(vec!["d008".into(), "d003".into()]), ..Default::default() }, ..Default::default() }).await.unwrap();
+        let only = kb
+            .search(
+                &e,
+                q,
+                &SearchOptions {
+                    k: 4,
+                    filter: Filter {
+                        doc_ids: Some(vec!["d008".into(), "d003".into()]),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let mut got = ids(&only);
         got.sort();
         assert_eq!(got, ["d003", "d008"]);
         let mut meta = serde_json::Map::new();
         meta.insert("lang".into(), json!("de"));
-        let de = kb.search(&e, q, &SearchOptions { k: 8, filter: Filter { metadata: meta, ..Default::default() }, ..Default::default() }).await.unwrap();
+        let de = kb
+            .search(
+                &e,
+                q,
+                &SearchOptions {
+                    k: 8,
+                    filter: Filter {
+                        metadata: meta,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(de.len(), 8);
         assert!(de.iter().all(|h| h.metadata["lang"] == "de"));
         // Remove: never returned again, in any mode.
         assert_eq!(kb.remove(&["d000".into(), "nope".into()]).await.unwrap(), 1);
         for mode in [Mode::Vector, Mode::Lexical, Mode::Hybrid] {
-            let hits = kb.search(&e, q, &SearchOptions { k: 10, mode, ..Default::default() }).await.unwrap();
+            let hits = kb
+                .search(
+                    &e,
+                    q,
+                    &SearchOptions {
+                        k: 10,
+                        mode,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
             assert!(!ids(&hits).contains(&"d000".to_string()));
         }
         assert_eq!(kb.count(), 15);
@@ -192,20 +350,49 @@ fn remove_filters_and_errors() {
         let bad = [
             (vec![doc("x", "  ")], "E_INPUT"),
             (vec![doc("x", "ok"), doc("x", "twice")], "E_INPUT"),
-            (vec![DocInput { id: Some(String::new()), text: "t".into(), ..Default::default() }], "E_INPUT"),
-            (vec![DocInput { text: "t".into(), metadata: Some(json!([1])), ..Default::default() }], "E_INPUT"),
-            (vec![doc("x", &"a".repeat(localrag::kb::MAX_DOC_BYTES + 1))], "E_INPUT"),
+            (
+                vec![DocInput {
+                    id: Some(String::new()),
+                    text: "t".into(),
+                    ..Default::default()
+                }],
+                "E_INPUT",
+            ),
+            (
+                vec![DocInput {
+                    text: "t".into(),
+                    metadata: Some(json!([1])),
+                    ..Default::default()
+                }],
+                "E_INPUT",
+            ),
+            (
+                vec![doc("x", &"a".repeat(localrag::kb::MAX_DOC_BYTES + 1))],
+                "E_INPUT",
+            ),
         ];
         for (docs, code) in bad {
             assert_eq!(kb.add(&e, docs, None).await.unwrap_err().code(), code);
         }
         assert_eq!(kb.count(), 15);
         for (q, k) in [("", 5), ("x", 0), ("x", 101)] {
-            let err = kb.search(&e, q, &SearchOptions { k, ..Default::default() }).await.unwrap_err();
+            let err = kb
+                .search(
+                    &e,
+                    q,
+                    &SearchOptions {
+                        k,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap_err();
             assert_eq!(err.code(), "E_INPUT");
         }
         // NUL bytes are kept as text.
-        kb.add(&e, vec![doc("nul", "before\0after words")], None).await.unwrap();
+        kb.add(&e, vec![doc("nul", "before\0after words")], None)
+            .await
+            .unwrap();
         assert_eq!(kb.get("nul").unwrap().text, "before\0after words");
     });
 }
@@ -215,25 +402,51 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
     block_on(async {
         let e = HashEmbedder::new();
         let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, small_index()).await.unwrap();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, small_index())
+            .await
+            .unwrap();
         kb.add(&e, corpus(60), None).await.unwrap();
         let s = kb.stats();
         assert_eq!((s.documents, s.chunks), (60, 60));
-        assert_eq!(s.base_segment, 60, "past exact_below: an HNSW base was built");
+        assert_eq!(
+            s.base_segment, 60,
+            "past exact_below: an HNSW base was built"
+        );
         kb.remove(&["d001".into()]).await.unwrap();
-        kb.add(&e, vec![doc("new", "A fresh note about glacier ice.")], None).await.unwrap();
-        let queries = ["volcano", "glacier ice", "violin bow", "item7 desert", "rocket satellite launch"];
+        kb.add(
+            &e,
+            vec![doc("new", "A fresh note about glacier ice.")],
+            None,
+        )
+        .await
+        .unwrap();
+        let queries = [
+            "volcano",
+            "glacier ice",
+            "violin bow",
+            "item7 desert",
+            "rocket satellite launch",
+        ];
         let mut before = Vec::new();
         for q in queries {
             before.push(kb.search(&e, q, &SearchOptions::default()).await.unwrap());
         }
         drop(kb);
-        let kb = KnowledgeBase::open(store.clone(), &e, small_index()).await.unwrap();
+        let kb = KnowledgeBase::open(store.clone(), &e, small_index())
+            .await
+            .unwrap();
         let s = kb.stats();
         assert_eq!(s.snapshot, "loaded");
-        assert_eq!((s.documents, s.chunks, s.tombstones, s.mutable_segment), (60, 60, 1, 1));
+        assert_eq!(
+            (s.documents, s.chunks, s.tombstones, s.mutable_segment),
+            (60, 60, 1, 1)
+        );
         for (q, b) in queries.iter().zip(&before) {
-            assert_eq!(&kb.search(&e, q, &SearchOptions::default()).await.unwrap(), b, "{q}");
+            assert_eq!(
+                &kb.search(&e, q, &SearchOptions::default()).await.unwrap(),
+                b,
+                "{q}"
+            );
         }
         drop(kb);
         // Damage the snapshot: detected, rebuilt from the stored vectors, same answers.
@@ -242,19 +455,35 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
         let at = snap.len() - 100;
         snap[at] ^= 1;
         store.poke(Space::Meta, "snapshot", Some(snap));
-        let kb = KnowledgeBase::open(store.clone(), &e, small_index()).await.unwrap();
-        assert!(kb.stats().snapshot.starts_with("rebuilt: snapshot checksum"), "{}", kb.stats().snapshot);
+        let kb = KnowledgeBase::open(store.clone(), &e, small_index())
+            .await
+            .unwrap();
+        assert!(
+            kb.stats()
+                .snapshot
+                .starts_with("rebuilt: snapshot checksum"),
+            "{}",
+            kb.stats().snapshot
+        );
         for (q, b) in queries.iter().zip(&before) {
-            assert_eq!(ids(&kb.search(&e, q, &SearchOptions::default()).await.unwrap()), ids(b), "{q}");
+            assert_eq!(
+                ids(&kb.search(&e, q, &SearchOptions::default()).await.unwrap()),
+                ids(b),
+                "{q}"
+            );
         }
         drop(kb);
         // The rebuilt snapshot was saved.
-        let kb = KnowledgeBase::open(store.clone(), &e, small_index()).await.unwrap();
+        let kb = KnowledgeBase::open(store.clone(), &e, small_index())
+            .await
+            .unwrap();
         assert_eq!(kb.stats().snapshot, "loaded");
         drop(kb);
         // Missing snapshot: rebuilt too.
         store.poke(Space::Meta, "snapshot", None);
-        let kb = KnowledgeBase::open(store.clone(), &e, small_index()).await.unwrap();
+        let kb = KnowledgeBase::open(store.clone(), &e, small_index())
+            .await
+            .unwrap();
         assert_eq!(kb.stats().snapshot, "missing");
         assert_eq!(kb.stats().base_segment, 60);
     });
@@ -265,19 +494,44 @@ fn another_model_is_refused() {
     block_on(async {
         let e = HashEmbedder::new();
         let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default()).await.unwrap();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
         kb.add(&e, corpus(3), None).await.unwrap();
-        let other = HashEmbedder { salt: 7, ..HashEmbedder::new() };
-        assert_eq!(kb.search(&other, "x", &SearchOptions::default()).await.unwrap_err().code(), "E_MODEL_MISMATCH");
-        assert_eq!(kb.add(&other, corpus(1), None).await.unwrap_err().code(), "E_MODEL_MISMATCH");
+        let other = HashEmbedder {
+            salt: 7,
+            ..HashEmbedder::new()
+        };
+        assert_eq!(
+            kb.search(&other, "x", &SearchOptions::default())
+                .await
+                .unwrap_err()
+                .code(),
+            "E_MODEL_MISMATCH"
+        );
+        assert_eq!(
+            kb.add(&other, corpus(1), None).await.unwrap_err().code(),
+            "E_MODEL_MISMATCH"
+        );
         drop(kb);
-        let err = KnowledgeBase::open(store.clone(), &other, KbOptions::default()).await.err().unwrap();
+        let err = KnowledgeBase::open(store.clone(), &other, KbOptions::default())
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.code(), "E_MODEL_MISMATCH");
-        let wide = HashEmbedder { dim: 128, ..HashEmbedder::new() };
-        let err = KnowledgeBase::open(store.clone(), &wide, KbOptions::default()).await.err().unwrap();
+        let wide = HashEmbedder {
+            dim: 128,
+            ..HashEmbedder::new()
+        };
+        let err = KnowledgeBase::open(store.clone(), &wide, KbOptions::default())
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.code(), "E_DIM_MISMATCH");
         // Still intact for the right model.
-        let kb = KnowledgeBase::open(store, &e, KbOptions::default()).await.unwrap();
+        let kb = KnowledgeBase::open(store, &e, KbOptions::default())
+            .await
+            .unwrap();
         assert_eq!(kb.count(), 3);
     });
 }
@@ -287,25 +541,45 @@ fn a_failed_write_changes_nothing() {
     block_on(async {
         let e = HashEmbedder::new();
         let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default()).await.unwrap();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
         kb.add(&e, corpus(5), None).await.unwrap();
         let bytes = store.bytes();
-        let before = kb.search(&e, "volcano", &SearchOptions::default()).await.unwrap();
+        let before = kb
+            .search(&e, "volcano", &SearchOptions::default())
+            .await
+            .unwrap();
         store.set_quota(Some(bytes + 100));
         let err = kb.add(&e, corpus(12), None).await.unwrap_err();
         assert_eq!(err.code(), "E_QUOTA");
         assert_eq!(store.bytes(), bytes, "the store holds what it held");
         assert_eq!(kb.count(), 5, "memory holds what it held");
-        assert_eq!(kb.search(&e, "volcano", &SearchOptions::default()).await.unwrap(), before);
+        assert_eq!(
+            kb.search(&e, "volcano", &SearchOptions::default())
+                .await
+                .unwrap(),
+            before
+        );
         // An update that fails keeps the old version.
-        let err = kb.add(&e, vec![doc("d000", &"lava ".repeat(500))], None).await.unwrap_err();
+        let err = kb
+            .add(&e, vec![doc("d000", &"lava ".repeat(500))], None)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "E_QUOTA");
         assert!(kb.get("d000").unwrap().text.starts_with("Document 0"));
         drop(kb);
         store.set_quota(None);
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default()).await.unwrap();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
         assert_eq!(kb.count(), 5);
-        assert_eq!(kb.search(&e, "volcano", &SearchOptions::default()).await.unwrap(), before);
+        assert_eq!(
+            kb.search(&e, "volcano", &SearchOptions::default())
+                .await
+                .unwrap(),
+            before
+        );
         kb.add(&e, corpus(12), None).await.unwrap();
         assert_eq!(kb.count(), 12);
     });
@@ -315,14 +589,52 @@ fn a_failed_write_changes_nothing() {
 fn mmr_keeps_near_duplicates_apart() {
     block_on(async {
         let e = HashEmbedder::new();
-        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default()).await.unwrap();
-        let mut docs: Vec<DocInput> = (0..4).map(|i| doc(&format!("copy{i}"), "The volcano erupted and lava flowed down the volcano.")).collect();
-        docs.push(doc("other", "A volcano observatory measures seismic tremors."));
-        docs.extend((0..10).map(|i| doc(&format!("filler{i}"), &format!("Filler note {i} about gardening, soil and compost."))));
+        let mut kb = KnowledgeBase::open(MemoryStore::new(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        let mut docs: Vec<DocInput> = (0..4)
+            .map(|i| {
+                doc(
+                    &format!("copy{i}"),
+                    "The volcano erupted and lava flowed down the volcano.",
+                )
+            })
+            .collect();
+        docs.push(doc(
+            "other",
+            "A volcano observatory measures seismic tremors.",
+        ));
+        docs.extend((0..10).map(|i| {
+            doc(
+                &format!("filler{i}"),
+                &format!("Filler note {i} about gardening, soil and compost."),
+            )
+        }));
         kb.add(&e, docs, None).await.unwrap();
-        let plain = kb.search(&e, "volcano lava", &SearchOptions { k: 2, mmr_lambda: None, ..Default::default() }).await.unwrap();
+        let plain = kb
+            .search(
+                &e,
+                "volcano lava",
+                &SearchOptions {
+                    k: 2,
+                    mmr_lambda: None,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert!(plain.iter().all(|h| h.doc_id.starts_with("copy")));
-        let diverse = kb.search(&e, "volcano lava", &SearchOptions { k: 2, ..Default::default() }).await.unwrap();
+        let diverse = kb
+            .search(
+                &e,
+                "volcano lava",
+                &SearchOptions {
+                    k: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert!(diverse[0].doc_id.starts_with("copy"));
         assert_eq!(diverse[1].doc_id, "other");
     });

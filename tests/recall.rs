@@ -15,7 +15,10 @@ fn recall(data: &[Vec<f32>], queries: &[Vec<f32>], opts: IndexOptions, label: &s
     for (i, v) in data.iter().enumerate() {
         idx.insert(i as u64, Vector::new(v.clone())).unwrap();
     }
-    assert!(idx.maybe_compact(), "20k vectors are past exact_below: a base is built");
+    assert!(
+        idx.maybe_compact(),
+        "20k vectors are past exact_below: a base is built"
+    );
     assert_eq!(idx.stats().base, data.len());
     let mut found = 0;
     for q in queries {
@@ -24,7 +27,11 @@ fn recall(data: &[Vec<f32>], queries: &[Vec<f32>], opts: IndexOptions, label: &s
         found += approx.iter().filter(|id| exact.contains(id)).count();
     }
     let r = found as f64 / (10 * queries.len()) as f64;
-    eprintln!("{label}: recall@10 = {r:.4} over {} queries at {} vectors", queries.len(), data.len());
+    eprintln!(
+        "{label}: recall@10 = {r:.4} over {} queries at {} vectors",
+        queries.len(),
+        data.len()
+    );
     r
 }
 
@@ -35,19 +42,55 @@ fn recall_on_random_unit_vectors() {
     // random query (BENCHMARKS.md). A candidate list of 512 reaches the target here; the
     // latency it costs is in BENCHMARKS.md.
     let data = random_unit(N, 384, 11);
-    let opts = IndexOptions { ef_search: 512, ..Default::default() };
-    assert!(recall(&data, &random_unit(QUERIES, 384, 12), opts, "random, random queries, ef_search 512") >= 0.97);
-    assert!(recall(&data, &noisy_queries(&data, QUERIES, 12), opts, "random, queries near the data, ef_search 512") >= 0.97);
+    let opts = IndexOptions {
+        ef_search: 512,
+        ..Default::default()
+    };
+    assert!(
+        recall(
+            &data,
+            &random_unit(QUERIES, 384, 12),
+            opts,
+            "random, random queries, ef_search 512"
+        ) >= 0.97
+    );
+    assert!(
+        recall(
+            &data,
+            &noisy_queries(&data, QUERIES, 12),
+            opts,
+            "random, queries near the data, ef_search 512"
+        ) >= 0.97
+    );
 }
 
 #[test]
 fn recall_on_real_embeddings() {
     let texts = common::real_texts(N + QUERIES);
-    assert_eq!(texts.len(), N + QUERIES, "enough documentation lines in the cargo registry");
+    assert_eq!(
+        texts.len(),
+        N + QUERIES,
+        "enough documentation lines in the cargo registry"
+    );
     let dir = ModelDir::read(&common::model_dir()).expect("model files (make assets)");
     let device = localrag::device::cpu_device();
-    let embedder = Embedder::load(dir.files(), EmbedderOptions { batch_size: 64, ..Default::default() }, &device).unwrap();
+    let embedder = Embedder::load(
+        dir.files(),
+        EmbedderOptions {
+            batch_size: 64,
+            ..Default::default()
+        },
+        &device,
+    )
+    .unwrap();
     let vectors = pollster::block_on(embedder.embed(&texts)).unwrap();
     let (data, queries) = vectors.split_at(N);
-    assert!(recall(data, queries, IndexOptions::default(), "real, default options") >= 0.97);
+    assert!(
+        recall(
+            data,
+            queries,
+            IndexOptions::default(),
+            "real, default options"
+        ) >= 0.97
+    );
 }

@@ -267,7 +267,10 @@ async fn cpu_js_embedder(extra: &[(&str, JsValue)]) -> JsEmbedder {
 
 /// Calls a method of a JS object and awaits it when it returns a promise.
 async fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: js_sys::Function = Reflect::get(obj, &method.into()).unwrap().dyn_into().unwrap();
+    let f: js_sys::Function = Reflect::get(obj, &method.into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
     let r = f.apply(obj, &args.iter().cloned().collect::<Array>())?;
     match r.dyn_into::<js_sys::Promise>() {
         Ok(p) => JsFuture::from(p).await,
@@ -280,11 +283,17 @@ async fn open_kb(name: &str, e: &JsEmbedder, opts: &[(&str, JsValue)]) -> Result
 }
 
 async fn destroy(name: &str) {
-    JsFuture::from(JsKb::destroy_by_name(name.into())).await.unwrap();
+    JsFuture::from(JsKb::destroy_by_name(name.into()))
+        .await
+        .unwrap();
 }
 
 fn doc_js(id: &str, title: &str, text: &JsValue) -> JsValue {
-    options(&[("id", id.into()), ("title", title.into()), ("text", text.clone())])
+    options(&[
+        ("id", id.into()),
+        ("title", title.into()),
+        ("text", text.clone()),
+    ])
 }
 
 fn field(v: &JsValue, k: &str) -> JsValue {
@@ -292,11 +301,16 @@ fn field(v: &JsValue, k: &str) -> JsValue {
 }
 
 fn hit_ids(hits: &JsValue) -> Vec<String> {
-    Array::from(hits).iter().map(|h| field(&h, "docId").as_string().unwrap()).collect()
+    Array::from(hits)
+        .iter()
+        .map(|h| field(&h, "docId").as_string().unwrap())
+        .collect()
 }
 
 async fn search(kb: &JsValue, q: &str, k: u32) -> JsValue {
-    call(kb, "search", &[q.into(), options(&[("k", k.into())])]).await.unwrap()
+    call(kb, "search", &[q.into(), options(&[("k", k.into())])])
+        .await
+        .unwrap()
 }
 
 /// Every chunk of the document is `doc.text.slice(start, end)`, in JavaScript's own terms.
@@ -306,9 +320,16 @@ async fn check_offsets(kb: &JsValue, id: &str) -> usize {
     let chunks = Array::from(&field(&d, "chunks"));
     assert!(chunks.length() > 0, "{id} has chunks");
     for c in chunks.iter() {
-        let (s, e) = (field(&c, "start").as_f64().unwrap() as u32, field(&c, "end").as_f64().unwrap() as u32);
+        let (s, e) = (
+            field(&c, "start").as_f64().unwrap() as u32,
+            field(&c, "end").as_f64().unwrap() as u32,
+        );
         let slice = text.slice(s, e);
-        assert_eq!(JsValue::from(slice), field(&c, "text"), "{id}: chunk [{s}, {e}) is not the slice");
+        assert_eq!(
+            JsValue::from(slice),
+            field(&c, "text"),
+            "{id}: chunk [{s}, {e}) is not the slice"
+        );
     }
     chunks.length() as usize
 }
@@ -322,7 +343,12 @@ fn varied_corpus() -> Vec<(String, String)> {
         ("url".to_string(), format!("https://example.org/{}", "abcdefghij/".repeat(120))),
         ("nul".to_string(), "Before a NUL\0 byte and after it. Control \u{7} bell.".to_string()),
     ];
-    docs.push(("long".to_string(), (0..400).map(|i| format!("Sentence number {i} talks about topic {}. ", i % 17)).collect()));
+    docs.push((
+        "long".to_string(),
+        (0..400)
+            .map(|i| format!("Sentence number {i} talks about topic {}. ", i % 17))
+            .collect(),
+    ));
     docs
 }
 
@@ -331,24 +357,47 @@ async fn kb_persists_across_close_and_reopen_with_exact_offsets() {
     let name = "test-persist";
     destroy(name).await;
     let e = cpu_js_embedder(&[]).await;
-    let kb = open_kb(name, &e, &[("chunkTokens", 48.into()), ("chunkOverlap", 8.into())]).await.unwrap();
-    let docs: Array = varied_corpus().iter().map(|(id, t)| doc_js(id, &format!("Doc {id}"), &t.into())).collect();
+    let kb = open_kb(
+        name,
+        &e,
+        &[("chunkTokens", 48.into()), ("chunkOverlap", 8.into())],
+    )
+    .await
+    .unwrap();
+    let docs: Array = varied_corpus()
+        .iter()
+        .map(|(id, t)| doc_js(id, &format!("Doc {id}"), &t.into()))
+        .collect();
     let progress = Rc::new(RefCell::new(Vec::<String>::new()));
     let p = progress.clone();
     let cb = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
         p.borrow_mut().push(field(&v, "stage").as_string().unwrap());
     });
-    let report = call(&kb, "add", &[docs.into(), options(&[("onProgress", cb.as_ref().clone())])]).await.unwrap();
+    let report = call(
+        &kb,
+        "add",
+        &[docs.into(), options(&[("onProgress", cb.as_ref().clone())])],
+    )
+    .await
+    .unwrap();
     assert_eq!(field(&report, "added").as_f64(), Some(7.0));
     for stage in ["chunk", "embed", "store"] {
-        assert!(progress.borrow().iter().any(|s| s == stage), "no {stage} progress");
+        assert!(
+            progress.borrow().iter().any(|s| s == stage),
+            "no {stage} progress"
+        );
     }
     let mut chunks = 0;
     for (id, _) in varied_corpus() {
         chunks += check_offsets(&kb, &id).await;
     }
     assert!(chunks > 20, "small chunks: many of them ({chunks})");
-    let queries = ["caramelised dessert", "北京大学", "URL in a Rust main function", "topic 5"];
+    let queries = [
+        "caramelised dessert",
+        "北京大学",
+        "URL in a Rust main function",
+        "topic 5",
+    ];
     let mut before = Vec::new();
     for q in queries {
         before.push(hit_ids(&search(&kb, q, 3).await));
@@ -362,20 +411,42 @@ async fn kb_persists_across_close_and_reopen_with_exact_offsets() {
     let err = call(&kb, "search", &["x".into()]).await.unwrap_err();
     assert_eq!(code(&err), "E_CLOSED");
 
-    let kb = open_kb(name, &e, &[("chunkTokens", 48.into()), ("chunkOverlap", 8.into())]).await.unwrap();
+    let kb = open_kb(
+        name,
+        &e,
+        &[("chunkTokens", 48.into()), ("chunkOverlap", 8.into())],
+    )
+    .await
+    .unwrap();
     let list = Array::from(&call(&kb, "list", &[]).await.unwrap());
     assert_eq!(list.length(), 7);
     for (q, b) in queries.iter().zip(&before) {
         assert_eq!(&hit_ids(&search(&kb, q, 3).await), b, "{q}");
     }
     // Remove persists too.
-    assert_eq!(call(&kb, "remove", &["latin".into()]).await.unwrap().as_f64(), Some(1.0));
+    assert_eq!(
+        call(&kb, "remove", &["latin".into()])
+            .await
+            .unwrap()
+            .as_f64(),
+        Some(1.0)
+    );
     call(&kb, "close", &[]).await.unwrap();
-    let kb = open_kb(name, &e, &[("chunkTokens", 48.into()), ("chunkOverlap", 8.into())]).await.unwrap();
+    let kb = open_kb(
+        name,
+        &e,
+        &[("chunkTokens", 48.into()), ("chunkOverlap", 8.into())],
+    )
+    .await
+    .unwrap();
     assert!(!hit_ids(&search(&kb, "caramelised dessert", 5).await).contains(&"latin".to_string()));
     call(&kb, "destroy", &[]).await.unwrap();
     let kb = open_kb(name, &e, &[]).await.unwrap();
-    assert_eq!(Array::from(&call(&kb, "list", &[]).await.unwrap()).length(), 0, "destroy removed everything");
+    assert_eq!(
+        Array::from(&call(&kb, "list", &[]).await.unwrap()).length(),
+        0,
+        "destroy removed everything"
+    );
     call(&kb, "destroy", &[]).await.unwrap();
 }
 
@@ -398,15 +469,36 @@ async fn a_batch_killed_mid_transaction_leaves_nothing() {
     destroy(name).await;
     let emb = load(&cpu_device()).await;
     let opts = localrag::KbOptions::default();
-    let mut kb = localrag::KnowledgeBase::open(IdbStore::open(name).await.unwrap(), &emb, opts).await.unwrap();
-    let doc = |id: &str, text: &str| localrag::DocInput { id: Some(id.into()), text: text.into(), ..Default::default() };
-    kb.add(&emb, vec![doc("kept", "This document was stored before the crash.")], None).await.unwrap();
+    let mut kb = localrag::KnowledgeBase::open(IdbStore::open(name).await.unwrap(), &emb, opts)
+        .await
+        .unwrap();
+    let doc = |id: &str, text: &str| localrag::DocInput {
+        id: Some(id.into()),
+        text: text.into(),
+        ..Default::default()
+    };
+    kb.add(
+        &emb,
+        vec![doc("kept", "This document was stored before the crash.")],
+        None,
+    )
+    .await
+    .unwrap();
     kb.into_store().close();
 
-    let mut kb = localrag::KnowledgeBase::open(DyingStore(IdbStore::open(name).await.unwrap()), &emb, opts).await.unwrap();
+    let mut kb =
+        localrag::KnowledgeBase::open(DyingStore(IdbStore::open(name).await.unwrap()), &emb, opts)
+            .await
+            .unwrap();
     let batch = vec![
-        doc("lost-1", &"The first document of the dying batch. ".repeat(40)),
-        doc("lost-2", &"The second document of the dying batch. ".repeat(40)),
+        doc(
+            "lost-1",
+            &"The first document of the dying batch. ".repeat(40),
+        ),
+        doc(
+            "lost-2",
+            &"The second document of the dying batch. ".repeat(40),
+        ),
         doc("kept", "An update of the kept document that must not land."),
     ];
     let err = kb.add(&emb, batch, None).await.unwrap_err();
@@ -418,8 +510,13 @@ async fn a_batch_killed_mid_transaction_leaves_nothing() {
     let contents = store.load().await.unwrap();
     assert_eq!(contents.docs.len(), 1, "no partial document");
     assert_eq!(contents.chunks.len(), 1, "no orphan chunk");
-    let kb = localrag::KnowledgeBase::open(store, &emb, opts).await.unwrap();
-    assert_eq!(kb.get("kept").unwrap().text, "This document was stored before the crash.");
+    let kb = localrag::KnowledgeBase::open(store, &emb, opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        kb.get("kept").unwrap().text,
+        "This document was stored before the crash."
+    );
     assert_eq!(kb.stats().skipped_records, 0);
     kb.into_store().close();
     destroy(name).await;
@@ -432,31 +529,69 @@ async fn a_corrupt_snapshot_is_detected_and_rebuilt() {
     let e = cpu_js_embedder(&[]).await;
     let opts = [("exactBelow", 4.into())];
     let kb = open_kb(name, &e, &opts).await.unwrap();
-    let docs: Array = (0..8).map(|i| doc_js(&format!("d{i}"), "t", &format!("Note {i} about subject {}.", ["rivers", "mountains", "oceans", "deserts"][i % 4]).into())).collect();
+    let docs: Array = (0..8)
+        .map(|i| {
+            doc_js(
+                &format!("d{i}"),
+                "t",
+                &format!(
+                    "Note {i} about subject {}.",
+                    ["rivers", "mountains", "oceans", "deserts"][i % 4]
+                )
+                .into(),
+            )
+        })
+        .collect();
     call(&kb, "add", &[docs.into()]).await.unwrap();
     let stats = call(&kb, "stats", &[]).await.unwrap();
-    assert_eq!(field(&stats, "baseSegment").as_f64(), Some(8.0), "an HNSW base was built");
+    assert_eq!(
+        field(&stats, "baseSegment").as_f64(),
+        Some(8.0),
+        "an HNSW base was built"
+    );
     let before = hit_ids(&search(&kb, "ocean water", 4).await);
     call(&kb, "close", &[]).await.unwrap();
 
     let kb = open_kb(name, &e, &opts).await.unwrap();
-    assert_eq!(field(&call(&kb, "stats", &[]).await.unwrap(), "snapshot").as_string().unwrap(), "loaded");
+    assert_eq!(
+        field(&call(&kb, "stats", &[]).await.unwrap(), "snapshot")
+            .as_string()
+            .unwrap(),
+        "loaded"
+    );
     call(&kb, "close", &[]).await.unwrap();
 
     let store = IdbStore::open(name).await.unwrap();
-    let mut snap = store.load().await.unwrap().meta("snapshot").expect("snapshot stored").to_vec();
+    let mut snap = store
+        .load()
+        .await
+        .unwrap()
+        .meta("snapshot")
+        .expect("snapshot stored")
+        .to_vec();
     let at = snap.len() / 2;
     snap[at] ^= 0x55;
-    store.write(vec![Op::Put(Space::Meta, "snapshot".into(), snap)]).await.unwrap();
+    store
+        .write(vec![Op::Put(Space::Meta, "snapshot".into(), snap)])
+        .await
+        .unwrap();
     store.close();
 
     let kb = open_kb(name, &e, &opts).await.unwrap();
-    let s = field(&call(&kb, "stats", &[]).await.unwrap(), "snapshot").as_string().unwrap();
+    let s = field(&call(&kb, "stats", &[]).await.unwrap(), "snapshot")
+        .as_string()
+        .unwrap();
     assert!(s.starts_with("rebuilt: snapshot checksum"), "{s}");
     assert_eq!(hit_ids(&search(&kb, "ocean water", 4).await), before);
     call(&kb, "close", &[]).await.unwrap();
     let kb = open_kb(name, &e, &opts).await.unwrap();
-    assert_eq!(field(&call(&kb, "stats", &[]).await.unwrap(), "snapshot").as_string().unwrap(), "loaded", "the rebuilt snapshot was saved");
+    assert_eq!(
+        field(&call(&kb, "stats", &[]).await.unwrap(), "snapshot")
+            .as_string()
+            .unwrap(),
+        "loaded",
+        "the rebuilt snapshot was saved"
+    );
     call(&kb, "destroy", &[]).await.unwrap();
 }
 
@@ -466,7 +601,13 @@ async fn kb_refuses_another_model_and_bad_input() {
     destroy(name).await;
     let e = cpu_js_embedder(&[]).await;
     let kb = open_kb(name, &e, &[]).await.unwrap();
-    call(&kb, "add", &[Array::of1(&doc_js("a", "A", &"Some text.".into())).into()]).await.unwrap();
+    call(
+        &kb,
+        "add",
+        &[Array::of1(&doc_js("a", "A", &"Some text.".into())).into()],
+    )
+    .await
+    .unwrap();
     // Input errors are typed.
     let lone = js_sys::JsString::from("ok ").concat(&js_sys::JsString::from_char_code1(0xD800));
     for bad in [
@@ -475,18 +616,35 @@ async fn kb_refuses_another_model_and_bad_input() {
         Array::of1(&options(&[("text", "".into())])).into(),
         Array::of1(&options(&[("title", "no text".into())])).into(),
         Array::of1(&doc_js("x", "t", &lone.into())).into(),
-        Array::of1(&options(&[("text", "t".into()), ("metadata", Array::new().into())])).into(),
+        Array::of1(&options(&[
+            ("text", "t".into()),
+            ("metadata", Array::new().into()),
+        ]))
+        .into(),
     ] {
         let err = call(&kb, "add", &[bad]).await.unwrap_err();
         assert_eq!(code(&err), "E_INPUT", "{:?}", field(&err, "message"));
     }
-    for opts in [options(&[("k", 0.into())]), options(&[("mode", "fuzzy".into())]), options(&[("filter", 3.into())])] {
-        let err = call(&kb, "search", &["text".into(), opts]).await.unwrap_err();
+    for opts in [
+        options(&[("k", 0.into())]),
+        options(&[("mode", "fuzzy".into())]),
+        options(&[("filter", 3.into())]),
+    ] {
+        let err = call(&kb, "search", &["text".into(), opts])
+            .await
+            .unwrap_err();
         assert_eq!(code(&err), "E_INPUT");
     }
-    assert_eq!(Array::from(&call(&kb, "list", &[]).await.unwrap()).length(), 1);
+    assert_eq!(
+        Array::from(&call(&kb, "list", &[]).await.unwrap()).length(),
+        1
+    );
     call(&kb, "close", &[]).await.unwrap();
-    for bad in [[("efSearch", JsValue::from(4))], [("chunkTokens", JsValue::from(300))], [("chunkOverlap", JsValue::from(150))]] {
+    for bad in [
+        [("efSearch", JsValue::from(4))],
+        [("chunkTokens", JsValue::from(300))],
+        [("chunkOverlap", JsValue::from(150))],
+    ] {
         let err = open_kb(name, &e, &bad).await.unwrap_err();
         assert_eq!(code(&err), "E_INPUT", "{:?}", field(&err, "message"));
     }
@@ -495,9 +653,13 @@ async fn kb_refuses_another_model_and_bad_input() {
     let err = open_kb(name, &cls, &[]).await.unwrap_err();
     assert_eq!(code(&err), "E_MODEL_MISMATCH");
     let kb = open_kb(name, &e, &[]).await.unwrap();
-    assert_eq!(Array::from(&call(&kb, "list", &[]).await.unwrap()).length(), 1);
+    assert_eq!(
+        Array::from(&call(&kb, "list", &[]).await.unwrap()).length(),
+        1
+    );
     call(&kb, "destroy", &[]).await.unwrap();
     // QuotaExceededError becomes E_QUOTA.
-    let dom = web_sys::DomException::new_with_message_and_name("full", "QuotaExceededError").unwrap();
+    let dom =
+        web_sys::DomException::new_with_message_and_name("full", "QuotaExceededError").unwrap();
     assert_eq!(map_error("writing", &dom.into()).code(), "E_QUOTA");
 }

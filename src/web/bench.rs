@@ -6,12 +6,16 @@ use wasm_bindgen::prelude::*;
 
 use super::idb::IdbStore;
 use super::to_js_error;
-use crate::index::{IndexOptions, SnapshotState, Vector, VectorIndex, measure, quantile, random_unit};
+use crate::index::{
+    IndexOptions, SnapshotState, Vector, VectorIndex, measure, quantile, random_unit,
+};
 use crate::store::Store;
 
 fn now_fn() -> impl Fn() -> f64 {
     let perf = Reflect::get(&js_sys::global(), &"performance".into()).unwrap_or(JsValue::UNDEFINED);
-    let now: Option<Function> = Reflect::get(&perf, &"now".into()).ok().and_then(|f| f.dyn_into().ok());
+    let now: Option<Function> = Reflect::get(&perf, &"now".into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok());
     move || match &now {
         Some(f) => f.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
         None => js_sys::Date::now(),
@@ -23,7 +27,12 @@ fn now_fn() -> impl Fn() -> f64 {
 /// it is built here and the build time reported.
 #[doc(hidden)]
 #[wasm_bindgen(js_name = __benchIndex)]
-pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize, vectors: Option<Vec<f32>>) -> Result<JsValue, JsValue> {
+pub fn bench_index(
+    n: usize,
+    snapshot: Option<Vec<u8>>,
+    queries: usize,
+    vectors: Option<Vec<f32>>,
+) -> Result<JsValue, JsValue> {
     let now = now_fn();
     let real = vectors.is_some();
     let (data, qs) = match vectors {
@@ -45,7 +54,11 @@ pub fn bench_index(n: usize, snapshot: Option<Vec<u8>>, queries: usize, vectors:
         }
     };
     let nq = qs.len();
-    let live: Vec<(u64, Vector)> = data.into_iter().enumerate().map(|(i, v)| (i as u64, Vector::new(v))).collect();
+    let live: Vec<(u64, Vector)> = data
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, Vector::new(v)))
+        .collect();
     let t = now();
     let (idx, state) = match &snapshot {
         Some(bytes) => VectorIndex::open(384, IndexOptions::default(), live, Some(bytes)),

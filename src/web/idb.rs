@@ -7,7 +7,10 @@ use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DomException, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode};
+use web_sys::{
+    DomException, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction,
+    IdbTransactionMode,
+};
 
 use crate::error::{Error, Result};
 use crate::store::{Contents, Op, Space, Store};
@@ -21,9 +24,12 @@ fn factory() -> Result<IdbFactory> {
     let idb = Reflect::get(&global, &JsValue::from_str("indexedDB"))
         .map_err(|_| Error::Storage("IndexedDB is not available here".into()))?;
     if idb.is_undefined() || idb.is_null() {
-        return Err(Error::Storage("IndexedDB is not available in this context (private mode or an opaque origin?)".into()));
+        return Err(Error::Storage(
+            "IndexedDB is not available in this context (private mode or an opaque origin?)".into(),
+        ));
     }
-    idb.dyn_into::<IdbFactory>().map_err(|_| Error::Storage("indexedDB is not an IDBFactory".into()))
+    idb.dyn_into::<IdbFactory>()
+        .map_err(|_| Error::Storage("indexedDB is not an IDBFactory".into()))
 }
 
 /// Maps a DOMException (or anything thrown) to a typed error. `QuotaExceededError` becomes
@@ -37,7 +43,9 @@ pub fn map_error(what: &str, err: &JsValue) -> Error {
         },
     };
     if name == "QuotaExceededError" {
-        Error::Quota(format!("{what}: the browser's storage quota is exhausted ({message}); nothing of this batch was stored"))
+        Error::Quota(format!(
+            "{what}: the browser's storage quota is exhausted ({message}); nothing of this batch was stored"
+        ))
     } else {
         Error::Storage(format!("{what}: {name}: {message}"))
     }
@@ -54,13 +62,20 @@ async fn request(req: &IdbRequest, what: &str) -> Result<JsValue> {
         let bad = r.clone();
         let on_error = Closure::once_into_js(move |e: web_sys::Event| {
             e.prevent_default();
-            let err = bad.error().ok().flatten().map(JsValue::from).unwrap_or_else(|| JsValue::from_str("request failed"));
+            let err = bad
+                .error()
+                .ok()
+                .flatten()
+                .map(JsValue::from)
+                .unwrap_or_else(|| JsValue::from_str("request failed"));
             let _ = reject.call1(&JsValue::NULL, &err);
         });
         r.set_onsuccess(Some(on_success.unchecked_ref()));
         r.set_onerror(Some(on_error.unchecked_ref()));
     });
-    JsFuture::from(promise).await.map_err(|e| map_error(what, &e))
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| map_error(what, &e))
 }
 
 /// Resolves when the transaction commits; rejects with its error when it aborts.
@@ -85,7 +100,10 @@ fn completion(tx: &IdbTransaction) -> Promise {
 }
 
 fn space_names() -> Array {
-    Space::ALL.iter().map(|s| JsValue::from_str(s.name())).collect()
+    Space::ALL
+        .iter()
+        .map(|s| JsValue::from_str(s.name()))
+        .collect()
 }
 
 /// A knowledge base's IndexedDB database.
@@ -98,14 +116,19 @@ impl IdbStore {
     /// Opens (creating if needed) the database for knowledge base `name`.
     pub async fn open(name: &str) -> Result<IdbStore> {
         if name.is_empty() || name.len() > 200 {
-            return Err(Error::Input("a knowledge base name must be 1 to 200 bytes".into()));
+            return Err(Error::Input(
+                "a knowledge base name must be 1 to 200 bytes".into(),
+            ));
         }
         let req: IdbOpenDbRequest = factory()?
             .open_with_u32(&format!("{DB_PREFIX}{name}"), DB_VERSION)
             .map_err(|e| map_error("opening the database", &e))?;
         let r = req.clone();
         let on_upgrade = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
-            if let Ok(db) = r.result().and_then(|d| d.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
+            if let Ok(db) = r
+                .result()
+                .and_then(|d| d.dyn_into::<IdbDatabase>().map_err(JsValue::from))
+            {
                 let names = db.object_store_names();
                 for s in Space::ALL {
                     if !names.contains(s.name()) {
@@ -118,13 +141,19 @@ impl IdbStore {
         let db = request(&req, "opening the database").await;
         req.set_onupgradeneeded(None);
         drop(on_upgrade);
-        let db: IdbDatabase = db?.dyn_into().map_err(|_| Error::Storage("open did not give a database".into()))?;
+        let db: IdbDatabase = db?
+            .dyn_into()
+            .map_err(|_| Error::Storage("open did not give a database".into()))?;
         // Another tab deleting or upgrading the database: let go of it.
         let d = db.clone();
-        let on_version = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| d.close());
+        let on_version =
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| d.close());
         db.set_onversionchange(Some(on_version.as_ref().unchecked_ref()));
         on_version.forget();
-        Ok(IdbStore { db, name: name.to_string() })
+        Ok(IdbStore {
+            db,
+            name: name.to_string(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -148,7 +177,9 @@ impl IdbStore {
         self.db
             .transaction_with_str_sequence_and_mode(&space_names(), mode)
             .map_err(|e| match e.dyn_ref::<DomException>().map(|d| d.name()) {
-                Some(n) if n == "InvalidStateError" => Error::Closed("the knowledge base's database connection is closed".into()),
+                Some(n) if n == "InvalidStateError" => {
+                    Error::Closed("the knowledge base's database connection is closed".into())
+                }
                 _ => map_error("starting a transaction", &e),
             })
     }
@@ -161,16 +192,25 @@ impl IdbStore {
         let done = completion(&tx);
         let mut stores = Vec::new();
         for s in Space::ALL {
-            stores.push(tx.object_store(s.name()).map_err(|e| map_error("opening an object store", &e))?);
+            stores.push(
+                tx.object_store(s.name())
+                    .map_err(|e| map_error("opening an object store", &e))?,
+            );
         }
-        let store_of = |s: Space| &stores[Space::ALL.iter().position(|x| *x == s).expect("known space")];
+        let store_of = |s: Space| {
+            &stores[Space::ALL
+                .iter()
+                .position(|x| *x == s)
+                .expect("known space")]
+        };
         let mut failure = None;
         for (i, op) in ops.into_iter().enumerate() {
             if abort_after == Some(i) {
                 break;
             }
             let res = match op {
-                Op::Put(s, k, v) => store_of(s).put_with_key(&Uint8Array::from(v.as_slice()), &JsValue::from_str(&k)),
+                Op::Put(s, k, v) => store_of(s)
+                    .put_with_key(&Uint8Array::from(v.as_slice()), &JsValue::from_str(&k)),
                 Op::Delete(s, k) => store_of(s).delete(&JsValue::from_str(&k)),
             };
             if let Err(e) = res {
@@ -185,7 +225,9 @@ impl IdbStore {
         if let Some(f) = failure {
             return Err(f);
         }
-        outcome.map(|_| ()).map_err(|e| map_error("writing the batch", &e))
+        outcome
+            .map(|_| ())
+            .map_err(|e| map_error("writing the batch", &e))
     }
 }
 
@@ -194,8 +236,12 @@ impl Store for IdbStore {
         let tx = self.tx(IdbTransactionMode::Readonly)?;
         let mut reqs = Vec::new();
         for s in Space::ALL {
-            let os = tx.object_store(s.name()).map_err(|e| map_error("opening an object store", &e))?;
-            let keys = os.get_all_keys().map_err(|e| map_error("reading keys", &e))?;
+            let os = tx
+                .object_store(s.name())
+                .map_err(|e| map_error("opening an object store", &e))?;
+            let keys = os
+                .get_all_keys()
+                .map_err(|e| map_error("reading keys", &e))?;
             let values = os.get_all().map_err(|e| map_error("reading values", &e))?;
             reqs.push((keys, values));
         }
@@ -209,7 +255,9 @@ impl Store for IdbStore {
             let mut list = Vec::with_capacity(keys.length() as usize);
             for (k, v) in keys.iter().zip(values.iter()) {
                 let Some(k) = k.as_string() else { continue };
-                let Some(v) = v.dyn_ref::<Uint8Array>() else { continue };
+                let Some(v) = v.dyn_ref::<Uint8Array>() else {
+                    continue;
+                };
                 list.push((k, v.to_vec()));
             }
             lists.push(list);
@@ -237,7 +285,10 @@ fn storage_manager() -> Option<JsValue> {
 
 async fn call_storage(method: &str) -> Option<JsValue> {
     let storage = storage_manager()?;
-    let f: Function = Reflect::get(&storage, &JsValue::from_str(method)).ok()?.dyn_into().ok()?;
+    let f: Function = Reflect::get(&storage, &JsValue::from_str(method))
+        .ok()?
+        .dyn_into()
+        .ok()?;
     let p: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
     JsFuture::from(p).await.ok()
 }
@@ -256,7 +307,11 @@ pub async fn persisted() -> Option<bool> {
 /// `navigator.storage.estimate()`: (usage, quota) in bytes for the whole origin.
 pub async fn estimate() -> Option<(f64, f64)> {
     let e = call_storage("estimate").await?;
-    let usage = Reflect::get(&e, &JsValue::from_str("usage")).ok()?.as_f64()?;
-    let quota = Reflect::get(&e, &JsValue::from_str("quota")).ok()?.as_f64()?;
+    let usage = Reflect::get(&e, &JsValue::from_str("usage"))
+        .ok()?
+        .as_f64()?;
+    let quota = Reflect::get(&e, &JsValue::from_str("quota"))
+        .ok()?
+        .as_f64()?;
     Some((usage, quota))
 }

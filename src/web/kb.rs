@@ -130,7 +130,9 @@ fn opt_uint(obj: &JsValue, key: &str) -> Result<Option<usize>> {
     }
     match v.as_f64() {
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 1e9 => Ok(Some(n as usize)),
-        _ => Err(Error::Input(format!("option `{key}` must be a non-negative integer"))),
+        _ => Err(Error::Input(format!(
+            "option `{key}` must be a non-negative integer"
+        ))),
     }
 }
 
@@ -139,7 +141,9 @@ fn opt_str(obj: &JsValue, key: &str) -> Result<Option<String>> {
     if absent(&v) {
         return Ok(None);
     }
-    v.as_string().map(Some).ok_or_else(|| Error::Input(format!("`{key}` must be a string")))
+    v.as_string()
+        .map(Some)
+        .ok_or_else(|| Error::Input(format!("`{key}` must be a string")))
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
@@ -163,14 +167,18 @@ fn text_of(v: &JsValue, what: &str) -> Result<String> {
             })
             .find(|(_, bad)| *bad)
             .map_or(0, |(p, _)| p);
-        return Err(Error::Input(format!("{what} holds a lone UTF-16 surrogate at index {at}; fix or remove it before adding")));
+        return Err(Error::Input(format!(
+            "{what} holds a lone UTF-16 surrogate at index {at}; fix or remove it before adding"
+        )));
     }
     Ok(String::from(s))
 }
 
 fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
     if !v.is_object() {
-        return Err(Error::Input(format!("document {i} must be an object with a `text`")));
+        return Err(Error::Input(format!(
+            "document {i} must be an object with a `text`"
+        )));
     }
     let text = get(v, "text");
     if absent(&text) {
@@ -190,14 +198,23 @@ fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
         None
     } else {
         if !meta.is_object() || Array::is_array(&meta) {
-            return Err(Error::Input(format!("document {i} metadata must be a plain object")));
+            return Err(Error::Input(format!(
+                "document {i} metadata must be a plain object"
+            )));
         }
         Some(
-            serde_wasm_bindgen::from_value::<serde_json::Value>(meta)
-                .map_err(|e| Error::Input(format!("document {i} metadata is not JSON-like: {e}")))?,
+            serde_wasm_bindgen::from_value::<serde_json::Value>(meta).map_err(|e| {
+                Error::Input(format!("document {i} metadata is not JSON-like: {e}"))
+            })?,
         )
     };
-    Ok(DocInput { id: field("id")?, title: field("title")?, source: field("source")?, text, metadata })
+    Ok(DocInput {
+        id: field("id")?,
+        title: field("title")?,
+        source: field("source")?,
+        text,
+        metadata,
+    })
 }
 
 fn search_options(o: &JsValue) -> Result<SearchOptions> {
@@ -212,11 +229,20 @@ fn search_options(o: &JsValue) -> Result<SearchOptions> {
         opts.k = k;
     }
     if let Some(m) = opt_str(o, "mode")? {
-        opts.mode = Mode::parse(&m).ok_or_else(|| Error::Input(format!("mode `{m}` is not one of 'vector', 'lexical', 'hybrid'")))?;
+        opts.mode = Mode::parse(&m).ok_or_else(|| {
+            Error::Input(format!(
+                "mode `{m}` is not one of 'vector', 'lexical', 'hybrid'"
+            ))
+        })?;
     }
     let lambda = get(o, "mmrLambda");
     if !absent(&lambda) {
-        opts.mmr_lambda = Some(lambda.as_f64().ok_or_else(|| Error::Input("mmrLambda must be a number".into()))? as f32);
+        opts.mmr_lambda = Some(
+            lambda
+                .as_f64()
+                .ok_or_else(|| Error::Input("mmrLambda must be a number".into()))?
+                as f32,
+        );
     }
     let rerank = get(o, "rerank");
     if !absent(&rerank) {
@@ -235,12 +261,18 @@ fn search_options(o: &JsValue) -> Result<SearchOptions> {
         let ids = get(&f, "docIds");
         if !absent(&ids) {
             if !Array::is_array(&ids) {
-                return Err(Error::Input("filter.docIds must be an array of strings".into()));
+                return Err(Error::Input(
+                    "filter.docIds must be an array of strings".into(),
+                ));
             }
             filter.doc_ids = Some(
                 Array::from(&ids)
                     .iter()
-                    .map(|v| v.as_string().ok_or_else(|| Error::Input("filter.docIds must be an array of strings".into())))
+                    .map(|v| {
+                        v.as_string().ok_or_else(|| {
+                            Error::Input("filter.docIds must be an array of strings".into())
+                        })
+                    })
                     .collect::<Result<_>>()?,
             );
         }
@@ -248,7 +280,11 @@ fn search_options(o: &JsValue) -> Result<SearchOptions> {
         if !absent(&m) {
             match serde_wasm_bindgen::from_value::<serde_json::Value>(m) {
                 Ok(serde_json::Value::Object(map)) => filter.metadata = map,
-                _ => return Err(Error::Input("filter.metadata must be a plain object".into())),
+                _ => {
+                    return Err(Error::Input(
+                        "filter.metadata must be a plain object".into(),
+                    ));
+                }
             }
         }
         opts.filter = filter;
@@ -272,16 +308,25 @@ impl KnowledgeBase {
     ) -> Promise {
         let emb = embedder.inner.clone();
         future_to_promise(async move {
-            Self::open_inner(name, emb, options).await.map(JsValue::from).map_err(|e| to_js_error(&e))
+            Self::open_inner(name, emb, options)
+                .await
+                .map(JsValue::from)
+                .map_err(|e| to_js_error(&e))
         })
     }
 
-    async fn open_inner(name: String, embedder: Rc<crate::Embedder>, o: JsValue) -> Result<KnowledgeBase> {
+    async fn open_inner(
+        name: String,
+        embedder: Rc<crate::Embedder>,
+        o: JsValue,
+    ) -> Result<KnowledgeBase> {
         if !absent(&o) && !o.is_object() {
             return Err(Error::Input("options must be an object".into()));
         }
         let mut chunk = ChunkOptions::default();
-        chunk.max_tokens = chunk.max_tokens.min(embedder.max_seq_length().saturating_sub(2));
+        chunk.max_tokens = chunk
+            .max_tokens
+            .min(embedder.max_seq_length().saturating_sub(2));
         if let Some(n) = opt_uint(&o, "chunkTokens")? {
             chunk.max_tokens = n;
         }
@@ -295,7 +340,9 @@ impl KnowledgeBase {
         }
         if let Some(n) = opt_uint(&o, "efSearch")? {
             if !(16..=2048).contains(&n) {
-                return Err(Error::Input(format!("efSearch must be between 16 and 2048, got {n}")));
+                return Err(Error::Input(format!(
+                    "efSearch must be between 16 and 2048, got {n}"
+                )));
             }
             index.ef_search = n;
         }
@@ -303,11 +350,16 @@ impl KnowledgeBase {
             let _ = idb::persist().await;
         }
         let store = IdbStore::open(&name).await?;
-        let kb = match crate::kb::KnowledgeBase::open(store, &*embedder, KbOptions { chunk, index }).await {
+        let kb = match crate::kb::KnowledgeBase::open(store, &*embedder, KbOptions { chunk, index })
+            .await
+        {
             Ok(kb) => kb,
             Err(e) => return Err(e),
         };
-        Ok(KnowledgeBase { state: Rc::new(Mutex::new(Some(State { kb, embedder }))), name })
+        Ok(KnowledgeBase {
+            state: Rc::new(Mutex::new(Some(State { kb, embedder }))),
+            name,
+        })
     }
 
     /// The name it was opened with.
@@ -329,12 +381,20 @@ impl KnowledgeBase {
                 if !Array::is_array(&docs) {
                     return Err(Error::Input("add() takes an array of documents".into()));
                 }
-                let inputs = Array::from(&docs).iter().enumerate().map(|(i, d)| doc_input(i, &d)).collect::<Result<Vec<_>>>()?;
+                let inputs = Array::from(&docs)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| doc_input(i, &d))
+                    .collect::<Result<Vec<_>>>()?;
                 let on_progress = get(&options, "onProgress");
                 let callback = if absent(&on_progress) {
                     None
                 } else {
-                    Some(on_progress.dyn_into::<Function>().map_err(|_| Error::Input("onProgress must be a function".into()))?)
+                    Some(
+                        on_progress
+                            .dyn_into::<Function>()
+                            .map_err(|_| Error::Input("onProgress must be a function".into()))?,
+                    )
                 };
                 let mut guard = state.lock().await;
                 let st = guard.as_mut().ok_or_else(closed)?;
@@ -357,16 +417,28 @@ impl KnowledgeBase {
 
     /// Removes a document (or several); resolves to how many existed.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn remove(&self, #[wasm_bindgen(unchecked_param_type = "string | string[]")] ids: JsValue) -> Promise {
+    pub fn remove(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | string[]")] ids: JsValue,
+    ) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
             let run = async {
                 let ids: Vec<String> = if let Some(s) = ids.as_string() {
                     vec![s]
                 } else if Array::is_array(&ids) {
-                    Array::from(&ids).iter().map(|v| v.as_string().ok_or_else(|| Error::Input("remove() takes an id or an array of ids".into()))).collect::<Result<_>>()?
+                    Array::from(&ids)
+                        .iter()
+                        .map(|v| {
+                            v.as_string().ok_or_else(|| {
+                                Error::Input("remove() takes an id or an array of ids".into())
+                            })
+                        })
+                        .collect::<Result<_>>()?
                 } else {
-                    return Err(Error::Input("remove() takes an id or an array of ids".into()));
+                    return Err(Error::Input(
+                        "remove() takes an id or an array of ids".into(),
+                    ));
                 };
                 let mut guard = state.lock().await;
                 let st = guard.as_mut().ok_or_else(closed)?;
@@ -382,8 +454,13 @@ impl KnowledgeBase {
         let state = self.state.clone();
         future_to_promise(async move {
             let guard = state.lock().await;
-            let st = guard.as_ref().ok_or_else(closed).map_err(|e| to_js_error(&e))?;
-            let Some(d) = st.kb.get(&id) else { return Ok(JsValue::UNDEFINED) };
+            let st = guard
+                .as_ref()
+                .ok_or_else(closed)
+                .map_err(|e| to_js_error(&e))?;
+            let Some(d) = st.kb.get(&id) else {
+                return Ok(JsValue::UNDEFINED);
+            };
             #[derive(Serialize)]
             struct C<'a> {
                 id: u64,
@@ -400,7 +477,17 @@ impl KnowledgeBase {
                 metadata: serde_json::Value,
                 chunks: Vec<C<'a>>,
             }
-            let chunks = st.kb.chunks_of(&id).into_iter().map(|(cid, a, b, s16, e16)| C { id: cid, start: s16, end: e16, text: &d.text[a..b] }).collect();
+            let chunks = st
+                .kb
+                .chunks_of(&id)
+                .into_iter()
+                .map(|(cid, a, b, s16, e16)| C {
+                    id: cid,
+                    start: s16,
+                    end: e16,
+                    text: &d.text[a..b],
+                })
+                .collect();
             let out = D {
                 id: &d.id,
                 title: &d.title,
@@ -419,7 +506,10 @@ impl KnowledgeBase {
         let state = self.state.clone();
         future_to_promise(async move {
             let guard = state.lock().await;
-            let st = guard.as_ref().ok_or_else(closed).map_err(|e| to_js_error(&e))?;
+            let st = guard
+                .as_ref()
+                .ok_or_else(closed)
+                .map_err(|e| to_js_error(&e))?;
             to_js(&st.kb.list()).map_err(|e| to_js_error(&e))
         })
     }
@@ -495,13 +585,21 @@ impl KnowledgeBase {
             if let Some(st) = state.lock().await.take() {
                 st.kb.into_store().close();
             }
-            IdbStore::delete(&name).await.map(|_| JsValue::UNDEFINED).map_err(|e| to_js_error(&e))
+            IdbStore::delete(&name)
+                .await
+                .map(|_| JsValue::UNDEFINED)
+                .map_err(|e| to_js_error(&e))
         })
     }
 
     /// Deletes a knowledge base by name (close open instances first).
     #[wasm_bindgen(js_name = destroyByName, unchecked_return_type = "Promise<void>")]
     pub fn destroy_by_name(name: String) -> Promise {
-        future_to_promise(async move { IdbStore::delete(&name).await.map(|_| JsValue::UNDEFINED).map_err(|e| to_js_error(&e)) })
+        future_to_promise(async move {
+            IdbStore::delete(&name)
+                .await
+                .map(|_| JsValue::UNDEFINED)
+                .map_err(|e| to_js_error(&e))
+        })
     }
 }

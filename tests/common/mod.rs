@@ -42,7 +42,9 @@ pub fn real_texts(n: usize) -> Vec<String> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .expect("CARGO_HOME or HOME");
-    let lock = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).expect("Cargo.lock");
+    let lock =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
+            .expect("Cargo.lock");
     let mut packages = Vec::new();
     let mut name = None;
     for line in lock.lines() {
@@ -62,11 +64,15 @@ pub fn real_texts(n: usize) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for pkg in packages {
-        let Some(dir) = roots.iter().map(|r| r.join(&pkg)).find(|p| p.is_dir()) else { continue };
+        let Some(dir) = roots.iter().map(|r| r.join(&pkg)).find(|p| p.is_dir()) else {
+            continue;
+        };
         let mut files = Vec::new();
         let mut stack = vec![dir];
         while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {
@@ -78,12 +84,20 @@ pub fn real_texts(n: usize) -> Vec<String> {
         }
         files.sort();
         for f in files {
-            let Ok(src) = std::fs::read_to_string(&f) else { continue };
+            let Ok(src) = std::fs::read_to_string(&f) else {
+                continue;
+            };
             for line in src.lines() {
                 let t = line.trim_start();
-                let Some(doc) = t.strip_prefix("///").or_else(|| t.strip_prefix("//!")) else { continue };
+                let Some(doc) = t.strip_prefix("///").or_else(|| t.strip_prefix("//!")) else {
+                    continue;
+                };
                 let doc = doc.trim();
-                if doc.len() < 30 || doc.split_whitespace().count() < 5 || doc.starts_with('#') || doc.contains("```") {
+                if doc.len() < 30
+                    || doc.split_whitespace().count() < 5
+                    || doc.starts_with('#')
+                    || doc.contains("```")
+                {
                     continue;
                 }
                 if seen.insert(doc.to_string()) {
