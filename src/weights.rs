@@ -29,6 +29,14 @@ impl<'a> Weights<'a> {
         Ok(Weights { file, prefix })
     }
 
+    /// The file without a name prefix (for tensors outside the model's namespace, such as a
+    /// causal LM's `lm_head.weight` beside `model.*`).
+    pub fn unprefixed(bytes: &'a [u8]) -> Result<Self> {
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::ModelFormat(format!("not a valid safetensors file: {e}")))?;
+        Ok(Weights { file, prefix: "" })
+    }
+
     /// Whether a tensor of that name (without prefix) exists.
     pub fn contains(&self, name: &str) -> bool {
         self.file.tensor(&format!("{}{name}", self.prefix)).is_ok()

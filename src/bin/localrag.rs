@@ -5,6 +5,11 @@
 //! localrag search --model-dir DIR --corpus FILE [--mode vector|lexical|hybrid] [--k N]
 //!                 [--backend cpu|wgpu] [--max-tokens N] [--overlap N] [--no-mmr]
 //! localrag eval   (the options of search) --qrels FILE
+//! localrag generate --model FILE.gguf [--raw] [--max-tokens N] [--temperature T] [--top-k K]
+//!                   [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]…
+//!                   [--backend cpu|wgpu] [--json]
+//! localrag ask    --model-dir DIR --generator FILE.gguf --corpus FILE [--k N] [--max-tokens N]
+//!                 [--min-score S] [--context N] [--backend cpu|wgpu]
 //! ```
 //! `embed` reads one JSON string per line on stdin and writes one JSON array of floats per line.
 //! `search` indexes the corpus (JSON lines `{"id","title","text"}`, optional `source`,
@@ -32,15 +37,19 @@ mod cli {
     use std::io::{BufRead, BufWriter, Write};
     use std::path::{Path, PathBuf};
 
+    use localrag::chat::Message;
     use localrag::chunk::ChunkOptions;
     use localrag::device::{cpu_device, gpu_device};
     use localrag::eval::{Metrics, evaluate};
     use localrag::fs::ModelDir;
+    use localrag::generator::FinishReason;
     use localrag::kb::{
         DocInput, KbOptions, KnowledgeBase, MAX_DOC_BYTES, MAX_ID_BYTES, MAX_K, SearchOptions,
     };
+    use localrag::rag::{self, Answer, AskOptions};
+    use localrag::sample::{SamplingParams, top_k};
     use localrag::store::MemoryStore;
-    use localrag::{Embedder, EmbedderOptions, Mode};
+    use localrag::{Embedder, EmbedderOptions, GenerateParams, Generator, Mode};
     use serde::Serialize;
     use serde_json::Value;
 
@@ -74,7 +83,17 @@ mod cli {
       {\"qid\",\"hits\":[{\"doc_id\",\"chunk_id\",\"score\"}]} per query (defaults: hybrid, k 10)
   localrag eval (the options of search) --qrels FILE
       runs the stdin queries (k at least 10) and prints one JSON line of metrics against FILE
-      (JSON lines {\"qid\",\"doc_id\",\"relevance\"}, relevance 1 when absent)";
+      (JSON lines {\"qid\",\"doc_id\",\"relevance\"}, relevance 1 when absent)
+  localrag generate --model FILE.gguf [--raw] [--max-tokens N] [--temperature T] [--top-k K]
+                    [--top-p P] [--repetition-penalty R] [--seed S] [--stop S]...
+                    [--backend cpu|wgpu] [--json]
+      reads a prompt on stdin; applies the model's chat template (a user message) unless --raw;
+      streams the answer to stdout, or with --json prints one line
+      {\"prompt_ids\",\"ids\",\"text\",\"finish_reason\",\"top5\"} (defaults: 256 tokens, greedy)
+  localrag ask --model-dir DIR --generator FILE.gguf --corpus FILE [--k N] [--max-tokens N]
+               [--min-score S] [--context N] [--backend cpu|wgpu]
+      indexes FILE like search, then answers each stdin line (a question) with one JSON line
+      {\"question\",\"answer\",\"citations\":[{\"n\",\"docId\",\"chunkId\",\"start\",\"end\",...}],...}";
 
     /// Lines embedded per call: bounded memory, output streams as input arrives.
     const LINES_PER_CALL: usize = 256;
@@ -85,6 +104,8 @@ mod cli {
             Some("embed") => embed(it.collect()),
             Some("search") => search(it.collect()),
             Some("eval") => eval(it.collect()),
+            Some("generate") => generate(it.collect()),
+            Some("ask") => ask(it.collect()),
             Some("-h" | "--help") => {
                 println!("{USAGE}");
                 Ok(())
@@ -537,6 +558,266 @@ mod cli {
         })
         .map_err(failed)?;
         println!("{line}");
+        Ok(())
+    }
+
+    /// Flags of the form `--name value` (or bare switches), parsed once for the newer commands.
+    struct Flags {
+        values: Vec<(String, String)>,
+        switches: Vec<String>,
+    }
+
+    impl Flags {
+        fn parse(
+            args: Vec<String>,
+            with_value: &[&str],
+            switches: &[&str],
+        ) -> Result<Self, CliError> {
+            let mut f = Flags {
+                values: Vec::new(),
+                switches: Vec::new(),
+            };
+            let mut it = args.into_iter();
+            while let Some(flag) = it.next() {
+                if with_value.contains(&flag.as_str()) {
+                    let v = it
+                        .next()
+                        .ok_or_else(|| CliError::Usage(format!("{flag} needs a value")))?;
+                    f.values.push((flag, v));
+                } else if switches.contains(&flag.as_str()) {
+                    f.switches.push(flag);
+                } else {
+                    return Err(CliError::Usage(format!("unknown flag `{flag}`")));
+                }
+            }
+            Ok(f)
+        }
+
+        fn get(&self, name: &str) -> Option<&str> {
+            self.values
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        fn all(&self, name: &str) -> Vec<String> {
+            self.values
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .collect()
+        }
+
+        fn required(&self, name: &str) -> Result<&str, CliError> {
+            self.get(name)
+                .ok_or_else(|| CliError::Usage(format!("{name} is required")))
+        }
+
+        fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, CliError> {
+            match self.get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| CliError::Usage(format!("{name} `{v}` is not a number"))),
+            }
+        }
+
+        fn has(&self, name: &str) -> bool {
+            self.switches.iter().any(|s| s == name)
+        }
+    }
+
+    fn device_for(backend: &str) -> Result<burn::tensor::Device, CliError> {
+        check_backend(backend)?;
+        Ok(match backend {
+            "wgpu" => gpu_device()?,
+            _ => cpu_device(),
+        })
+    }
+
+    fn load_generator(path: &Path, backend: &str) -> Result<Generator, CliError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", path.display())))?;
+        let device = device_for(backend)?;
+        Generator::from_gguf(&bytes, &device)
+            .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))
+    }
+
+    const SAMPLING_FLAGS: [&str; 7] = [
+        "--max-tokens",
+        "--temperature",
+        "--top-k",
+        "--top-p",
+        "--repetition-penalty",
+        "--seed",
+        "--stop",
+    ];
+
+    fn generate_params(f: &Flags, default_max: usize) -> Result<GenerateParams, CliError> {
+        let d = SamplingParams::default();
+        let params = GenerateParams {
+            max_tokens: f.number("--max-tokens", default_max)?,
+            sampling: SamplingParams {
+                temperature: f.number("--temperature", d.temperature)?,
+                top_k: f.number("--top-k", d.top_k)?,
+                top_p: f.number("--top-p", d.top_p)?,
+                repetition_penalty: f.number("--repetition-penalty", d.repetition_penalty)?,
+                repeat_last_n: d.repeat_last_n,
+                seed: f.number("--seed", d.seed)?,
+            },
+            stop: f.all("--stop"),
+            context_tokens: None,
+            ignore_eos: false,
+        };
+        params
+            .sampling
+            .validate()
+            .map_err(|e| CliError::Usage(e.message().to_string()))?;
+        Ok(params)
+    }
+
+    #[derive(Serialize)]
+    struct GenerateLine<'a> {
+        prompt_ids: &'a [u32],
+        ids: &'a [u32],
+        text: &'a str,
+        finish_reason: Option<FinishReason>,
+        /// The five most likely tokens at the first generated position: `[id, logit]`.
+        top5: Vec<(u32, f32)>,
+    }
+
+    fn generate(args: Vec<String>) -> Result<(), CliError> {
+        let mut with_value = vec!["--model", "--backend"];
+        with_value.extend(SAMPLING_FLAGS);
+        let f = Flags::parse(args, &with_value, &["--raw", "--json"])?;
+        let model = PathBuf::from(f.required("--model")?);
+        let backend = f.get("--backend").unwrap_or("cpu").to_string();
+        let params = generate_params(&f, 256)?;
+        let mut prompt = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut prompt)
+            .map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
+        let generator = load_generator(&model, &backend)?;
+        let ids = if f.has("--raw") {
+            generator.tokenizer().encode(&prompt)?
+        } else {
+            generator.chat_ids(&[Message::new("user", prompt.trim_end_matches('\n'))])?
+        };
+        let mut g = generator.start(ids, params)?;
+        let json = f.has("--json");
+        let mut out = std::io::stdout().lock();
+        pollster::block_on(g.run(|delta| {
+            if !json {
+                let _ = out.write_all(delta.as_bytes());
+                let _ = out.flush();
+            }
+        }))?;
+        if json {
+            let top5 = g.first_logits().map(|l| top_k(l, 5)).unwrap_or_default();
+            let line = serde_json::to_string(&GenerateLine {
+                prompt_ids: g.prompt_ids(),
+                ids: g.generated_ids(),
+                text: g.text(),
+                finish_reason: g.finish_reason(),
+                top5,
+            })
+            .map_err(failed)?;
+            writeln!(out, "{line}").map_err(failed)?;
+        } else {
+            writeln!(out).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    #[derive(Serialize)]
+    struct AskLine<'a> {
+        question: &'a str,
+        #[serde(flatten)]
+        answer: &'a Answer,
+    }
+
+    fn ask(args: Vec<String>) -> Result<(), CliError> {
+        let mut with_value = vec![
+            "--model-dir",
+            "--generator",
+            "--corpus",
+            "--k",
+            "--min-score",
+            "--context",
+            "--backend",
+        ];
+        with_value.extend(SAMPLING_FLAGS);
+        let f = Flags::parse(args, &with_value, &[])?;
+        let defaults = AskOptions::default();
+        let opts = AskOptions {
+            k: f.number("--k", defaults.k)?,
+            max_tokens: f.number("--max-tokens", defaults.max_tokens)?,
+            context_tokens: f.number("--context", defaults.context_tokens)?,
+            min_score: f.number("--min-score", defaults.min_score)?,
+        };
+        if opts.k == 0 || opts.k > MAX_K {
+            return Err(CliError::Usage(format!(
+                "--k must be between 1 and {MAX_K}"
+            )));
+        }
+        let params = generate_params(&f, opts.max_tokens)?;
+        let search_args = SearchArgs {
+            model_dir: PathBuf::from(f.required("--model-dir")?),
+            corpus: PathBuf::from(f.required("--corpus")?),
+            qrels: None,
+            mode: Mode::Hybrid,
+            k: opts.k,
+            backend: f.get("--backend").unwrap_or("cpu").to_string(),
+            chunk: ChunkOptions::default(),
+            mmr: true,
+        };
+        let generator =
+            load_generator(Path::new(f.required("--generator")?), &search_args.backend)?;
+        let docs = read_corpus(&search_args.corpus)?;
+        let (embedder, kb) = build(&search_args, docs)?;
+        let search = search_options(&search_args, opts.k);
+        let context = opts.context_tokens.min(generator.context_length());
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        for (n, line) in std::io::stdin().lock().lines().enumerate() {
+            let question = line.map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
+            if question.trim().is_empty() {
+                continue;
+            }
+            let fail = |e: localrag::Error| CliError::Failed(format!("stdin line {}: {e}", n + 1));
+            let hits =
+                pollster::block_on(kb.search(&embedder, &question, &search)).map_err(fail)?;
+            let hits = rag::relevant(&hits, opts.min_score);
+            let answer = if hits.is_empty() {
+                rag::no_answer()
+            } else {
+                let prompt = rag::build_prompt(
+                    generator.tokenizer(),
+                    &question,
+                    &hits,
+                    params.max_tokens,
+                    context,
+                )
+                .map_err(fail)?;
+                let mut g = generator
+                    .start(
+                        prompt.ids.clone(),
+                        GenerateParams {
+                            context_tokens: Some(context),
+                            ..params.clone()
+                        },
+                    )
+                    .map_err(fail)?;
+                pollster::block_on(g.run(|_| {})).map_err(fail)?;
+                rag::answer(&prompt, &g)
+            };
+            let line = serde_json::to_string(&AskLine {
+                question: &question,
+                answer: &answer,
+            })
+            .map_err(failed)?;
+            writeln!(out, "{line}").map_err(failed)?;
+            out.flush().map_err(failed)?;
+        }
         Ok(())
     }
 }

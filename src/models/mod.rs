@@ -3,3 +3,4 @@
 //! the CPU): Burn 0.22 dispatches on the device at run time instead of a type parameter.
 
 pub mod bert;
+pub mod llama;

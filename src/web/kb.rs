@@ -2,6 +2,7 @@
 //! `Embedder`. Calls are queued (one at a time), so concurrent `add`/`search` calls from a page
 //! never interleave inside a batch.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::lock::Mutex;
@@ -10,6 +11,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::generator::{
+    Generator, Inner as GenInner, aborted_error, callback, drive, generate_params, signal_of,
+};
 use super::idb::{self, IdbStore};
 use super::{Embedder, to_js_error};
 use crate::chunk::ChunkOptions;
@@ -79,6 +83,45 @@ export interface Hit {
   scores: { vector: number | null; lexical: number | null; fused: number; rerank: number };
 }
 
+export interface AskOptions extends SamplingOptions {
+  /** Passages retrieved, 1..100 (default 5). */
+  k?: number;
+  /** Default 'hybrid'. */
+  mode?: 'vector' | 'lexical' | 'hybrid';
+  filter?: SearchFilter;
+  /** Least cosine similarity between question and passage, -1..1 (default 0.25). With no
+   * passage above it, the answer says so and the model is not run. */
+  minScore?: number;
+  /** Tokens the prompt and the answer share (default 2048, at most the model's context). */
+  contextTokens?: number;
+}
+
+export interface Citation {
+  /** The passage's number in the prompt (`[n]` in the answer). */
+  n: number;
+  docId: string;
+  chunkId: number;
+  title: string;
+  /** UTF-16 offsets of the passage in its document. */
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface Answer {
+  answer: string;
+  /** Passages the answer cites, in order of first citation. */
+  citations: Citation[];
+  /** Numbers the answer cites that were never given (dropped from `citations`). */
+  invalidCitations: number[];
+  /** Every passage given to the model, numbered from 1. */
+  passages: Citation[];
+  usage: Usage;
+  /** null when no passage was relevant and the model did not run. */
+  finishReason: FinishReason | null;
+  timings: Timings | null;
+}
+
 export interface StoredChunk { id: number; start: number; end: number; text: string; }
 
 export interface StoredDocument {
@@ -109,6 +152,7 @@ struct State {
 pub struct KnowledgeBase {
     state: Rc<Mutex<Option<State>>>,
     name: String,
+    generator: Rc<RefCell<Option<Rc<GenInner>>>>,
 }
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -359,6 +403,7 @@ impl KnowledgeBase {
         Ok(KnowledgeBase {
             state: Rc::new(Mutex::new(Some(State { kb, embedder }))),
             name,
+            generator: Rc::new(RefCell::new(None)),
         })
     }
 
@@ -530,6 +575,96 @@ impl KnowledgeBase {
                 let st = guard.as_ref().ok_or_else(closed)?;
                 let hits = st.kb.search(&*st.embedder, &query, &opts).await?;
                 to_js(&hits)
+            };
+            run.await.map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// The generator `ask` uses.
+    #[wasm_bindgen(js_name = setGenerator)]
+    pub fn set_generator(&self, generator: &Generator) {
+        *self.generator.borrow_mut() = Some(generator.inner.clone());
+    }
+
+    /// Answers a question from the stored documents: retrieves passages, has the generator
+    /// answer from them citing `[n]`, and maps the citations back to documents. Without a
+    /// relevant passage the answer says so without running the model. E_NO_GENERATOR before
+    /// `setGenerator`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Answer>")]
+    pub fn ask(
+        &self,
+        question: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AskOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let state = self.state.clone();
+        let generator = self.generator.borrow().clone();
+        future_to_promise(async move {
+            let run = async {
+                let question = text_of(&question, "the question")?;
+                let gen_inner = generator.ok_or_else(|| {
+                    Error::NoGenerator(
+                        "no generator: call setGenerator(await Generator.load(...)) first".into(),
+                    )
+                })?;
+                let mut search = search_options(&options)?;
+                let defaults = crate::rag::AskOptions::default();
+                let mut params = generate_params(&options, defaults.max_tokens)?;
+                let min_score = match get(&options, "minScore") {
+                    v if absent(&v) => defaults.min_score,
+                    v => match v.as_f64() {
+                        Some(x) if (-1.0..=1.0).contains(&x) => x as f32,
+                        _ => {
+                            return Err(Error::Input(
+                                "minScore must be a number from -1 to 1".into(),
+                            ));
+                        }
+                    },
+                };
+                let context = opt_uint(&options, "contextTokens")?
+                    .unwrap_or(defaults.context_tokens)
+                    .min(gen_inner.generator.context_length());
+                if search.k == 0 {
+                    search.k = defaults.k;
+                }
+                let on_token = callback(&options, "onToken")?;
+                let signal = signal_of(&options)?;
+                // Retrieval holds the knowledge base; generation only the model.
+                let hits = {
+                    let guard = state.lock().await;
+                    let st = guard.as_ref().ok_or_else(closed)?;
+                    st.kb.search(&*st.embedder, &question, &search).await?
+                };
+                let hits = crate::rag::relevant(&hits, min_score);
+                if hits.is_empty() {
+                    let a = to_js(&crate::rag::no_answer())?;
+                    let _ = Reflect::set(&a, &"timings".into(), &JsValue::NULL);
+                    if let Some(f) = &on_token {
+                        let _ = f.call1(&JsValue::NULL, &JsValue::from_str(crate::rag::NO_ANSWER));
+                    }
+                    return Ok(a);
+                }
+                let prompt = crate::rag::build_prompt(
+                    gen_inner.generator.tokenizer(),
+                    &question,
+                    &hits,
+                    params.max_tokens,
+                    context,
+                )?;
+                params.context_tokens = Some(context);
+                let _busy = gen_inner.busy.lock().await;
+                if signal
+                    .as_ref()
+                    .and_then(|s| Reflect::get(s, &"aborted".into()).ok())
+                    .is_some_and(|a| a.is_truthy())
+                {
+                    return Err(aborted_error());
+                }
+                let mut g = gen_inner.generator.start(prompt.ids.clone(), params)?;
+                let timings = drive(&mut g, &on_token, &signal).await?;
+                let answer = crate::rag::answer(&prompt, &g);
+                let out = to_js(&answer)?;
+                let _ = Reflect::set(&out, &"timings".into(), &to_js(&timings)?);
+                Ok(out)
             };
             run.await.map_err(|e| to_js_error(&e))
         })

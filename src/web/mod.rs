@@ -3,9 +3,11 @@
 
 mod bench;
 mod fetch;
+mod generator;
 pub mod idb;
 mod kb;
 
+pub use generator::Generator;
 pub use kb::KnowledgeBase;
 
 use std::rc::Rc;
@@ -60,7 +62,8 @@ export interface EmbedderLoadOptions {
 export interface LocalRagError extends Error {
   name: 'LocalRagError';
   code: 'E_MODEL_FORMAT' | 'E_CONFIG' | 'E_TOKENIZER' | 'E_INPUT' | 'E_BACKEND' | 'E_OUTPUT' | 'E_MODEL_FETCH'
-    | 'E_STORAGE' | 'E_QUOTA' | 'E_MODEL_MISMATCH' | 'E_DIM_MISMATCH' | 'E_CORRUPT' | 'E_CLOSED';
+    | 'E_STORAGE' | 'E_QUOTA' | 'E_MODEL_MISMATCH' | 'E_DIM_MISMATCH' | 'E_CORRUPT' | 'E_CLOSED'
+    | 'E_ABORTED' | 'E_NO_GENERATOR';
 }
 "#;
 

@@ -111,3 +111,13 @@ pub fn real_texts(n: usize) -> Vec<String> {
     }
     out
 }
+
+/// The generator model `make assets` fetches (override with LOCALRAG_GGUF).
+pub fn gguf_path() -> PathBuf {
+    std::env::var_os("LOCALRAG_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("www/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        })
+}

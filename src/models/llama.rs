@@ -1,0 +1,680 @@
+//! Llama (Touvron et al., 2023) and the small models built like it (SmolLM2): a decoder-only
+//! transformer.
+//!
+//! ```text
+//! ids ──► token embedding
+//!     ──► N × [ x + Attn(RMSNorm(x)) ─► x + MLP(RMSNorm(x)) ]
+//!     ──► RMSNorm ──► logits = h · Eᵀ (the output matrix, often the embedding itself)
+//! Attn: q, k, v projections; rotary position embedding on q and k; grouped-query attention
+//!       (several query heads share one key/value head); causal softmax; output projection.
+//! MLP:  down(silu(gate(x)) ⊙ up(x))   (SwiGLU)
+//! ```
+//!
+//! **Rotary layout.** Hugging Face checkpoints rotate the two halves of each head
+//! (`rotate_half`: element `i` pairs with `i + d/2`). llama.cpp's converter permutes the rows of
+//! the q and k weights so that GGUF files rotate adjacent pairs (`2i`, `2i+1`) instead. This file
+//! rotates adjacent pairs and uses GGUF weights as they are; safetensors weights get the same
+//! row permutation at load ([`permute_for_pairs`]). The reference script computes with
+//! `rotate_half` on un-permuted weights, so the parity tests prove the two agree.
+//!
+//! The forward pass keeps a key/value cache: the prompt is processed in one pass (prefill),
+//! then one token per step. It returns the last position's logits; sampling happens on the CPU.
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::gguf::{self, GgmlType, Gguf};
+use crate::weights::Weights;
+
+/// The untied output matrix of a Hugging Face causal LM (outside the `model.` prefix).
+const LM_HEAD: &str = "lm_head.weight";
+
+/// Added to the attention scores of future positions.
+const MASKED: f32 = -1.0e9;
+
+/// The hyper-parameters of a Llama-family model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub rope_theta: f64,
+    pub rms_eps: f64,
+    /// Positions the model was trained for.
+    pub context_length: usize,
+}
+
+impl LlamaConfig {
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    fn kv_dim(&self) -> usize {
+        self.num_kv_heads * self.head_dim()
+    }
+
+    fn check(&self) -> Result<()> {
+        let c = self;
+        let bad = |m: String| Err(Error::Config(m));
+        if [
+            c.vocab_size,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_layers,
+            c.num_heads,
+            c.num_kv_heads,
+            c.context_length,
+        ]
+        .contains(&0)
+        {
+            return bad(format!("model config has a zero size: {c:?}"));
+        }
+        if c.hidden_size % c.num_heads != 0 || c.head_dim() % 2 != 0 {
+            return bad(format!(
+                "hidden size {} does not split into {} heads of even size",
+                c.hidden_size, c.num_heads
+            ));
+        }
+        if c.num_heads % c.num_kv_heads != 0 {
+            return bad(format!(
+                "{} query heads cannot share {} key/value heads",
+                c.num_heads, c.num_kv_heads
+            ));
+        }
+        if !(c.rope_theta > 0.0 && c.rms_eps > 0.0) {
+            return bad(format!(
+                "rope theta and RMS epsilon must be positive: {c:?}"
+            ));
+        }
+        if c.hidden_size > 1 << 16 || c.num_layers > 1024 || c.vocab_size > 1 << 24 {
+            return bad(format!("model config is implausibly large: {c:?}"));
+        }
+        Ok(())
+    }
+
+    /// Reads `{arch}.*` keys of a GGUF file (`general.architecture` must be `llama`).
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let arch = g.require_str("general.architecture")?;
+        if arch != "llama" {
+            return Err(Error::Config(format!(
+                "model architecture `{arch}` is not supported (only llama)"
+            )));
+        }
+        let u = |k: &str| g.require_u64(&format!("llama.{k}")).map(|v| v as usize);
+        let f = |k: &str, default: f64| {
+            g.get(&format!("llama.{k}"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(default)
+        };
+        let num_heads = u("attention.head_count")?;
+        let vocab_size = match g.get("llama.vocab_size").and_then(|v| v.as_u64()) {
+            Some(v) => v as usize,
+            None => g
+                .require("tokenizer.ggml.tokens")?
+                .as_array()
+                .map(|a| a.len())
+                .unwrap_or(0),
+        };
+        let c = LlamaConfig {
+            vocab_size,
+            hidden_size: u("embedding_length")?,
+            intermediate_size: u("feed_forward_length")?,
+            num_layers: u("block_count")?,
+            num_heads,
+            num_kv_heads: g
+                .get("llama.attention.head_count_kv")
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize)
+                .unwrap_or(num_heads),
+            rope_theta: f("rope.freq_base", 10_000.0),
+            rms_eps: f("attention.layer_norm_rms_epsilon", 1e-5),
+            context_length: u("context_length")?,
+        };
+        if let Some(d) = g.get("llama.rope.dimension_count").and_then(|v| v.as_u64()) {
+            if d as usize != c.hidden_size / c.num_heads.max(1) {
+                return Err(Error::Config(format!(
+                    "partial rotary embeddings ({d} of {} dims) are not supported",
+                    c.hidden_size / c.num_heads.max(1)
+                )));
+            }
+        }
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Reads a Hugging Face `config.json` of a `LlamaForCausalLM`.
+    pub fn from_json(json: &[u8]) -> Result<Self> {
+        let v: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| Error::Config(format!("config.json is not valid JSON: {e}")))?;
+        let u = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_u64())
+                .map(|x| x as usize)
+                .ok_or_else(|| Error::Config(format!("config.json: `{k}` is missing")))
+        };
+        let num_heads = u("num_attention_heads")?;
+        let c = LlamaConfig {
+            vocab_size: u("vocab_size")?,
+            hidden_size: u("hidden_size")?,
+            intermediate_size: u("intermediate_size")?,
+            num_layers: u("num_hidden_layers")?,
+            num_heads,
+            num_kv_heads: u("num_key_value_heads").unwrap_or(num_heads),
+            rope_theta: v
+                .get("rope_theta")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(10_000.0),
+            rms_eps: v
+                .get("rms_norm_eps")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(1e-5),
+            context_length: u("max_position_embeddings")?,
+        };
+        c.check()?;
+        Ok(c)
+    }
+}
+
+/// Reorders the rows of a Hugging Face q or k weight (`[heads·d, in]`, row-major) so that
+/// rotating adjacent pairs gives what `rotate_half` gives on the original: within each head, row
+/// `j·d/2 + i` (half `j`, index `i`) moves to row `2i + j`. This is the permutation llama.cpp's
+/// converter applies.
+pub fn permute_for_pairs(w: &[f32], heads: usize, inp: usize) -> Vec<f32> {
+    let rows = w.len() / inp;
+    let d = rows / heads;
+    let half = d / 2;
+    let mut out = vec![0.0; w.len()];
+    for h in 0..heads {
+        for j in 0..2 {
+            for i in 0..half {
+                let from = h * d + j * half + i;
+                let to = h * d + 2 * i + j;
+                out[to * inp..(to + 1) * inp].copy_from_slice(&w[from * inp..(from + 1) * inp]);
+            }
+        }
+    }
+    out
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = w[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Where the weights come from. Every method returns f32 values in PyTorch's `[out, in]`
+/// row-major layout, with q/k rows already in the adjacent-pairs rotary order.
+enum Source<'a> {
+    Gguf(&'a Gguf<'a>),
+    /// The model's tensors (`model.` prefix) and the file's root (for `lm_head.weight`).
+    Safetensors(&'a Weights<'a>, &'a Weights<'a>),
+}
+
+impl Source<'_> {
+    fn matrix(&self, gguf_name: &str, hf_name: &str, out: usize, inp: usize) -> Result<Vec<f32>> {
+        match self {
+            Source::Gguf(g) => g.tensor_f32(gguf_name, &[inp as u64, out as u64]),
+            Source::Safetensors(w, root) => {
+                let w = if hf_name == LM_HEAD { root } else { w };
+                Ok(w.get(hf_name, &[out, inp])?
+                    .try_into_vec::<f32>()
+                    .map_err(|e| Error::ModelFormat(format!("weights: `{hf_name}`: {e:?}")))?)
+            }
+        }
+    }
+
+    fn vector(&self, gguf_name: &str, hf_name: &str, n: usize) -> Result<Vec<f32>> {
+        match self {
+            Source::Gguf(g) => g.tensor_f32(gguf_name, &[n as u64]),
+            Source::Safetensors(w, _) => Ok(w
+                .get(hf_name, &[n])?
+                .try_into_vec::<f32>()
+                .map_err(|e| Error::ModelFormat(format!("weights: `{hf_name}`: {e:?}")))?),
+        }
+    }
+
+    fn has(&self, gguf_name: &str, hf_name: &str) -> bool {
+        match self {
+            Source::Gguf(g) => g.tensor(gguf_name).is_ok(),
+            Source::Safetensors(_, root) => root.contains(hf_name),
+        }
+    }
+}
+
+/// The token embedding table, kept on the CPU: a prompt needs only a few rows, and keeping it
+/// quantized (as GGUF ships it) saves the largest tensor's f32 copy.
+enum TokenTable {
+    Quantized { kind: GgmlType, bytes: Vec<u8> },
+    F32(Vec<f32>),
+}
+
+/// `x / sqrt(mean(x²) + ε) · w` over the last dimension.
+struct RmsNorm {
+    weight: Tensor<1>,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mean_square = (x.clone() * x.clone()).mean_dim(2);
+        x / (mean_square + self.eps).sqrt() * self.weight.clone().unsqueeze::<3>()
+    }
+}
+
+struct Block {
+    attn_norm: RmsNorm,
+    /// q, k and v projections side by side: `[hidden, hidden + 2·kv_dim]` (one matmul).
+    qkv: Tensor<2>,
+    output: Tensor<2>,
+    mlp_norm: RmsNorm,
+    /// gate and up side by side: `[hidden, 2·intermediate]`.
+    gate_up: Tensor<2>,
+    down: Tensor<2>,
+}
+
+/// Keys and values of the positions seen so far, per layer: `[1, kv_heads, len, head_dim]`.
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A Llama-family decoder with its weights on one device.
+pub struct Llama {
+    config: LlamaConfig,
+    tokens: TokenTable,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    /// `[hidden, vocab]`.
+    lm_head: Tensor<2>,
+    device: Device,
+}
+
+impl Llama {
+    /// Loads the weights of a GGUF file (`blk.N.*` names).
+    pub fn from_gguf(g: &Gguf, device: &Device) -> Result<Self> {
+        let config = LlamaConfig::from_gguf(g)?;
+        let info = g.tensor("token_embd.weight")?;
+        let expect = [config.hidden_size as u64, config.vocab_size as u64];
+        if info.dims != expect {
+            return Err(Error::ModelFormat(format!(
+                "GGUF: token_embd.weight has dims {:?}, the config implies {expect:?}",
+                info.dims
+            )));
+        }
+        let bytes = g.tensor_bytes(info)?.to_vec();
+        // Check the table dequantises cleanly (and is finite) before trusting its rows.
+        let table = gguf::dequantize(info.kind, &bytes, info.elements())
+            .map_err(|e| Error::ModelFormat(format!("GGUF: token_embd.weight: {e}")))?;
+        if table.iter().any(|v| !v.is_finite()) {
+            return Err(Error::ModelFormat(
+                "GGUF: token_embd.weight is not finite".into(),
+            ));
+        }
+        let tokens = TokenTable::Quantized {
+            kind: info.kind,
+            bytes,
+        };
+        Self::build(config, &Source::Gguf(g), tokens, table, device)
+    }
+
+    /// Loads Hugging Face safetensors weights (`model.layers.N.*` names) with their config.
+    pub fn from_safetensors(bytes: &[u8], config: LlamaConfig, device: &Device) -> Result<Self> {
+        config.check()?;
+        let w = Weights::from_bytes(bytes, "embed_tokens.weight")?;
+        let table = w
+            .get(
+                "embed_tokens.weight",
+                &[config.vocab_size, config.hidden_size],
+            )?
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::ModelFormat(format!("weights: embed_tokens: {e:?}")))?;
+        let root = Weights::unprefixed(bytes)?;
+        let tokens = TokenTable::F32(table.clone());
+        Self::build(
+            config,
+            &Source::Safetensors(&w, &root),
+            tokens,
+            table,
+            device,
+        )
+    }
+
+    fn build(
+        config: LlamaConfig,
+        src: &Source,
+        tokens: TokenTable,
+        table: Vec<f32>,
+        device: &Device,
+    ) -> Result<Self> {
+        let c = &config;
+        let (h, kv, ff) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
+        // `[out, in]` blocks stacked by rows, then transposed to `[in, Σout]`.
+        let upload = |parts: Vec<Vec<f32>>, inp: usize| -> Tensor<2> {
+            let stacked: Vec<f32> = parts.concat();
+            let out = stacked.len() / inp;
+            Tensor::from_data(
+                TensorData::new(transpose(&stacked, out, inp), [inp, out]),
+                device,
+            )
+        };
+        let vector = |g: &str, f: &str, n: usize| -> Result<Tensor<1>> {
+            Ok(Tensor::from_data(
+                TensorData::new(src.vector(g, f, n)?, [n]),
+                device,
+            ))
+        };
+        let is_hf = matches!(src, Source::Safetensors(..));
+        let mut blocks = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let (g, f) = (format!("blk.{i}"), format!("layers.{i}"));
+            let m = |gn: &str, hn: &str, out: usize, inp: usize| {
+                src.matrix(
+                    &format!("{g}.{gn}.weight"),
+                    &format!("{f}.{hn}.weight"),
+                    out,
+                    inp,
+                )
+            };
+            let mut q = m("attn_q", "self_attn.q_proj", h, h)?;
+            let mut k = m("attn_k", "self_attn.k_proj", kv, h)?;
+            if is_hf {
+                q = permute_for_pairs(&q, c.num_heads, h);
+                k = permute_for_pairs(&k, c.num_kv_heads, h);
+            }
+            let v = m("attn_v", "self_attn.v_proj", kv, h)?;
+            blocks.push(Block {
+                attn_norm: RmsNorm {
+                    weight: vector(
+                        &format!("{g}.attn_norm.weight"),
+                        &format!("{f}.input_layernorm.weight"),
+                        h,
+                    )?,
+                    eps: c.rms_eps,
+                },
+                qkv: upload(vec![q, k, v], h),
+                output: upload(vec![m("attn_output", "self_attn.o_proj", h, h)?], h),
+                mlp_norm: RmsNorm {
+                    weight: vector(
+                        &format!("{g}.ffn_norm.weight"),
+                        &format!("{f}.post_attention_layernorm.weight"),
+                        h,
+                    )?,
+                    eps: c.rms_eps,
+                },
+                gate_up: upload(
+                    vec![
+                        m("ffn_gate", "mlp.gate_proj", ff, h)?,
+                        m("ffn_up", "mlp.up_proj", ff, h)?,
+                    ],
+                    h,
+                ),
+                down: upload(vec![m("ffn_down", "mlp.down_proj", h, ff)?], ff),
+            });
+        }
+        let norm = RmsNorm {
+            weight: vector("output_norm.weight", "norm.weight", h)?,
+            eps: c.rms_eps,
+        };
+        // Untied models have their own output matrix; tied ones reuse the embedding.
+        let head = if src.has("output.weight", LM_HEAD) {
+            src.matrix("output.weight", LM_HEAD, c.vocab_size, h)?
+        } else {
+            table
+        };
+        let lm_head = upload(vec![head], h);
+        Ok(Llama {
+            config,
+            tokens,
+            blocks,
+            norm,
+            lm_head,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// Bytes the weights hold: `(on the device, on the CPU)` (f32 tensors; the token table as
+    /// stored).
+    pub fn weight_bytes(&self) -> (usize, usize) {
+        let c = &self.config;
+        let (h, kv, ff) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
+        let per_block = h * (h + 2 * kv) + h * h + h * 2 * ff + ff * h + 2 * h;
+        let device = 4 * (c.num_layers * per_block + h + h * c.vocab_size);
+        let cpu = match &self.tokens {
+            TokenTable::Quantized { bytes, .. } => bytes.len(),
+            TokenTable::F32(t) => 4 * t.len(),
+        };
+        (device, cpu)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// An empty cache for a new sequence.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: (0..self.config.num_layers).map(|_| None).collect(),
+            len: 0,
+        }
+    }
+
+    fn embed(&self, ids: &[u32]) -> Result<Tensor<3>> {
+        let h = self.config.hidden_size;
+        let mut x = Vec::with_capacity(ids.len() * h);
+        for &id in ids {
+            if id as usize >= self.config.vocab_size {
+                return Err(Error::Tokenizer(format!(
+                    "token id {id} is outside the model's vocabulary of {}",
+                    self.config.vocab_size
+                )));
+            }
+            match &self.tokens {
+                TokenTable::Quantized { kind, bytes } => {
+                    x.extend(gguf::dequantize_row(*kind, bytes, h, id as usize)?)
+                }
+                TokenTable::F32(t) => {
+                    x.extend_from_slice(&t[id as usize * h..(id as usize + 1) * h])
+                }
+            }
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(x, [1, ids.len(), h]),
+            &self.device,
+        ))
+    }
+
+    /// cos and sin of each position's rotation angles, `[seq, head_dim/2]` each:
+    /// angle(p, i) = p · θ^(−2i/d).
+    fn rotary(&self, start: usize, seq: usize) -> (Tensor<2>, Tensor<2>) {
+        let d = self.config.head_dim();
+        let half = d / 2;
+        let mut cos = Vec::with_capacity(seq * half);
+        let mut sin = Vec::with_capacity(seq * half);
+        for p in start..start + seq {
+            for i in 0..half {
+                let freq = self.config.rope_theta.powf(-2.0 * i as f64 / d as f64);
+                let angle = p as f64 * freq;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        (
+            Tensor::from_data(TensorData::new(cos, [seq, half]), &self.device),
+            Tensor::from_data(TensorData::new(sin, [seq, half]), &self.device),
+        )
+    }
+
+    /// Runs `ids` (the next positions of the sequence in `cache`) and returns the logits of the
+    /// last one, `[1, vocab]`. The caller keeps `cache.len() + ids.len()` within the context.
+    pub fn forward(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor<2>> {
+        let c = &self.config;
+        let seq = ids.len();
+        if seq == 0 {
+            return Err(Error::Input("no tokens to run".into()));
+        }
+        let start = cache.len;
+        if start + seq > c.context_length {
+            return Err(Error::Input(format!(
+                "{} positions exceed the model's context of {}",
+                start + seq,
+                c.context_length
+            )));
+        }
+        let (h, d, heads, kv_heads) = (c.hidden_size, c.head_dim(), c.num_heads, c.num_kv_heads);
+        let group = heads / kv_heads;
+        let total = start + seq;
+        let (cos, sin) = self.rotary(start, seq);
+        // Future positions are masked. Rows are grouped per key/value head: row r of a group is
+        // query head r / seq at position start + r % seq.
+        let mask = (seq > 1).then(|| {
+            let mut m = Vec::with_capacity(group * seq * total);
+            for r in 0..group * seq {
+                let pos = start + r % seq;
+                m.extend((0..total).map(|j| if j > pos { MASKED } else { 0.0 }));
+            }
+            Tensor::<2>::from_data(TensorData::new(m, [group * seq, total]), &self.device)
+                .unsqueeze::<4>()
+        });
+        let scale = 1.0 / (d as f64).sqrt();
+        let mut x = self.embed(ids)?;
+        for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
+            let normed = block.attn_norm.forward(x.clone());
+            let qkv = normed.reshape([seq, h]).matmul(block.qkv.clone());
+            let heads_of = |t: Tensor<2>, n: usize| t.reshape([1, seq, n, d]).swap_dims(1, 2);
+            let q = rope(heads_of(qkv.clone().narrow(1, 0, h), heads), &cos, &sin);
+            let k = rope(
+                heads_of(qkv.clone().narrow(1, h, kv_heads * d), kv_heads),
+                &cos,
+                &sin,
+            );
+            let v = heads_of(qkv.narrow(1, h + kv_heads * d, kv_heads * d), kv_heads);
+            let (k, v) = match slot.take() {
+                Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+                None => (k, v),
+            };
+            *slot = Some((k.clone(), v.clone()));
+            // Grouped-query attention without copying keys: the query heads that share a
+            // key/value head are stacked along the sequence axis.
+            let q = q.reshape([1, kv_heads, group * seq, d]);
+            let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
+            if let Some(m) = &mask {
+                scores = scores + m.clone();
+            }
+            let context = softmax(scores, 3)
+                .matmul(v)
+                .reshape([1, heads, seq, d])
+                .swap_dims(1, 2)
+                .reshape([seq, h]);
+            x = x + context.matmul(block.output.clone()).reshape([1, seq, h]);
+            let normed = block.mlp_norm.forward(x.clone()).reshape([seq, h]);
+            let gate_up = normed.matmul(block.gate_up.clone());
+            let ff = c.intermediate_size;
+            let hidden = silu(gate_up.clone().narrow(1, 0, ff)) * gate_up.narrow(1, ff, ff);
+            x = x + hidden.matmul(block.down.clone()).reshape([1, seq, h]);
+        }
+        cache.len = total;
+        let last = x.narrow(1, seq - 1, 1);
+        Ok(self
+            .norm
+            .forward(last)
+            .reshape([1, h])
+            .matmul(self.lm_head.clone()))
+    }
+
+    /// [`Llama::forward`], read back to the CPU and checked for NaN/infinity.
+    pub async fn logits(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let before = cache.len;
+        let t = self.forward(ids, cache)?;
+        let data = t
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Backend(format!("reading logits back failed: {e:?}")));
+        let values = data.and_then(|d| {
+            d.try_into_vec::<f32>().map_err(|e| {
+                Error::Backend(format!("logits came back in an unexpected type: {e:?}"))
+            })
+        });
+        let values = match values {
+            Ok(v) => v,
+            Err(e) => {
+                cache.len = before;
+                return Err(e);
+            }
+        };
+        if values.len() != self.config.vocab_size {
+            return Err(Error::Output(format!(
+                "{} logits for a vocabulary of {}",
+                values.len(),
+                self.config.vocab_size
+            )));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Output(format!(
+                "the model produced a non-finite logit (token {i}); the GPU may have failed"
+            )));
+        }
+        Ok(values)
+    }
+}
+
+/// Rotates adjacent pairs `(x₂ᵢ, x₂ᵢ₊₁)` of each head by the position's angles.
+/// `x` is `[1, heads, seq, d]`, `cos`/`sin` are `[seq, d/2]`.
+fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+    let [b, n, s, d] = x.dims();
+    let pairs = x.reshape([b, n, s, d / 2, 2]);
+    let even = pairs.clone().narrow(4, 0, 1).reshape([b, n, s, d / 2]);
+    let odd = pairs.narrow(4, 1, 1).reshape([b, n, s, d / 2]);
+    let (cos, sin) = (cos.clone().unsqueeze::<4>(), sin.clone().unsqueeze::<4>());
+    let re = even.clone() * cos.clone() - odd.clone() * sin.clone();
+    let im = even * sin + odd * cos;
+    Tensor::stack::<5>(vec![re, im], 4).reshape([b, n, s, d])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutation_moves_halves_to_pairs() {
+        // One head of d = 4 over in = 1: rows [a0, a1, b0, b1] (halves a, b) → [a0, b0, a1, b1].
+        let w = [10.0, 11.0, 20.0, 21.0];
+        assert_eq!(permute_for_pairs(&w, 1, 1), vec![10.0, 20.0, 11.0, 21.0]);
+        // Two heads, in = 2: each head permuted on its own, columns kept.
+        let w: Vec<f32> = (0..16).map(|x| x as f32).collect();
+        let p = permute_for_pairs(&w, 2, 2);
+        assert_eq!(&p[..8], &[0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]);
+        assert_eq!(&p[8..], &[8.0, 9.0, 12.0, 13.0, 10.0, 11.0, 14.0, 15.0]);
+    }
+
+    #[test]
+    fn transpose_is_correct() {
+        assert_eq!(
+            transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
+            vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
+    }
+}
