@@ -663,3 +663,272 @@ async fn kb_refuses_another_model_and_bad_input() {
         web_sys::DomException::new_with_message_and_name("full", "QuotaExceededError").unwrap();
     assert_eq!(map_error("writing", &dom.into()).code(), "E_QUOTA");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The generator (SmolLM2-135M-Instruct Q4_1 GGUF) against the reference script's golden data.
+
+use localrag::web::Generator as JsGenerator;
+
+const LLM_GOLDEN: &str = include_str!("fixtures/llm_golden.json");
+const GGUF_URL: &str = match option_env!("LOCALRAG_TEST_GGUF_URL") {
+    Some(u) => u,
+    None => "http://127.0.0.1:8766/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+};
+/// Greedy steps compared in the browser (the native test compares all 32).
+const BROWSER_STEPS: usize = 16;
+
+#[derive(Deserialize)]
+struct LlmCase {
+    prompt_ids: Vec<u32>,
+    top5: Vec<(u32, f64)>,
+    greedy: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct LlmGolden {
+    cases: Vec<LlmCase>,
+}
+
+thread_local! {
+    static GGUF: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
+}
+
+async fn gguf() -> Rc<Vec<u8>> {
+    if let Some(b) = GGUF.with(|g| g.borrow().clone()) {
+        return b;
+    }
+    let b = Rc::new(
+        fetch_bytes(GGUF_URL, true)
+            .await
+            .expect("GGUF from tests/serve.py"),
+    );
+    GGUF.with(|g| *g.borrow_mut() = Some(b.clone()));
+    b
+}
+
+/// Greedy tokens of two golden prompts, and the first-position logits of the golden top 5.
+/// Tolerance 5e-2: GPU kernels sum in other orders than numpy; the smallest greedy margin in
+/// the golden data is 0.069 and every compared step must still pick the same token.
+async fn check_generator(device: &burn::tensor::Device, label: &str) {
+    let golden: LlmGolden = serde_json::from_str(LLM_GOLDEN).unwrap();
+    let bytes = gguf().await;
+    let generator = localrag::Generator::from_gguf(&bytes, device).unwrap();
+    for (i, case) in golden.cases.iter().take(2).enumerate() {
+        let params = localrag::GenerateParams {
+            max_tokens: BROWSER_STEPS,
+            ..Default::default()
+        };
+        let mut g = generator.start(case.prompt_ids.clone(), params).unwrap();
+        g.run(|_| {}).await.unwrap();
+        assert_eq!(
+            g.generated_ids(),
+            &case.greedy[..BROWSER_STEPS],
+            "{label} case {i}: greedy tokens"
+        );
+        let logits = g.first_logits().unwrap();
+        let mut worst = 0.0f64;
+        for &(id, want) in &case.top5 {
+            let d = (logits[id as usize] as f64 - want).abs();
+            worst = worst.max(d);
+            assert!(d < 5e-2, "{label} case {i}: logit {id} off by {d}");
+        }
+        web_sys::console::log_1(&format!("{label} case {i}: {BROWSER_STEPS} greedy tokens match, worst logit difference {worst:.2e}").into());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn generator_webgpu_matches_reference() {
+    let device = gpu_device_async().await.expect("WebGPU device");
+    check_generator(&device, "webgpu").await;
+}
+
+#[wasm_bindgen_test]
+async fn generator_cpu_matches_reference() {
+    check_generator(&cpu_device(), "cpu").await;
+}
+
+#[wasm_bindgen_test]
+async fn generator_js_surface_streams_aborts_and_answers_with_citations() {
+    let bytes = gguf().await;
+    let model = JsValue::from(Uint8Array::from(bytes.as_slice()));
+    // Bad options: typed errors.
+    let err = JsGenerator::load(options(&[]).unchecked_into())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), "E_INPUT");
+    let junk = JsValue::from(Uint8Array::from(&b"GGUF\x03\0\0\0junk"[..]));
+    let err =
+        JsGenerator::load(options(&[("model", junk), ("backend", "cpu".into())]).unchecked_into())
+            .await
+            .err()
+            .unwrap();
+    assert_eq!(code(&err), "E_MODEL_FORMAT");
+    let g =
+        JsGenerator::load(options(&[("model", model), ("backend", "cpu".into())]).unchecked_into())
+            .await
+            .unwrap();
+    assert_eq!(g.backend(), "cpu");
+    assert_eq!(g.context_length(), 8192);
+    let g: JsValue = g.into();
+    for bad in [
+        options(&[("temperature", (-1).into())]),
+        options(&[("maxTokens", 0.into())]),
+        options(&[("topP", 2.into())]),
+        options(&[("onToken", 3.into())]),
+        options(&[("signal", "no".into())]),
+        options(&[("stop", "x".into())]),
+    ] {
+        let err = call(&g, "generate", &["Hi".into(), bad]).await.unwrap_err();
+        assert_eq!(code(&err), "E_INPUT");
+    }
+    // Streaming: the deltas add up to the text; the prompt is templated like the golden data.
+    let golden: LlmGolden = serde_json::from_str(LLM_GOLDEN).unwrap();
+    let deltas = Rc::new(RefCell::new(Vec::<String>::new()));
+    let d = deltas.clone();
+    let on_token = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+        d.borrow_mut().push(v.as_string().unwrap());
+    });
+    let out = call(
+        &g,
+        "generate",
+        &[
+            "What is the capital of Italy, and what is it famous for?".into(),
+            options(&[
+                ("maxTokens", 6.into()),
+                ("onToken", on_token.as_ref().clone()),
+            ]),
+        ],
+    )
+    .await
+    .unwrap();
+    let prompt_ids: Vec<u32> = serde_wasm_bindgen::from_value(field(&out, "promptIds")).unwrap();
+    assert_eq!(prompt_ids, golden.cases[0].prompt_ids);
+    let ids: Vec<u32> = serde_wasm_bindgen::from_value(field(&out, "ids")).unwrap();
+    assert_eq!(ids, golden.cases[0].greedy[..6]);
+    assert_eq!(
+        deltas.borrow().concat(),
+        field(&out, "text").as_string().unwrap()
+    );
+    assert!(deltas.borrow().len() >= 2);
+    assert_eq!(field(&out, "finishReason").as_string().unwrap(), "length");
+
+    // Abort after the second delta: E_ABORTED, and generation stops there.
+    let ctor: js_sys::Function = Reflect::get(&js_sys::global(), &"AbortController".into())
+        .unwrap()
+        .unchecked_into();
+    let controller = Reflect::construct(&ctor, &Array::new()).unwrap();
+    let signal = field(&controller, "signal");
+    let count = Rc::new(RefCell::new(0));
+    let c2 = count.clone();
+    let ctl = controller.clone();
+    let on_token = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |_v: JsValue| {
+        *c2.borrow_mut() += 1;
+        if *c2.borrow() == 2 {
+            call_sync(&ctl, "abort");
+        }
+    });
+    let err = call(
+        &g,
+        "generate",
+        &[
+            "Write a long story about a dragon.".into(),
+            options(&[
+                ("maxTokens", 40.into()),
+                ("onToken", on_token.as_ref().clone()),
+                ("signal", signal.clone()),
+            ]),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err), "E_ABORTED");
+    assert_eq!(*count.borrow(), 2, "no token after the abort");
+    // An already aborted signal: nothing runs.
+    let err = call(
+        &g,
+        "generate",
+        &["Hi".into(), options(&[("signal", signal)])],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err), "E_ABORTED");
+
+    // ask on a knowledge base.
+    let name = "test-ask";
+    destroy(name).await;
+    let e = cpu_js_embedder(&[]).await;
+    let kb = open_kb(name, &e, &[]).await.unwrap();
+    let err = call(
+        &kb,
+        "ask",
+        &["Where is the Eiffel Tower?".into(), JsValue::UNDEFINED],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err), "E_NO_GENERATOR");
+    let docs = Array::of3(
+        &doc_js("eiffel", "Eiffel Tower", &"The Eiffel Tower in Paris was completed in 1889 as the entrance arch to the World's Fair. It is 330 metres tall.".into()),
+        &doc_js("bees", "Honey bees", &"A honey bee colony has one queen, who lays up to 2,000 eggs a day in summer.".into()),
+        &doc_js("tides", "Tides", &"Tides are caused by the gravity of the Moon and the Sun acting on the oceans.".into()),
+    );
+    call(&kb, "add", &[docs.into(), JsValue::UNDEFINED])
+        .await
+        .unwrap();
+    call(&kb, "setGenerator", &[g.clone()]).await.unwrap();
+    let answer = call(
+        &kb,
+        "ask",
+        &[
+            "When was the Eiffel Tower completed?".into(),
+            options(&[("maxTokens", 24.into())]),
+        ],
+    )
+    .await
+    .unwrap();
+    let text = field(&answer, "answer").as_string().unwrap();
+    assert!(text.contains("1889"), "answer: {text}");
+    let passages = Array::from(&field(&answer, "passages"));
+    assert!(passages.length() >= 1);
+    assert_eq!(
+        field(&passages.get(0), "docId").as_string().unwrap(),
+        "eiffel"
+    );
+    assert_eq!(field(&passages.get(0), "n").as_f64().unwrap(), 1.0);
+    let usage = field(&answer, "usage");
+    assert!(field(&usage, "promptTokens").as_f64().unwrap() > 20.0);
+    // Every citation maps to a given passage.
+    for c in Array::from(&field(&answer, "citations")).iter() {
+        let n = field(&c, "n").as_f64().unwrap() as u32;
+        assert!(n >= 1 && n <= passages.length());
+    }
+    // Nothing relevant: the model is not run.
+    let answer = call(
+        &kb,
+        "ask",
+        &[
+            "What is the airspeed of an unladen swallow?".into(),
+            JsValue::UNDEFINED,
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        field(&answer, "answer").as_string().unwrap(),
+        localrag::rag::NO_ANSWER
+    );
+    assert_eq!(
+        field(&field(&answer, "usage"), "completionTokens")
+            .as_f64()
+            .unwrap(),
+        0.0
+    );
+    assert!(field(&answer, "finishReason").is_null());
+    call(&kb, "close", &[]).await.unwrap();
+    destroy(name).await;
+}
+
+fn call_sync(obj: &JsValue, method: &str) {
+    let f: js_sys::Function = Reflect::get(obj, &method.into()).unwrap().unchecked_into();
+    f.call0(obj).unwrap();
+}
