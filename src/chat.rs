@@ -327,6 +327,11 @@ impl ChatTokenizer {
         })
     }
 
+    /// The tokenizer as a `tokenizer.json` document (what [`ChatTokenizer::from_json`] reads).
+    pub fn to_json(&self) -> Result<String> {
+        self.tokenizer.to_string(false).map_err(tok_err)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
     }

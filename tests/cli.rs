@@ -413,3 +413,140 @@ fn search_and_eval_report_usage_and_corpus_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("E_MODEL_FETCH"), "{}", stderr(&out));
 }
+
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn generate_matches_the_reference_and_reports_errors() {
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/llm_golden.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let case = &golden["cases"][0];
+    let question = case["messages"][0]["content"].as_str().unwrap();
+    let gguf = common::gguf_path();
+    let model = gguf.to_str().unwrap();
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            model,
+            "--max-tokens",
+            "8",
+            "--temperature",
+            "0",
+            "--json",
+        ],
+        &format!("{question}\n"),
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["prompt_ids"], case["prompt_ids"]);
+    let want: Vec<u64> = case["greedy"].as_array().unwrap()[..8]
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let got: Vec<u64> = lines[0]["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(lines[0]["finish_reason"], "length");
+    assert_eq!(lines[0]["top5"][0][0], case["top5"][0][0]);
+    // --raw: the templated prompt given as text tokenizes to the same ids.
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            model,
+            "--raw",
+            "--max-tokens",
+            "2",
+            "--json",
+        ],
+        case["prompt"].as_str().unwrap(),
+    );
+    assert_eq!(json_lines(&out)[0]["prompt_ids"], case["prompt_ids"]);
+    // Streaming mode prints the text.
+    let out = run(
+        &["generate", "--model", model, "--max-tokens", "8"],
+        question,
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("The capital of Italy is Rome."));
+    // Errors: usage (exit 2), unreadable or damaged model (exit 1, typed message).
+    let out = run(&["generate", "--max-tokens", "8"], "hi");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["generate", "--model", model, "--temperature", "-1"], "hi");
+    assert_eq!(out.status.code(), Some(2));
+    let dir = std::env::temp_dir().join("localrag-cli-bad.gguf");
+    std::fs::write(&dir, b"GGUF\x03\0\0\0").unwrap();
+    let out = run(&["generate", "--model", dir.to_str().unwrap()], "hi");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("E_MODEL_FORMAT"));
+}
+
+#[test]
+fn ask_answers_from_the_corpus_with_passages() {
+    // Facts a 135M model reproduces from a passage; the answer must come from the corpus.
+    let corpus_path = std::env::temp_dir().join("localrag-cli-ask.jsonl");
+    std::fs::write(
+        &corpus_path,
+        [
+            r#"{"id":"eiffel","title":"Eiffel Tower","text":"The Eiffel Tower in Paris was completed in 1889 as the entrance arch to the World's Fair. It is 330 metres tall."}"#,
+            r#"{"id":"bees","title":"Honey bees","text":"A honey bee colony has one queen, who lays up to 2,000 eggs a day in summer."}"#,
+            r#"{"id":"tides","title":"Tides","text":"Tides are caused by the gravity of the Moon and the Sun acting on the oceans."}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let corpus = corpus_path.to_str().unwrap();
+    let dir = common::model_dir();
+    let gguf = common::gguf_path();
+    let out = run(
+        &[
+            "ask",
+            "--model-dir",
+            dir.to_str().unwrap(),
+            "--generator",
+            gguf.to_str().unwrap(),
+            "--corpus",
+            corpus,
+            "--max-tokens",
+            "48",
+        ],
+        "When was the Eiffel Tower completed?\nWhat is the airspeed of an unladen swallow in the Andromeda galaxy?\n",
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    let a = &lines[0];
+    assert!(a["answer"].as_str().unwrap().contains("1889"), "{a}");
+    assert_eq!(a["passages"][0]["docId"], "eiffel");
+    assert_eq!(a["passages"][0]["n"], 1);
+    assert!(a["usage"]["promptTokens"].as_u64().unwrap() > 50);
+    assert_eq!(a["passages"][0]["start"], 0);
+    for c in a["citations"].as_array().unwrap() {
+        let n = c["n"].as_u64().unwrap() as usize;
+        assert!(n >= 1 && n <= a["passages"].as_array().unwrap().len());
+    }
+    let b = &lines[1];
+    assert_eq!(b["answer"], localrag::rag::NO_ANSWER);
+    assert_eq!(b["usage"]["completionTokens"], 0);
+    assert!(b["finishReason"].is_null());
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use localrag::chat::Message;
+use localrag::chat::{ChatTokenizer, Message};
 use localrag::device::cpu_device;
 use localrag::gguf::Gguf;
 use localrag::kb::{Hit, HitScores};
@@ -99,6 +99,29 @@ fn tokenizer_matches_the_reference_on_every_case() {
         t.cases.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_tokenizer_json_gives_the_same_ids() {
+    // The safetensors path reads tokenizer.json; feed it the GGUF tokenizer serialised.
+    let gguf_tok = generator().tokenizer();
+    let g = Gguf::parse(bytes()).unwrap();
+    let template = g.require_str("tokenizer.chat_template").unwrap();
+    let json = gguf_tok.to_json().unwrap();
+    let tok = ChatTokenizer::from_json(json.as_bytes(), "<|im_end|>", Some(template)).unwrap();
+    let t: TokFixture = fixture("llm_tokenizer.json");
+    for c in &t.cases {
+        assert_eq!(tok.encode(&c.text).unwrap(), c.ids, "{:?}", c.text);
+    }
+    let golden: GenFixture = fixture("llm_golden.json");
+    for c in &golden.cases {
+        assert_eq!(tok.encode_chat(&c.messages).unwrap(), c.prompt_ids);
+    }
+    assert!(tok.is_stop(tok.encode("<|im_end|>").unwrap()[0]));
+    assert!(matches!(
+        ChatTokenizer::from_json(b"{not json", "<|im_end|>", None),
+        Err(Error::Tokenizer(_))
+    ));
 }
 
 #[test]

@@ -1,10 +1,10 @@
 // Browser half of `make bench`: embedding throughput per backend and batch size. Results go
 // to window.benchResults (read by tests/e2e/bench.mjs) and onto the page.
-import init, { Embedder, KnowledgeBase, __benchIndex, __storedBytes } from './pkg/localrag.js';
+import init, { Embedder, Generator, KnowledgeBase, __benchIndex, __storedBytes, __wasmMemoryBytes } from './pkg/localrag.js';
 
 const params = new URLSearchParams(location.search);
 const backends = (params.get('backends') ?? 'webgpu,cpu-flex,cpu-ndarray').split(',');
-const suites = (params.get('suites') ?? 'embed,index,ingest').split(',');
+const suites = (params.get('suites') ?? 'embed,index,ingest,generate').split(',');
 const CHUNKS = Number(params.get('chunks') ?? 32);
 const ROUNDS = Number(params.get('rounds') ?? 2);
 const TOKENS = 128;
@@ -84,6 +84,29 @@ if (suites.includes('ingest')) {
     chunks_per_s: +(report.chunks / seconds).toFixed(2), bytes_per_chunk: Math.round((bytes.docs + bytes.chunks) / bytes.chunk_count),
     chunk_record_bytes: Math.round(bytes.chunks / bytes.chunk_count), doc_bytes: bytes.docs, meta_bytes: bytes.meta, dim: stats.dim });
   await KnowledgeBase.destroyByName('bench-ingest');
+}
+if (suites.includes('generate')) {
+  // The generator: load from bytes already fetched, prefill of 512 tokens, 64 decoded tokens
+  // (end-of-turn ignored), as benches/generate.rs does natively with the same prompt.
+  const url = new URL('./models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', location.href).href;
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const text = Array.from({ length: 400 }, (_, i) =>
+    `Sentence ${i} describes the river, the mountain and the market in some detail. `).join('');
+  const decode = Number(params.get('decode') ?? 64);
+  for (const backend of (params.get('genBackends') ?? 'webgpu,cpu').split(',')) {
+    const memBefore = __wasmMemoryBytes();
+    const g = await Generator.load({ model: bytes, backend });
+    const ids = g.tokenize(text, true).slice(0, 512);
+    await g.generate(ids, { maxTokens: 2, ignoreEos: true }); // warm-up: kernels compile
+    const r = await g.generate(ids, { maxTokens: decode, ignoreEos: true });
+    const decoded = r.usage.completionTokens - 1;
+    push({ bench: 'generate', where: 'browser', backend, prompt_tokens: ids.length, decode_tokens: decoded,
+      load_ms: Math.round(g.loadMs), prefill_s: +(r.timings.prefillMs / 1000).toFixed(3),
+      prefill_tok_s: +(ids.length / (r.timings.prefillMs / 1000)).toFixed(1),
+      decode_s: +(r.timings.decodeMs / 1000).toFixed(3), decode_tok_s: +(decoded / (r.timings.decodeMs / 1000)).toFixed(2),
+      weight_bytes: g.weightBytes, wasm_memory_growth: __wasmMemoryBytes() - memBefore, actual: g.backend });
+    g.free();
+  }
 }
 window.benchResults = results;
 document.body.dataset.state = 'done';

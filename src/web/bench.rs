@@ -95,3 +95,12 @@ pub async fn stored_bytes(name: String) -> Result<JsValue, JsValue> {
     });
     Ok(JsValue::from_str(&row.to_string()))
 }
+
+/// Bytes of the module's linear memory (what the CPU backend's weights live in).
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let buffer: js_sys::ArrayBuffer = memory.buffer().unchecked_into();
+    buffer.byte_length() as f64
+}

@@ -282,9 +282,20 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
         .map_err(|e| Error::Output(format!("could not convert a result for JavaScript: {e}")))
 }
 
-/// The prompt argument: a string (a user message, or raw text) or an array of messages.
+/// The prompt argument: a string (a user message, or raw text), an array of messages, or token
+/// ids (a `Uint32Array`, used as they are).
 fn prompt_ids(inner: &Inner, prompt: &JsValue, raw: bool) -> Result<Vec<u32>> {
     let tok = inner.generator.tokenizer();
+    if let Some(ids) = prompt.dyn_ref::<js_sys::Uint32Array>() {
+        let ids = ids.to_vec();
+        let vocab = inner.generator.model().config().vocab_size;
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+            return Err(Error::Input(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        return Ok(ids);
+    }
     if let Some(s) = prompt.as_string() {
         if s.trim().is_empty() {
             return Err(Error::Input("the prompt is empty".into()));
@@ -392,12 +403,14 @@ impl Generator {
             .map_err(|e| to_js_error(&e))
     }
 
-    /// Generates an answer to `prompt` (a user message, raw text with `raw: true`, or a list of
-    /// chat messages). Streams through `onToken`; one generation at a time per model.
+    /// Generates an answer to `prompt` (a user message, raw text with `raw: true`, a list of chat
+    /// messages, or token ids as a `Uint32Array`). Streams through `onToken`; one generation at
+    /// a time per model.
     #[wasm_bindgen(unchecked_return_type = "Promise<Generation>")]
     pub fn generate(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] prompt: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[] | Uint32Array")]
+        prompt: JsValue,
         #[wasm_bindgen(unchecked_param_type = "GenerateOptions | undefined")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
