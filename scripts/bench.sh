@@ -11,9 +11,11 @@ echo "== native index (cargo bench --bench index)"
 cargo bench --bench index 2>/dev/null | tee -a "$out"
 # Real embeddings (cached in .cache/bench after the first run, which embeds for ~15 minutes).
 REAL="${BENCH_REAL:-100000}" cargo bench --bench index 2>/dev/null | tee -a "$out"
+echo "== native generator (cargo bench --bench generate)"
+cargo bench --bench generate 2>/dev/null | tee -a "$out"
 echo "== browser (tests/e2e/bench.mjs, headless Chromium)"
 rm -rf www/pkg && cp -r pkg www/pkg
 rm -rf www/bench-data && mkdir -p www/bench-data && cp .cache/bench/*.snap .cache/bench/*.f32 www/bench-data/ 2>/dev/null || true
-node tests/e2e/bench.mjs "${BROWSER_BENCH_QUERY:-?chunks=16&rounds=1&suites=embed,index,ingest}" | tee -a "$out"
+node tests/e2e/bench.mjs "${BROWSER_BENCH_QUERY:-?chunks=16&rounds=1&suites=embed,index,ingest,generate}" | tee -a "$out"
 python3 scripts/bench_report.py "$out" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -104,6 +104,38 @@ if ingest:
     for r in ingest:
         print(f"| {r['docs']} | {r['chunks']} | {r['seconds']} | {r['chunks_per_s']} | {r['bytes_per_chunk']} | {r['chunk_record_bytes']} |")
 
+gen = [r for r in rows if r.get("bench") == "generate"]
+if gen:
+    print("\n## Generator\n")
+    print("SmolLM2-135M-Instruct Q4_1 GGUF (weights dequantized to f32 on load), a prompt of exactly 512 tokens "
+          "(the same ids everywhere), then 64 tokens generated greedily with end-of-turn ignored "
+          "(`cargo bench --bench generate`; browser: `www/bench.html?suites=generate`). One warm-up generation "
+          "first (kernels compile). Prefill = time to the first generated token; decode = the 63 tokens after it. "
+          "Load = building the model from bytes already in memory (parse, dequantize, upload). "
+          "Ratio: against native CPU (flex) in the same run.\n")
+    base = next((r for r in gen if r["where"] == "native" and r["backend"] == "cpu-flex"), None)
+    print("| where | backend | prefill tok/s | decode tok/s | decode ratio | prefill s | decode s | load ms | weights | memory |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in gen:
+        ratio = f"{r['decode_tok_s'] / base['decode_tok_s']:.3f}" if base else "–"
+        if r["where"] == "native":
+            weights = (r["weight_bytes_device"] + r["weight_bytes_cpu"]) / 1e6
+            mem = f"{r['weight_bytes_device'] / 1e6:.0f} MB on the device + {r['weight_bytes_cpu'] / 1e6:.0f} MB token table on the CPU"
+        else:
+            weights = r["weight_bytes"] / 1e6
+            mem = f"wasm memory grew {r['wasm_memory_growth'] / 1e6:.0f} MB during load"
+        print(f"| {r['where']} | {r['backend']} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.2f} | {ratio} | "
+              f"{r['prefill_s']:.2f} | {r['decode_s']:.2f} | {r['load_ms']} | {weights:.0f} MB | {mem} |")
+    split = [r for r in gen if "submit_ms_per_token" in r]
+    if split:
+        print("\nWhere a decode step goes (native, 16 steps after the 512-token prompt): *submit* is the call that "
+              "builds and enqueues the step's kernels, *wait* is waiting for the result and reading the 49 152 logits "
+              "back (196 kB).\n")
+        print("| backend | submit ms/token | wait + read-back ms/token |")
+        print("|---|---:|---:|")
+        for r in split:
+            print(f"| {r['backend']} | {r['submit_ms_per_token']:.2f} | {r['wait_ms_per_token']:.2f} |")
+
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):
