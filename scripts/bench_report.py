@@ -112,7 +112,7 @@ if gen:
           "(`cargo bench --bench generate`; browser: `www/bench.html?suites=generate`). One warm-up generation "
           "first (kernels compile). Prefill = time to the first generated token; decode = the 63 tokens after it. "
           "Load = building the model from bytes already in memory (parse, dequantize, upload). "
-          "Ratio: against native CPU (flex) in the same run.\n")
+          "Decode ratio: against native CPU (flex) decode.\n")
     base = next((r for r in gen if r["where"] == "native" and r["backend"] == "cpu-flex"), None)
     print("| where | backend | prefill tok/s | decode tok/s | decode ratio | prefill s | decode s | load ms | weights | memory |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")

@@ -507,24 +507,24 @@ impl Llama {
         ))
     }
 
-    /// cos and sin of each position's rotation angles, `[seq, head_dim/2]` each:
-    /// angle(p, i) = p · θ^(−2i/d).
-    fn rotary(&self, start: usize, seq: usize) -> (Tensor<2>, Tensor<2>) {
+    /// The rotation of each position, `[1, 1, seq, head_dim]` each, laid out for [`rope`]:
+    /// `cos` holds cos θ twice per pair, `sin` holds (−sin θ, +sin θ) per pair, where
+    /// θ(p, i) = p · base^(−2i/d).
+    fn rotary(&self, start: usize, seq: usize) -> (Tensor<4>, Tensor<4>) {
         let d = self.config.head_dim();
-        let half = d / 2;
-        let mut cos = Vec::with_capacity(seq * half);
-        let mut sin = Vec::with_capacity(seq * half);
+        let mut cos = Vec::with_capacity(seq * d);
+        let mut sin = Vec::with_capacity(seq * d);
         for p in start..start + seq {
-            for i in 0..half {
+            for i in 0..d / 2 {
                 let freq = self.config.rope_theta.powf(-2.0 * i as f64 / d as f64);
-                let angle = p as f64 * freq;
-                cos.push(angle.cos() as f32);
-                sin.push(angle.sin() as f32);
+                let (s, c) = (p as f64 * freq).sin_cos();
+                cos.extend([c as f32, c as f32]);
+                sin.extend([-s as f32, s as f32]);
             }
         }
         (
-            Tensor::from_data(TensorData::new(cos, [seq, half]), &self.device),
-            Tensor::from_data(TensorData::new(sin, [seq, half]), &self.device),
+            Tensor::<2>::from_data(TensorData::new(cos, [seq, d]), &self.device).unsqueeze::<4>(),
+            Tensor::<2>::from_data(TensorData::new(sin, [seq, d]), &self.device).unsqueeze::<4>(),
         )
     }
 
@@ -641,17 +641,19 @@ impl Llama {
     }
 }
 
-/// Rotates adjacent pairs `(x₂ᵢ, x₂ᵢ₊₁)` of each head by the position's angles.
-/// `x` is `[1, heads, seq, d]`, `cos`/`sin` are `[seq, d/2]`.
-fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+/// Rotates adjacent pairs `(x₂ᵢ, x₂ᵢ₊₁)` of each head by the position's angle:
+/// `(x₂ᵢ cos θ − x₂ᵢ₊₁ sin θ, x₂ᵢ₊₁ cos θ + x₂ᵢ sin θ)`, written as `x ⊙ cos + swap(x) ⊙ sin` with
+/// `swap` exchanging the two elements of each pair, so that it is one flip and elementwise work
+/// (which Burn fuses) rather than slicing and stacking. `x` is `[1, heads, seq, d]`, the tables
+/// come from `Llama::rotary`.
+fn rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
     let [b, n, s, d] = x.dims();
-    let pairs = x.reshape([b, n, s, d / 2, 2]);
-    let even = pairs.clone().narrow(4, 0, 1).reshape([b, n, s, d / 2]);
-    let odd = pairs.narrow(4, 1, 1).reshape([b, n, s, d / 2]);
-    let (cos, sin) = (cos.clone().unsqueeze::<4>(), sin.clone().unsqueeze::<4>());
-    let re = even.clone() * cos.clone() - odd.clone() * sin.clone();
-    let im = even * sin + odd * cos;
-    Tensor::stack::<5>(vec![re, im], 4).reshape([b, n, s, d])
+    let swapped = x
+        .clone()
+        .reshape([b, n, s, d / 2, 2])
+        .flip([4])
+        .reshape([b, n, s, d]);
+    x * cos.clone() + swapped * sin.clone()
 }
 
 #[cfg(test)]
