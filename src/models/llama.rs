@@ -322,7 +322,9 @@ impl Llama {
             )));
         }
         let bytes = g.tensor_bytes(info)?.to_vec();
-        // Check the table dequantises cleanly (and is finite) before trusting its rows.
+        // Check the table dequantises cleanly (and is finite) before trusting its rows. The f32
+        // copy is dropped at once: held through the layers' upload it would raise the peak
+        // memory by its 113 MB; a tied output matrix dequantises it again at the end.
         let table = gguf::dequantize(info.kind, &bytes, info.elements())
             .map_err(|e| Error::ModelFormat(format!("GGUF: token_embd.weight: {e}")))?;
         if table.iter().any(|v| !v.is_finite()) {
@@ -330,11 +332,12 @@ impl Llama {
                 "GGUF: token_embd.weight is not finite".into(),
             ));
         }
+        drop(table);
         let tokens = TokenTable::Quantized {
             kind: info.kind,
             bytes,
         };
-        Self::build(config, &Source::Gguf(g), tokens, table, device)
+        Self::build(config, &Source::Gguf(g), tokens, device)
     }
 
     /// Loads Hugging Face safetensors weights (`model.layers.N.*` names) with their config.
@@ -349,12 +352,10 @@ impl Llama {
             .try_into_vec::<f32>()
             .map_err(|e| Error::ModelFormat(format!("weights: embed_tokens: {e:?}")))?;
         let root = Weights::unprefixed(bytes)?;
-        let tokens = TokenTable::F32(table.clone());
         Self::build(
             config,
             &Source::Safetensors(&w, &root),
-            tokens,
-            table,
+            TokenTable::F32(table),
             device,
         )
     }
@@ -363,19 +364,23 @@ impl Llama {
         config: LlamaConfig,
         src: &Source,
         tokens: TokenTable,
-        table: Vec<f32>,
         device: &Device,
     ) -> Result<Self> {
         let c = &config;
         let (h, kv, ff) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
         // `[out, in]` blocks stacked by rows, then transposed to `[in, Σout]`.
+        // Each staging copy is freed before the next is made: for the 113 MB output matrix the
+        // peak memory of loading is set here.
         let upload = |parts: Vec<Vec<f32>>, inp: usize| -> Tensor<2> {
-            let stacked: Vec<f32> = parts.concat();
+            let stacked: Vec<f32> = if parts.len() == 1 {
+                parts.into_iter().next().expect("one part")
+            } else {
+                parts.concat()
+            };
             let out = stacked.len() / inp;
-            Tensor::from_data(
-                TensorData::new(transpose(&stacked, out, inp), [inp, out]),
-                device,
-            )
+            let transposed = transpose(&stacked, out, inp);
+            drop(stacked);
+            Tensor::from_data(TensorData::new(transposed, [inp, out]), device)
         };
         let vector = |g: &str, f: &str, n: usize| -> Result<Tensor<1>> {
             Ok(Tensor::from_data(
@@ -439,7 +444,13 @@ impl Llama {
         let head = if src.has("output.weight", LM_HEAD) {
             src.matrix("output.weight", LM_HEAD, c.vocab_size, h)?
         } else {
-            table
+            match &tokens {
+                TokenTable::F32(t) => t.clone(),
+                TokenTable::Quantized { kind, bytes } => {
+                    gguf::dequantize(*kind, bytes, c.vocab_size * h)
+                        .map_err(|e| Error::ModelFormat(format!("GGUF: token_embd.weight: {e}")))?
+                }
+            }
         };
         let lm_head = upload(vec![head], h);
         Ok(Llama {

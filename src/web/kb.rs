@@ -606,7 +606,7 @@ impl KnowledgeBase {
                         "no generator: call setGenerator(await Generator.load(...)) first".into(),
                     )
                 })?;
-                let mut search = search_options(&options)?;
+                let search = search_options(&options)?;
                 let defaults = crate::rag::AskOptions::default();
                 let mut params = generate_params(&options, defaults.max_tokens)?;
                 let min_score = match get(&options, "minScore") {
@@ -623,9 +623,6 @@ impl KnowledgeBase {
                 let context = opt_uint(&options, "contextTokens")?
                     .unwrap_or(defaults.context_tokens)
                     .min(gen_inner.generator.context_length());
-                if search.k == 0 {
-                    search.k = defaults.k;
-                }
                 let on_token = callback(&options, "onToken")?;
                 let signal = signal_of(&options)?;
                 // Retrieval holds the knowledge base; generation only the model.
