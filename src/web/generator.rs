@@ -9,9 +9,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
-use super::{choose_device, fetch, get, opt_string, to_js_error};
+use super::{backend_options, choose_device, fetch, get, to_js, to_js_error};
 use crate::chat::Message;
-use crate::device::{BackendKind, CpuBackend};
+use crate::device::BackendKind;
 use crate::error::{Error, Result};
 use crate::generator::{FinishReason, GenerateParams, Generation, Usage};
 use crate::sample::SamplingParams;
@@ -141,7 +141,7 @@ pub(crate) fn signal_of(options: &JsValue) -> Result<Option<JsValue>> {
     Ok(Some(s))
 }
 
-fn aborted(signal: &Option<JsValue>) -> bool {
+pub(crate) fn aborted(signal: &Option<JsValue>) -> bool {
     signal
         .as_ref()
         .and_then(|s| Reflect::get(s, &"aborted".into()).ok())
@@ -277,11 +277,6 @@ struct GenerationOut<'a> {
     ids: &'a [u32],
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Error::Output(format!("could not convert a result for JavaScript: {e}")))
-}
-
 /// The prompt argument: a string (a user message, or raw text), an array of messages, or token
 /// ids (a `Uint32Array`, used as they are).
 fn prompt_ids(inner: &Inner, prompt: &JsValue, raw: bool) -> Result<Vec<u32>> {
@@ -340,11 +335,7 @@ impl Generator {
             ));
         }
         let cross_origin = get(&options, "allowCrossOrigin").is_truthy();
-        let backend = opt_string(&options, "backend")?.unwrap_or_else(|| "auto".into());
-        let cpu = match opt_string(&options, "cpuBackend")? {
-            Some(name) => CpuBackend::from_name(&name)?,
-            None => CpuBackend::DEFAULT,
-        };
+        let (backend, cpu) = backend_options(&options)?;
         let model = get(&options, "model");
         if model.is_undefined() || model.is_null() {
             return Err(Error::Input(

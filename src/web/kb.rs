@@ -12,10 +12,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::generator::{
-    Generator, Inner as GenInner, aborted_error, callback, drive, generate_params, signal_of,
+    Generator, Inner as GenInner, aborted, aborted_error, callback, drive, generate_params,
+    signal_of,
 };
 use super::idb::{self, IdbStore};
-use super::{Embedder, to_js_error};
+use super::{Embedder, to_js, to_js_error};
 use crate::chunk::ChunkOptions;
 use crate::error::{Error, Result};
 use crate::index::IndexOptions;
@@ -188,11 +189,6 @@ fn opt_str(obj: &JsValue, key: &str) -> Result<Option<String>> {
     v.as_string()
         .map(Some)
         .ok_or_else(|| Error::Input(format!("`{key}` must be a string")))
-}
-
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| Error::Output(format!("could not convert a result for JavaScript: {e}")))
 }
 
 /// Reads a JS string, refusing lone surrogates (they cannot be stored as UTF-8 without
@@ -649,11 +645,7 @@ impl KnowledgeBase {
                 )?;
                 params.context_tokens = Some(context);
                 let _busy = gen_inner.busy.lock().await;
-                if signal
-                    .as_ref()
-                    .and_then(|s| Reflect::get(s, &"aborted".into()).ok())
-                    .is_some_and(|a| a.is_truthy())
-                {
+                if aborted(&signal) {
                     return Err(aborted_error());
                 }
                 let mut g = gen_inner.generator.start(prompt.ids.clone(), params)?;

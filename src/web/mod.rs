@@ -176,6 +176,28 @@ fn opt_count(options: &JsValue, key: &str) -> Result<Option<usize>> {
     }
 }
 
+/// The `backend` (default `'auto'`, checked) and `cpuBackend` (default flex) options that every
+/// model loader takes.
+fn backend_options(options: &JsValue) -> Result<(String, CpuBackend)> {
+    let backend = opt_string(options, "backend")?.unwrap_or_else(|| "auto".into());
+    if !["auto", "webgpu", "cpu"].contains(&backend.as_str()) {
+        return Err(Error::Input(format!(
+            "backend `{backend}` is not one of 'auto', 'webgpu', 'cpu'"
+        )));
+    }
+    let cpu = match opt_string(options, "cpuBackend")? {
+        Some(name) => CpuBackend::from_name(&name)?,
+        None => CpuBackend::DEFAULT,
+    };
+    Ok((backend, cpu))
+}
+
+/// Converts a result to a plain JS value (objects, arrays, numbers; no Maps).
+fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| Error::Output(format!("could not convert a result for JavaScript: {e}")))
+}
+
 /// A sentence embedder running in the page (or a Worker).
 #[wasm_bindgen]
 pub struct Embedder {
@@ -199,16 +221,7 @@ impl Embedder {
         }
         let cross_origin = get(&options, "allowCrossOrigin").is_truthy();
         let base = opt_string(&options, "baseUrl")?;
-        let backend = opt_string(&options, "backend")?.unwrap_or_else(|| "auto".into());
-        if !["auto", "webgpu", "cpu"].contains(&backend.as_str()) {
-            return Err(Error::Input(format!(
-                "backend `{backend}` is not one of 'auto', 'webgpu', 'cpu'"
-            )));
-        }
-        let cpu = match opt_string(&options, "cpuBackend")? {
-            Some(name) => CpuBackend::from_name(&name)?,
-            None => CpuBackend::DEFAULT,
-        };
+        let (backend, cpu) = backend_options(&options)?;
         let pooling = opt_string(&options, "pooling")?
             .map(|p| Pooling::from_name(&p))
             .transpose()?;
