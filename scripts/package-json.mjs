@@ -1,8 +1,17 @@
-// Writes pkg/package.json for the npm package (wasm-bindgen emits the JS, .d.ts and .wasm).
-import { readFileSync, writeFileSync } from 'node:fs';
+// Completes pkg/ as the npm package: wasm-bindgen emits the low-level glue (localrag.js, its
+// .d.ts and the .wasm); this copies the public API (src/web/js: `LocalRag` for the calling
+// thread, the Worker proxy and the Worker's entry, with their types) and writes package.json.
+// Run alone (`node scripts/package-json.mjs`) it refreshes the JS of an existing pkg/ without
+// rebuilding the wasm.
+import { readFileSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
 
-const cargo = readFileSync(new URL('../Cargo.toml', import.meta.url), 'utf8');
+const root = new URL('../', import.meta.url);
+const cargo = readFileSync(new URL('Cargo.toml', root), 'utf8');
 const field = (name) => cargo.match(new RegExp(`^${name} = "([^"]*)"`, 'm'))[1];
+
+const js = new URL('src/web/js/', root);
+const ours = readdirSync(js).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
+for (const f of ours) copyFileSync(new URL(f, js), new URL(`pkg/${f}`, root));
 
 const pkg = {
   name: 'localrag',
@@ -10,16 +19,20 @@ const pkg = {
   description: field('description'),
   license: field('license'),
   type: 'module',
-  main: './localrag.js',
-  module: './localrag.js',
-  types: './localrag.d.ts',
+  main: './index.js',
+  module: './index.js',
+  types: './index.d.ts',
   exports: {
-    '.': { types: './localrag.d.ts', default: './localrag.js' },
+    '.': { types: './index.d.ts', default: './index.js' },
+    './worker': { types: './worker.d.ts', default: './worker.js' },
+    './raw': { types: './localrag.d.ts', default: './localrag.js' },
     './localrag_bg.wasm': './localrag_bg.wasm',
     './package.json': './package.json',
   },
-  files: ['localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md'],
+  files: [...ours, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
+  // Only the wasm-bindgen glue has a side effect (it instantiates on init); the entry points
+  // have none at import time, so bundlers may drop what a page does not use.
   sideEffects: false,
-  keywords: ['rag', 'embeddings', 'webgpu', 'wasm', 'burn', 'private', 'offline'],
+  keywords: ['rag', 'embeddings', 'webgpu', 'wasm', 'burn', 'private', 'offline', 'llm', 'search'],
 };
-writeFileSync(new URL('../pkg/package.json', import.meta.url), JSON.stringify(pkg, null, 2) + '\n');
+writeFileSync(new URL('pkg/package.json', root), JSON.stringify(pkg, null, 2) + '\n');

@@ -128,6 +128,14 @@ pub struct Manifest {
     pub model: String,
     pub dim: usize,
     pub next_chunk_id: u64,
+    /// Counts the writes of documents (add, remove, import). Another tab or Worker compares it
+    /// with what it loaded to see that its copy in memory is stale. Not part of an export.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Knobs of a knowledge base.
@@ -243,8 +251,9 @@ pub struct Stats {
 }
 
 /// Progress of a long operation: `stage` is "chunk", "embed", "store" or "index" (the HNSW
-/// base being rebuilt after the write, when thresholds say so).
-pub type Progress<'a> = &'a dyn Fn(&str, usize, usize);
+/// base being rebuilt after the write, when thresholds say so). Returning an error (say
+/// [`Error::Aborted`]) before the "store" stage stops the add with nothing written.
+pub type Progress<'a> = &'a dyn Fn(&str, usize, usize) -> Result<()>;
 
 struct ChunkMeta {
     doc_id: String,
@@ -326,6 +335,7 @@ impl<S: Store> KnowledgeBase<S> {
                     model,
                     dim,
                     next_chunk_id: 1,
+                    generation: 0,
                 };
                 if !contents.docs.is_empty() || !contents.chunks.is_empty() {
                     return Err(Error::Corrupt(
@@ -473,9 +483,10 @@ impl<S: Store> KnowledgeBase<S> {
         progress: Option<Progress<'_>>,
     ) -> Result<AddReport> {
         self.check_embedder(embedder)?;
-        let report = |stage: &str, done: usize, total: usize| {
-            if let Some(p) = progress {
-                p(stage, done, total)
+        let report = |stage: &str, done: usize, total: usize| -> Result<()> {
+            match progress {
+                Some(p) => p(stage, done, total),
+                None => Ok(()),
             }
         };
         // 1. Validate everything before any work.
@@ -496,7 +507,7 @@ impl<S: Store> KnowledgeBase<S> {
         let mut plans = Vec::new();
         let total = prepared.len();
         for (n, mut rec) in prepared.into_iter().enumerate() {
-            report("chunk", n, total);
+            report("chunk", n, total)?;
             out.ids.push(rec.id.clone());
             match self.docs.get(&rec.id) {
                 Some(old) if old.hash == rec.hash => {
@@ -528,7 +539,7 @@ impl<S: Store> KnowledgeBase<S> {
                 }
             }
         }
-        report("chunk", total, total);
+        report("chunk", total, total)?;
         // 3. Embed all new chunks in one go (the embedder batches by length).
         let texts: Vec<&str> = plans
             .iter()
@@ -537,10 +548,10 @@ impl<S: Store> KnowledgeBase<S> {
         let mut vectors = Vec::with_capacity(texts.len());
         let step = 64;
         for (n, group) in texts.chunks(step).enumerate() {
-            report("embed", n * step, texts.len());
+            report("embed", n * step, texts.len())?;
             vectors.extend(embedder.embed_texts(group).await?);
         }
-        report("embed", texts.len(), texts.len());
+        report("embed", texts.len(), texts.len())?;
         if vectors.len() != texts.len() {
             return Err(Error::Output(format!(
                 "{} texts gave {} vectors",
@@ -595,14 +606,15 @@ impl<S: Store> KnowledgeBase<S> {
         }
         let mut manifest = self.manifest.clone();
         manifest.next_chunk_id = next_id;
+        manifest.generation += 1;
         ops.push(Op::Put(
             Space::Meta,
             "manifest".into(),
             serde_json::to_vec(&manifest).expect("manifest encodes"),
         ));
-        report("store", 0, 1);
+        report("store", 0, 1)?;
         self.store.write(ops).await?;
-        report("store", 1, 1);
+        let _ = report("store", 1, 1);
         // 5. The store has it: apply in memory (cannot fail now).
         self.manifest = manifest;
         for c in removed {
@@ -633,9 +645,9 @@ impl<S: Store> KnowledgeBase<S> {
             );
         }
         if self.index.needs_compaction() {
-            report("index", 0, 1);
+            let _ = report("index", 0, 1);
             self.after_write().await;
-            report("index", 1, 1);
+            let _ = report("index", 1, 1);
         }
         Ok(out)
     }
@@ -714,7 +726,15 @@ impl<S: Store> KnowledgeBase<S> {
         if found.is_empty() {
             return Ok(0);
         }
+        let mut manifest = self.manifest.clone();
+        manifest.generation += 1;
+        ops.push(Op::Put(
+            Space::Meta,
+            "manifest".into(),
+            serde_json::to_vec(&manifest).expect("manifest encodes"),
+        ));
         self.store.write(ops).await?;
+        self.manifest = manifest;
         for id in &found {
             if let Some(d) = self.docs.remove(id) {
                 for c in d.chunk_ids {
@@ -950,4 +970,175 @@ impl<S: Store> KnowledgeBase<S> {
     pub fn into_store(self) -> S {
         self.store
     }
+    /// The write counter this copy in memory was loaded at (or last wrote).
+    pub fn generation(&self) -> u64 {
+        self.manifest.generation
+    }
+
+    /// Reads the stored manifest and, when another writer (a second tab, a Worker) changed the
+    /// documents since this copy was loaded, reloads everything. Returns whether it reloaded.
+    pub async fn refresh(&mut self) -> Result<bool>
+    where
+        S: Clone,
+    {
+        let Some(bytes) = self.store.get(Space::Meta, "manifest").await? else {
+            return Err(Error::Closed(
+                "the knowledge base was deleted (by another tab or Worker)".into(),
+            ));
+        };
+        let stored: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt(format!("the knowledge base manifest is damaged: {e}")))?;
+        if stored.generation == self.manifest.generation && stored.model == self.manifest.model {
+            return Ok(false);
+        }
+        if stored.model != self.manifest.model || stored.dim != self.manifest.dim {
+            return Err(Error::ModelMismatch(format!(
+                "the knowledge base was replaced by one built with embedding model {}; reopen it with that model",
+                stored.model
+            )));
+        }
+        let contents = self.store.load().await?;
+        let manifest = match contents.meta("manifest") {
+            Some(b) => serde_json::from_slice(b).map_err(|e| {
+                Error::Corrupt(format!("the knowledge base manifest is damaged: {e}"))
+            })?,
+            None => stored,
+        };
+        *self = Self::from_contents(self.store.clone(), self.opts, manifest, contents).await?;
+        Ok(true)
+    }
+
+    /// The whole knowledge base as one file (see [`crate::archive`]): the stored records
+    /// exactly, with the manifest minus the write counter.
+    pub async fn export(&self) -> Result<Vec<u8>> {
+        let contents = self.store.load().await?;
+        let mut manifest = self.manifest.clone();
+        if let Some(b) = contents.meta("manifest") {
+            if let Ok(m) = serde_json::from_slice::<Manifest>(b) {
+                manifest = m;
+            }
+        }
+        manifest.generation = 0;
+        crate::archive::write(
+            &contents,
+            serde_json::to_vec(&manifest).expect("manifest encodes"),
+        )
+    }
+
+    /// Creates the knowledge base in `store` from an [`export`](Self::export) file, in one
+    /// write. The file must be intact (E_CORRUPT) and made with `embedder`'s model
+    /// (E_MODEL_MISMATCH, E_DIM_MISMATCH). A store that already holds documents is replaced only
+    /// with `overwrite` (otherwise E_INPUT); on any error it keeps what it held.
+    pub async fn import(
+        store: S,
+        embedder: &impl Embed,
+        opts: KbOptions,
+        file: &[u8],
+        overwrite: bool,
+    ) -> Result<Self> {
+        opts.chunk.check(embedder.max_seq_length())?;
+        let contents = crate::archive::read(file)?;
+        let Some(bytes) = contents.meta("manifest") else {
+            return Err(Error::Corrupt("the export file has no manifest".into()));
+        };
+        let mut manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Corrupt(format!("the export file's manifest is damaged: {e}")))?;
+        if manifest.format > FORMAT {
+            return Err(Error::Corrupt(format!(
+                "the export file was written by a newer localrag (knowledge base format {}, this one reads {FORMAT})",
+                manifest.format
+            )));
+        }
+        if manifest.dim != embedder.dim() {
+            return Err(Error::DimMismatch(format!(
+                "the export file holds {}-dimensional vectors; this embedder makes {}",
+                manifest.dim,
+                embedder.dim()
+            )));
+        }
+        if manifest.model != embedder.fingerprint() {
+            return Err(Error::ModelMismatch(format!(
+                "the export file was made with embedding model {}, not this embedder's {}; import it with that model",
+                manifest.model,
+                embedder.fingerprint()
+            )));
+        }
+        check_records(&contents, manifest.dim)?;
+        let existing = store.load().await?;
+        if !existing.docs.is_empty() && !overwrite {
+            return Err(Error::Input(format!(
+                "the target knowledge base already holds {} documents; import into a new name or pass overwrite: true",
+                existing.docs.len()
+            )));
+        }
+        // One batch: everything old out, the file in, with a write counter past the old one so
+        // other tabs see the change.
+        let old_generation = existing
+            .meta("manifest")
+            .and_then(|b| serde_json::from_slice::<Manifest>(b).ok())
+            .map_or(0, |m| m.generation);
+        manifest.generation = old_generation + 1;
+        let mut ops = Vec::new();
+        for (space, list) in [
+            (Space::Meta, &existing.meta),
+            (Space::Docs, &existing.docs),
+            (Space::Chunks, &existing.chunks),
+        ] {
+            ops.extend(list.iter().map(|(k, _)| Op::Delete(space, k.clone())));
+        }
+        for (space, list) in [
+            (Space::Meta, &contents.meta),
+            (Space::Docs, &contents.docs),
+            (Space::Chunks, &contents.chunks),
+        ] {
+            for (k, v) in list {
+                let v = if space == Space::Meta && k == "manifest" {
+                    serde_json::to_vec(&manifest).expect("manifest encodes")
+                } else {
+                    v.clone()
+                };
+                ops.push(Op::Put(space, k.clone(), v));
+            }
+        }
+        store.write(ops).await?;
+        Self::from_contents(store, opts, manifest, contents).await
+    }
+}
+
+/// Every record of an export decodes, is stored under its own key, belongs to a document, has
+/// a vector of the right length and offsets inside its document.
+fn check_records(c: &Contents, dim: usize) -> Result<()> {
+    let bad = |what: String| Error::Corrupt(format!("the export file is damaged: {what}"));
+    let mut docs = HashMap::new();
+    for (key, bytes) in &c.docs {
+        match postcard::from_bytes::<DocRecord>(bytes) {
+            Ok(d) if &d.id == key => {
+                docs.insert(key.as_str(), d);
+            }
+            _ => return Err(bad(format!("document record {key:?} does not decode"))),
+        }
+    }
+    for (key, bytes) in &c.chunks {
+        let r = match postcard::from_bytes::<ChunkRecord>(bytes) {
+            Ok(r) if chunk_key(r.id) == *key => r,
+            _ => return Err(bad(format!("chunk record {key:?} does not decode"))),
+        };
+        let Some(d) = docs.get(r.doc_id.as_str()) else {
+            return Err(bad(format!("chunk {key} belongs to no document")));
+        };
+        if r.vector.len() != dim * 4 || d.text.get(r.start as usize..r.end as usize).is_none() {
+            return Err(bad(format!("chunk {key} has a wrong vector or offsets")));
+        }
+    }
+    let chunk_keys: HashSet<&str> = c.chunks.iter().map(|(k, _)| k.as_str()).collect();
+    for (key, d) in &docs {
+        if let Some(missing) = d
+            .chunk_ids
+            .iter()
+            .find(|&&id| !chunk_keys.contains(chunk_key(id).as_str()))
+        {
+            return Err(bad(format!("document {key:?} lacks its chunk {missing}")));
+        }
+    }
+    Ok(())
 }

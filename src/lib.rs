@@ -3,6 +3,7 @@
 //! The crate has a platform-free core (everything but [`web`]) that is tested natively, and a
 //! thin browser layer ([`web`], wasm32 only) that is the only code touching `web-sys`/`js-sys`.
 
+pub mod archive;
 pub mod chat;
 pub mod chunk;
 pub mod config;

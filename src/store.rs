@@ -74,6 +74,16 @@ pub trait Store {
     async fn load(&self) -> Result<Contents>;
     /// Applies all operations, or none.
     async fn write(&self, ops: Vec<Op>) -> Result<()>;
+    /// Reads one record (the default reads everything; stores override it).
+    async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+        let c = self.load().await?;
+        let list = match space {
+            Space::Meta => c.meta,
+            Space::Docs => c.docs,
+            Space::Chunks => c.chunks,
+        };
+        Ok(list.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+    }
     /// Deletes everything this store holds (the store stays usable).
     async fn clear(&self) -> Result<()> {
         let c = self.load().await?;

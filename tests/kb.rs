@@ -639,3 +639,219 @@ fn mmr_keeps_near_duplicates_apart() {
         assert_eq!(diverse[1].doc_id, "other");
     });
 }
+
+/// Everything a caller can see of a knowledge base: documents with chunks, and search results.
+async fn visible(kb: &KnowledgeBase<MemoryStore>, e: &HashEmbedder) -> String {
+    let mut out = String::new();
+    for info in kb.list() {
+        let d = kb.get(&info.id).unwrap();
+        out += &format!("{:?} {:?} {:?}\n", d, kb.chunks_of(&info.id), info.metadata);
+    }
+    for q in ["cats", "document 3 words", "nothing here"] {
+        let hits = kb.search(e, q, &SearchOptions::default()).await.unwrap();
+        for h in hits {
+            out += &format!("{} {} {:.6}\n", h.doc_id, h.chunk_id, h.score);
+        }
+    }
+    out
+}
+
+#[test]
+fn export_then_import_is_the_same_knowledge_base() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        // Small enough an exact-search threshold that the export carries an HNSW snapshot.
+        let opts = KbOptions {
+            index: IndexOptions {
+                exact_below: 8,
+                ..IndexOptions::default()
+            },
+            ..KbOptions::default()
+        };
+        let store = MemoryStore::new();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, opts).await.unwrap();
+        kb.add(&e, corpus(30), None).await.unwrap();
+        kb.remove(&["d003".to_string()]).await.unwrap();
+        let file = kb.export().await.unwrap();
+        assert!(store.load().await.unwrap().meta("snapshot").is_some());
+
+        let copy = MemoryStore::new();
+        let imported = KnowledgeBase::import(copy.clone(), &e, opts, &file, false)
+            .await
+            .unwrap();
+        assert_eq!(imported.stats().snapshot, "loaded");
+        assert_eq!(visible(&imported, &e).await, visible(&kb, &e).await);
+        // Byte-equal on the way back out, and the stored records are the same bytes.
+        assert_eq!(imported.export().await.unwrap(), file);
+        let (a, b) = (store.load().await.unwrap(), copy.load().await.unwrap());
+        assert_eq!(a.docs, b.docs);
+        assert_eq!(a.chunks, b.chunks);
+        assert_eq!(a.meta("snapshot"), b.meta("snapshot"));
+        // Reopening the imported store gives the same again.
+        drop(imported);
+        let reopened = KnowledgeBase::open(copy, &e, opts).await.unwrap();
+        assert_eq!(visible(&reopened, &e).await, visible(&kb, &e).await);
+    })
+}
+
+#[test]
+fn import_refuses_other_models_damage_and_occupied_names_without_changing_anything() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        let store = MemoryStore::new();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        kb.add(&e, corpus(5), None).await.unwrap();
+        let file = kb.export().await.unwrap();
+
+        let target = MemoryStore::new();
+        let mut existing = KnowledgeBase::open(target.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        existing
+            .add(&e, vec![doc("keep", "A document that must survive.")], None)
+            .await
+            .unwrap();
+        drop(existing);
+        let before = target.load().await.unwrap();
+        let import = |bytes: Vec<u8>, emb: HashEmbedder, overwrite: bool| {
+            let target = target.clone();
+            async move {
+                KnowledgeBase::import(target, &emb, KbOptions::default(), &bytes, overwrite)
+                    .await
+                    .err()
+                    .map(|err| err.code())
+            }
+        };
+        let other = HashEmbedder {
+            salt: 3,
+            ..HashEmbedder::new()
+        };
+        assert_eq!(
+            import(file.clone(), other, true).await,
+            Some("E_MODEL_MISMATCH")
+        );
+        let wider = HashEmbedder {
+            dim: 32,
+            ..HashEmbedder::new()
+        };
+        assert_eq!(
+            import(file.clone(), wider, true).await,
+            Some("E_DIM_MISMATCH")
+        );
+        let mut damaged = file.clone();
+        let mid = damaged.len() / 2;
+        damaged[mid] ^= 0xff;
+        assert_eq!(
+            import(damaged, HashEmbedder::new(), true).await,
+            Some("E_CORRUPT")
+        );
+        assert_eq!(
+            import(file[..file.len() - 9].to_vec(), HashEmbedder::new(), true).await,
+            Some("E_CORRUPT")
+        );
+        assert_eq!(
+            import(b"hello".to_vec(), HashEmbedder::new(), true).await,
+            Some("E_CORRUPT")
+        );
+        assert_eq!(
+            import(file.clone(), HashEmbedder::new(), false).await,
+            Some("E_INPUT")
+        );
+        assert_eq!(
+            target.load().await.unwrap(),
+            before,
+            "a refused import changed the store"
+        );
+        // A full quota: the write fails and the old contents stay.
+        target.set_quota(Some(target.bytes() + 10));
+        assert_eq!(
+            import(file.clone(), HashEmbedder::new(), true).await,
+            Some("E_QUOTA")
+        );
+        assert_eq!(target.load().await.unwrap(), before);
+        target.set_quota(None);
+        // With overwrite it replaces the old document.
+        let kb2 = KnowledgeBase::import(target.clone(), &e, KbOptions::default(), &file, true)
+            .await
+            .unwrap();
+        assert!(kb2.get("keep").is_none());
+        assert_eq!(kb2.list().len(), 5);
+    })
+}
+
+#[test]
+fn a_second_handle_sees_writes_after_refresh() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        let store = MemoryStore::new();
+        let mut a = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        let mut b = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        assert!(!b.refresh().await.unwrap());
+        a.add(
+            &e,
+            vec![doc("x", "Zebras gallop across the savanna.")],
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(b.get("x").is_none());
+        assert!(b.refresh().await.unwrap());
+        assert_eq!(b.generation(), a.generation());
+        let hits = b
+            .search(&e, "zebras", &SearchOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(hits[0].doc_id, "x");
+        // b writes after refreshing; a sees b's write and keeps its own.
+        b.add(&e, vec![doc("y", "Yaks live high in the mountains.")], None)
+            .await
+            .unwrap();
+        a.remove(&["nothing".to_string()]).await.unwrap();
+        assert!(a.refresh().await.unwrap());
+        assert_eq!(a.list().len(), 2);
+        a.remove(&["x".to_string()]).await.unwrap();
+        assert!(b.refresh().await.unwrap());
+        assert_eq!(
+            b.list().iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["y"]
+        );
+        assert!(!b.refresh().await.unwrap());
+        // Deleted underneath: a typed error, not a panic.
+        store.clear().await.unwrap();
+        assert_eq!(b.refresh().await.unwrap_err().code(), "E_CLOSED");
+    })
+}
+
+#[test]
+fn an_add_stopped_by_its_progress_callback_stores_nothing() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        let store = MemoryStore::new();
+        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        kb.add(&e, corpus(2), None).await.unwrap();
+        let before = store.load().await.unwrap();
+        for stop_at in ["chunk", "embed", "store"] {
+            let stop = |stage: &str, _: usize, _: usize| {
+                if stage == stop_at {
+                    Err(localrag::Error::Aborted("stopped".into()))
+                } else {
+                    Ok(())
+                }
+            };
+            let err = kb.add(&e, corpus(10), Some(&stop)).await.unwrap_err();
+            assert_eq!(err.code(), "E_ABORTED", "{stop_at}");
+            assert_eq!(store.load().await.unwrap(), before, "{stop_at}");
+            assert_eq!(kb.list().len(), 2);
+        }
+        kb.add(&e, corpus(10), None).await.unwrap();
+        assert_eq!(kb.list().len(), 10);
+    })
+}

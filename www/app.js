@@ -1,179 +1,366 @@
-// The demo: documents the user adds go into a knowledge base in IndexedDB; questions are
-// answered by a small LLM from the retrieved passages, streamed, with citations. A second panel
-// shows the cosine-similarity matrix of typed sentences. Models come from this page's own origin.
-// Text is always inserted with textContent, never as HTML.
-import init, { Embedder, Generator, KnowledgeBase } from './pkg/localrag.js';
+// The demo of localrag's public API. Documents the user adds go into a knowledge base in
+// IndexedDB; Search lists the best passages; Ask has a small LLM answer from them, streamed,
+// with its citations. A last panel shows the cosine-similarity matrix of typed sentences.
+//
+// Address parameters: backend=auto|webgpu|cpu (the embedder, default auto), genBackend=… (the
+// answering model, default cpu), kb=<name> (default localrag-demo), worker=0 (run on the page's
+// thread instead of in a Worker). Models come from this page's own origin. Text from documents
+// is only ever inserted with textContent, never as HTML.
 
 const $ = (id) => document.getElementById(id);
-const MODEL = new URL('./models/all-MiniLM-L6-v2/', location.href).href;
+const params = new URLSearchParams(location.search);
+const useWorker = params.get('worker') !== '0';
+const backend = params.get('backend') || 'auto';
+const generatorBackend = params.get('genBackend') || 'cpu';
+const kbName = params.get('kb') || 'localrag-demo';
+const EMBEDDER = new URL('./models/all-MiniLM-L6-v2/', location.href).href;
 const GENERATOR = new URL('./models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', location.href).href;
-const KB_NAME = new URLSearchParams(location.search).get('kb') ?? 'localrag-demo';
-let embedder = null;
-let kb = null;
-let generator = null;
+
+// The Worker build keeps the page responsive while models load and answers are generated; both
+// builds have the same API.
+let LocalRag = null;
+let rag = null;
 let asking = null;
 
-function setStatus(text, isError = false) {
+// ---------------------------------------------------------------- helpers
+
+const el = (tag, props = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'text') e.textContent = v;
+    else e[k] = v;
+  }
+  e.append(...children);
+  return e;
+};
+
+const errorText = (e) => `${e?.message ?? e} (${e?.code ?? e?.name ?? 'error'})`;
+
+function setStatus(text, error = null) {
   $('status').textContent = text;
-  $('status').className = isError ? 'error' : '';
+  $('status').classList.toggle('error', !!error);
+  if (error?.code) $('status').dataset.code = error.code;
+  else delete $('status').dataset.code;
 }
 
-async function load(backend) {
-  $('compare').disabled = true;
-  setStatus(`Loading the model (${backend})…`);
-  if (embedder) { embedder.free(); embedder = null; }
+function showError(what, e) {
+  setStatus(`${what}: ${errorText(e)}`, e ?? {});
+  if (e?.code === 'E_BROKEN' || rag?.broken) {
+    $('status').textContent += ' — reload the page to start again.';
+  }
+}
+
+const MB = (bytes) => (bytes / 1e6).toFixed(1);
+
+function formatBytes(bytes) {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${MB(bytes)} MB`;
+  return `${Math.round(bytes / 1e3)} kB`;
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+// ---------------------------------------------------------------- opening
+
+const STAGES = {
+  'load-embedder': 'Building the embedder',
+  'load-generator': 'Building the answering model',
+  open: 'Opening the knowledge base',
+};
+const loadRows = new Map();
+const downloads = new Map(); // file → { bytes, cached }
+
+function loadRow(key, label) {
+  let row = loadRows.get(key);
+  if (!row) {
+    const bar = el('progress', { max: 1, value: 0 });
+    const name = el('span', { className: 'name', text: label });
+    const amount = el('span', { className: 'amount' });
+    const li = el('li', {}, name, bar, amount);
+    $('load-progress').append(li);
+    row = { li, bar, amount };
+    loadRows.set(key, row);
+  }
+  return row;
+}
+
+function onOpenProgress(p) {
+  if (p.stage === 'download') {
+    const file = p.file ?? '';
+    const short = file.startsWith(location.origin) ? new URL(file).pathname.split('/').slice(-2).join('/') : file;
+    const row = loadRow(`file:${file}`, short);
+    row.li.dataset.file = file;
+    if (p.cached) {
+      row.bar.max = 1;
+      row.bar.value = 1;
+      row.amount.textContent = `cached${p.total ? `, ${formatBytes(p.total)}` : ''}`;
+      row.li.dataset.cached = 'true';
+    } else if (p.total > 0) {
+      row.bar.max = p.total;
+      row.bar.value = Math.min(p.loaded, p.total);
+      row.amount.textContent = p.total >= 1e6 ? `${MB(p.loaded)} / ${MB(p.total)} MB`
+        : `${Math.round(p.loaded / 1e3)} / ${Math.round(p.total / 1e3)} kB`;
+    } else {
+      row.bar.removeAttribute('value'); // unknown length: an indeterminate bar
+      row.amount.textContent = `${MB(p.loaded)} MB`;
+    }
+    downloads.set(file, { bytes: p.cached ? p.total : p.loaded, cached: !!p.cached });
+    row.li.dataset.done = String(!!p.cached || (p.total > 0 && p.loaded >= p.total));
+  } else {
+    const row = loadRow(`stage:${p.stage}`, STAGES[p.stage] ?? p.stage);
+    row.li.dataset.stage = p.stage;
+    row.bar.max = Math.max(p.total, 1);
+    row.bar.value = p.total > 0 ? Math.min(p.loaded, p.total) : 0;
+    row.amount.textContent = p.total > 0 ? `${p.loaded} / ${p.total}` : '';
+    row.li.dataset.done = String(p.total > 0 && p.loaded >= p.total);
+    setStatus(`${STAGES[p.stage] ?? p.stage}…`);
+  }
+}
+
+function showSettings() {
+  $('mode').textContent = useWorker ? 'a Worker' : "the page's thread";
+  $('mode').dataset.worker = String(useWorker);
+  $('kb-name').textContent = kbName;
+  for (const [id, value] of [['set-backend', backend], ['set-gen-backend', generatorBackend],
+    ['set-worker', useWorker ? '1' : '0'], ['set-kb', kbName]]) $(id).value = value;
+}
+
+async function open() {
+  setStatus(`Loading the models (${backend}; answering model: ${generatorBackend})…`);
   const t0 = performance.now();
   try {
-    embedder = await Embedder.load({ baseUrl: MODEL, backend });
+    rag = await LocalRag.open(kbName, {
+      embedder: EMBEDDER,
+      generator: GENERATOR,
+      backend,
+      generatorBackend,
+      onProgress: onOpenProgress,
+    });
   } catch (e) {
-    setStatus(`Could not load the model: ${e.message} (${e.code ?? 'error'})`, true);
     $('backend').textContent = 'none';
+    $('gen-backend').textContent = 'none';
+    showError('Could not open', e);
+    document.body.dataset.state = 'error';
     return;
   }
-  $('backend').textContent = embedder.backend;
-  $('backend').title = embedder.adapter ?? 'Burn CPU backend (WebAssembly)';
-  try {
-    if (kb) await kb.close();
-    kb = await KnowledgeBase.open(KB_NAME, embedder);
-    if (generator) kb.setGenerator(generator);
-  } catch (e) {
-    setStatus(`Could not open the knowledge base: ${e.message} (${e.code ?? 'error'})`, true);
-    return;
-  }
+  // Fold the finished download list into one line.
+  const all = [...downloads.values()];
+  const fetched = all.filter((d) => !d.cached).reduce((s, d) => s + d.bytes, 0);
+  const cached = all.filter((d) => d.cached);
+  $('load-summary').textContent = `Models: ${formatBytes(fetched)} downloaded` +
+    (cached.length ? `, ${plural(cached.length, 'file')} (${formatBytes(cached.reduce((s, d) => s + d.bytes, 0))}) from the cache` : '');
+  $('load').open = false;
+  $('backend').textContent = rag.backend;
+  $('gen-backend').textContent = rag.generatorBackend ?? 'none';
+  rag.onChange((e) => {
+    if (e.remote) $('docs-note').textContent = 'The documents were changed in another tab; the list is up to date.';
+    refreshDocs();
+  });
   await refreshDocs();
-  setStatus(`Ready: ${embedder.dim}-dimensional vectors, loaded in ${Math.round(performance.now() - t0)} ms.`);
-  $('compare').disabled = false;
-  $('add').disabled = false;
-  $('ask').disabled = false;
+  setStatus(`Ready: ${rag.dim}-dimensional vectors; opened in ${((performance.now() - t0) / 1000).toFixed(1)} s.`);
+  for (const id of ['add', 'files', 'search', 'ask', 'compare']) $(id).disabled = false;
+  document.body.dataset.state = 'ready';
 }
 
-async function refreshDocs() {
-  const docs = await kb.list();
+// ---------------------------------------------------------------- documents
+
+// Re-lists the documents; calls made while one is running coalesce into one more run, so the
+// list always ends up showing the latest state.
+let listing = null;
+let listAgain = false;
+function refreshDocs() {
+  if (listing) { listAgain = true; return listing; }
+  listing = (async () => {
+    try {
+      do {
+        listAgain = false;
+        await renderDocs();
+      } while (listAgain);
+    } catch (e) {
+      showError('Could not list the documents', e);
+    } finally {
+      listing = null;
+    }
+  })();
+  return listing;
+}
+
+async function renderDocs() {
+  const docs = await rag.list();
   const items = docs.map((d) => {
-    const li = document.createElement('li');
-    li.dataset.id = d.id;
-    li.textContent = `${d.title || d.id} — ${d.chunks} chunk${d.chunks === 1 ? '' : 's'}`;
-    const remove = document.createElement('button');
-    remove.className = 'secondary';
-    remove.textContent = 'Remove';
+    const title = el('span', { className: 'title', text: d.title || d.id });
+    const meta = el('span', {
+      className: 'muted',
+      text: ` — ${d.source && d.source !== d.title ? `${d.source}, ` : ''}${d.chars.toLocaleString('en')} characters, ${plural(d.chunks, 'chunk')}`,
+    });
+    const remove = el('button', { className: 'secondary small', text: 'Remove', type: 'button' });
     remove.dataset.testid = 'remove';
+    remove.setAttribute('aria-label', `Remove ${d.title || d.id}`);
     remove.addEventListener('click', async () => {
       remove.disabled = true;
-      try { await kb.remove([d.id]); } catch (e) { setStatus(`Remove failed: ${e.message}`, true); }
-      await refreshDocs();
+      try {
+        await rag.remove([d.id]);
+        setStatus(`Removed “${d.title || d.id}”.`);
+      } catch (e) {
+        showError('Remove failed', e);
+        remove.disabled = false;
+      }
+      refreshDocs();
     });
-    li.appendChild(remove);
-    return li;
+    return el('li', { dataset: { id: d.id } }, title, meta, remove);
   });
+  const stats = await rag.stats();
   $('docs').replaceChildren(...items);
+  $('docs-empty').hidden = docs.length > 0;
+  renderStats(stats);
   document.body.dataset.docs = String(docs.length);
-  const stats = await kb.stats();
-  $('storage').textContent = `${stats.documents} documents, ${stats.chunks} chunks` +
-    (stats.storage ? `; this site uses ${(stats.storage.usage / 1e6).toFixed(1)} MB of storage` : '');
+}
+
+function renderStats(s) {
+  let text = `${plural(s.documents, 'document')}, ${plural(s.chunks, 'chunk')}`;
+  if (s.storage) {
+    text += `; this site uses ${formatBytes(s.storage.usage)} of ${formatBytes(s.storage.quota)}`;
+    if (s.storage.persisted) text += ' (persistent)';
+  }
+  $('storage').textContent = text;
+  $('storage').dataset.documents = String(s.documents);
+  $('storage').dataset.chunks = String(s.chunks);
+  if (s.storage) $('storage').dataset.usage = String(s.storage.usage);
 }
 
 async function addDocs(docs) {
   $('add').disabled = true;
+  $('files').disabled = true;
   const bar = $('add-progress');
-  bar.hidden = false;
+  bar.value = 0;
+  $('add-stage').textContent = 'Starting…';
+  $('add-progress-row').hidden = false;
+  setStatus(`Adding ${plural(docs.length, 'document')}…`);
   try {
-    const report = await kb.add(docs, {
-      onProgress: (p) => { bar.max = Math.max(p.total, 1); bar.value = p.done; bar.title = p.stage; },
+    const report = await rag.add(docs, {
+      onProgress: (p) => {
+        bar.max = Math.max(p.total, 1);
+        bar.value = Math.min(p.loaded, bar.max);
+        $('add-stage').textContent = `${p.stage} ${p.loaded} / ${p.total}`;
+      },
     });
-    setStatus(`Added ${report.added}, updated ${report.updated}, unchanged ${report.unchanged} (${report.chunks} chunks).`);
+    setStatus(`Added ${report.added}, updated ${report.updated}, unchanged ${report.unchanged} ` +
+      `(${plural(report.chunks, 'chunk')}).`);
     await refreshDocs();
+    return true;
   } catch (e) {
-    setStatus(`Adding failed: ${e.message} (${e.code ?? 'error'})`, true);
+    showError('Adding failed', e);
+    return false;
   } finally {
-    bar.hidden = true;
+    $('add-progress-row').hidden = true;
     $('add').disabled = false;
+    $('files').disabled = false;
   }
 }
 
 async function addTyped() {
   const text = $('doc-text').value;
-  if (!text.trim()) { setStatus('Type or paste some text first.', true); return; }
-  const title = $('doc-title').value.trim();
-  await addDocs([{ title: title || text.trim().slice(0, 40), text }]);
-  $('doc-text').value = '';
-  $('doc-title').value = '';
+  if (!text.trim()) { setStatus('Type or paste some text first.', {}); return; }
+  const title = $('doc-title').value.trim() || text.trim().slice(0, 40);
+  if (await addDocs([{ title, source: 'typed', text }])) {
+    $('doc-text').value = '';
+    $('doc-title').value = '';
+  }
 }
 
-async function fileText(file) {
-  const raw = await file.text();
-  if (/\.html?$/i.test(file.name) || file.type === 'text/html') {
-    // Parsed as an inert document (no scripts run, nothing loads); only its text is kept.
-    return new DOMParser().parseFromString(raw, 'text/html').body?.textContent ?? '';
-  }
-  return raw;
+// HTML is parsed into an inert document: no script runs, no image or style loads, and nothing
+// of it is ever put into this page; only its text is kept.
+function htmlToText(html) {
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  for (const e of doc.querySelectorAll('script, style, noscript, template, iframe, object')) e.remove();
+  const text = (doc.body?.textContent ?? '')
+    .replace(/[ \t\f\v\r]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+  return { title: doc.title.trim(), text };
 }
 
 async function addFiles(files) {
   const docs = [];
   for (const f of files) {
-    const text = await fileText(f);
-    if (text.trim()) docs.push({ id: f.name, title: f.name, source: f.name, text });
+    let text = await f.text();
+    let title = f.name;
+    if (/\.html?$/i.test(f.name) || f.type === 'text/html') {
+      const parsed = htmlToText(text);
+      text = parsed.text;
+      title = parsed.title || f.name;
+    }
+    if (text.trim()) docs.push({ id: f.name, title, source: f.name, text });
   }
-  if (docs.length) await addDocs(docs);
   $('files').value = '';
+  if (docs.length) await addDocs(docs);
+  else setStatus('Those files hold no text.', {});
 }
 
-async function ensureGenerator() {
-  if (generator) return generator;
-  const backend = $('backend-choice').value;
-  $('gen-status').textContent = 'loading…';
-  const t0 = performance.now();
-  generator = await Generator.load({ model: GENERATOR, backend });
-  kb.setGenerator(generator);
-  $('gen-status').textContent = `${generator.backend}, loaded in ${Math.round(performance.now() - t0)} ms`;
-  return generator;
+// ---------------------------------------------------------------- search
+
+async function search() {
+  const query = $('query').value.trim();
+  if (!query) { setStatus('Type what to search for.', {}); return; }
+  document.body.dataset.search = 'running';
+  $('search').disabled = true;
+  try {
+    const t0 = performance.now();
+    const hits = await rag.search(query, { k: 5 });
+    const items = hits.map((h) => el('li', { dataset: { docId: h.docId, chunkId: String(h.chunkId) } },
+      el('div', { className: 'hit-head' },
+        el('span', { className: 'title', text: h.title || h.docId }),
+        el('span', { className: 'score', text: `score ${h.score.toFixed(3)}` })),
+      el('blockquote', { className: 'passage', text: h.text })));
+    $('results').replaceChildren(...items);
+    setStatus(hits.length
+      ? `${plural(hits.length, 'passage')} found in ${Math.round(performance.now() - t0)} ms.`
+      : 'Nothing found.');
+  } catch (e) {
+    showError('Search failed', e);
+  } finally {
+    $('search').disabled = false;
+    document.body.dataset.search = 'done';
+  }
 }
+
+// ---------------------------------------------------------------- ask
 
 function renderCitations(result) {
   const cited = new Set(result.citations.map((c) => c.n));
   // Cited passages first, then the other passages the model was given.
   const shown = [...result.citations, ...result.passages.filter((p) => !cited.has(p.n))];
   const items = shown.map((c) => {
-    const li = document.createElement('li');
-    li.value = c.n;
-    li.dataset.n = String(c.n);
-    li.dataset.cited = String(cited.has(c.n));
-    li.textContent = `${c.title || c.docId}${cited.has(c.n) ? '' : ' (given, not cited)'} `;
-    const toggle = document.createElement('button');
-    toggle.className = 'secondary';
-    toggle.textContent = 'Show passage';
-    const passage = document.createElement('div');
-    passage.className = 'passage';
-    passage.textContent = c.text;
-    passage.hidden = true;
-    toggle.addEventListener('click', () => {
-      passage.hidden = !passage.hidden;
-      toggle.textContent = passage.hidden ? 'Show passage' : 'Hide passage';
-    });
-    li.append(toggle, passage);
-    return li;
+    const isCited = cited.has(c.n);
+    const summary = el('summary', {},
+      el('span', { className: 'n', text: `[${c.n}]` }), ' ',
+      el('span', { className: 'title', text: c.title || c.docId }),
+      el('span', { className: 'muted', text: isCited ? ' — cited' : ' — given, not cited' }));
+    const passage = el('blockquote', { className: 'passage', text: c.text });
+    return el('li', { value: c.n, dataset: { n: String(c.n), cited: String(isCited), docId: c.docId } },
+      el('details', {}, summary, passage));
   });
   $('citations').replaceChildren(...items);
 }
 
 async function ask() {
   const question = $('question').value.trim();
-  if (!question) { setStatus('Type a question first.', true); return; }
+  if (!question) { setStatus('Type a question first.', {}); return; }
   document.body.dataset.ask = 'running';
+  delete document.body.dataset.askResult;
   $('ask').disabled = true;
   $('answer').textContent = '';
   $('answer-meta').textContent = '';
   $('citations').replaceChildren();
   asking = new AbortController();
   $('stop').disabled = false;
+  setStatus('Answering…');
   try {
-    setStatus('Loading the answering model…');
-    await ensureGenerator();
-    setStatus('Answering…');
-    const result = await kb.ask(question, {
+    const result = await rag.ask(question, {
       signal: asking.signal,
       maxTokens: 160,
-      onToken: (delta) => { $('answer').textContent += delta; },
+      onToken: (delta) => { $('answer').append(delta); },
     });
     $('answer').textContent = result.answer;
     renderCitations(result);
@@ -182,11 +369,18 @@ async function ask() {
       ? 'No passage was relevant enough; the model was not run.'
       : `${result.usage.promptTokens} prompt tokens, ${result.usage.completionTokens} generated` +
         (t ? ` in ${((t.prefillMs + t.decodeMs) / 1000).toFixed(1)} s` : '') +
-        (result.invalidCitations.length ? `; ignored citations to missing passages: ${result.invalidCitations.join(', ')}` : '');
+        (result.invalidCitations.length ? `; ignored citations of missing passages: ${result.invalidCitations.join(', ')}` : '');
     setStatus('Done.');
+    document.body.dataset.askResult = 'answered';
   } catch (e) {
-    setStatus(e.code === 'E_ABORTED' ? 'Stopped.' : `Asking failed: ${e.message} (${e.code ?? 'error'})`, e.code !== 'E_ABORTED');
-    if (!generator) $('gen-status').textContent = 'failed to load';
+    if (e?.code === 'E_ABORTED') {
+      setStatus('Stopped.');
+      $('answer-meta').textContent = 'stopped';
+      document.body.dataset.askResult = 'stopped';
+    } else {
+      showError('Asking failed', e);
+      document.body.dataset.askResult = 'error';
+    }
   } finally {
     asking = null;
     $('stop').disabled = true;
@@ -194,6 +388,8 @@ async function ask() {
     document.body.dataset.ask = 'done';
   }
 }
+
+// ---------------------------------------------------------------- compare sentences
 
 function cosine(a, b) {
   let dot = 0, na = 0, nb = 0;
@@ -205,19 +401,11 @@ function renderMatrix(texts, vectors) {
   const table = document.createElement('table');
   const head = table.createTHead().insertRow();
   head.appendChild(document.createElement('th'));
-  texts.forEach((_, j) => {
-    const th = document.createElement('th');
-    th.textContent = String(j + 1);
-    head.appendChild(th);
-  });
+  texts.forEach((_, j) => head.appendChild(el('th', { text: String(j + 1) })));
   const body = table.createTBody();
   texts.forEach((text, i) => {
     const row = body.insertRow();
-    const th = document.createElement('th');
-    th.className = 'text';
-    th.textContent = `${i + 1}. ${text}`;
-    th.title = text;
-    row.appendChild(th);
+    row.appendChild(el('th', { className: 'text', text: `${i + 1}. ${text}`, title: text }));
     texts.forEach((_, j) => {
       const cell = row.insertCell();
       const s = cosine(vectors[i], vectors[j]);
@@ -231,33 +419,42 @@ function renderMatrix(texts, vectors) {
 
 async function compare() {
   const texts = $('sentences').value.split('\n').map((s) => s.trim()).filter(Boolean);
-  if (texts.length === 0) { setStatus('Type at least one sentence.', true); return; }
+  if (texts.length === 0) { setStatus('Type at least one sentence.', {}); return; }
   $('compare').disabled = true;
   setStatus('Embedding…');
   try {
     const t0 = performance.now();
-    const vectors = await embedder.embed(texts);
+    const vectors = await rag.embed(texts);
     const ms = performance.now() - t0;
     renderMatrix(texts, vectors);
-    $('timing').textContent = `${texts.length} sentences embedded on ${embedder.backend} in ${Math.round(ms)} ms.`;
+    $('timing').textContent = `${plural(texts.length, 'sentence')} embedded on ${rag.backend} in ${Math.round(ms)} ms.`;
     setStatus('Done.');
     document.body.dataset.state = 'done';
   } catch (e) {
-    setStatus(`Embedding failed: ${e.message} (${e.code ?? 'error'})`, true);
+    showError('Embedding failed', e);
   } finally {
     $('compare').disabled = false;
   }
 }
 
-await init();
-const requested = new URLSearchParams(location.search).get('backend') ?? 'auto';
-$('backend-choice').value = requested;
-$('backend-choice').addEventListener('change', (e) => load(e.target.value));
-$('compare').addEventListener('click', compare);
-$('add').addEventListener('click', addTyped);
-$('files').addEventListener('change', (e) => addFiles([...e.target.files]));
-$('ask').addEventListener('click', ask);
-$('question').addEventListener('keydown', (e) => { if (e.key === 'Enter') ask(); });
+// ---------------------------------------------------------------- wiring
+
+// body[data-add] is 'running' from the click until the form is cleared and the list shown.
+const adding = (fn) => async (e) => {
+  document.body.dataset.add = 'running';
+  try { await fn(e); } finally { document.body.dataset.add = 'done'; }
+};
+$('add').addEventListener('click', adding(addTyped));
+$('files').addEventListener('change', adding((e) => addFiles([...e.target.files])));
+$('search-form').addEventListener('submit', (e) => { e.preventDefault(); search(); });
+$('ask-form').addEventListener('submit', (e) => { e.preventDefault(); if (!asking) ask(); });
 $('stop').addEventListener('click', () => asking?.abort());
-await load(requested);
-document.body.dataset.state = 'ready';
+$('compare').addEventListener('click', compare);
+showSettings();
+try {
+  ({ LocalRag } = await import(useWorker ? './pkg/worker.js' : './pkg/index.js'));
+} catch (e) {
+  showError('Could not load localrag', e);
+  document.body.dataset.state = 'error';
+}
+if (LocalRag) await open();

@@ -22,6 +22,13 @@ fn now_fn() -> impl Fn() -> f64 {
     }
 }
 
+/// Panics on purpose, so the tests can check that the JS layer reports itself broken.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __panicForTest)]
+pub fn panic_for_test() {
+    panic!("deliberate panic for a test");
+}
+
 /// Search latency and recall over `n` random 384-d unit vectors (the generator and seeds of
 /// benches/index.rs). With a snapshot (built natively), the base is loaded from it; without,
 /// it is built here and the build time reported.

@@ -103,7 +103,7 @@ pub struct Generator {
 
 /// Resolves after a macrotask, so that the page (or Worker) can run events between tokens,
 /// including the `abort` of a signal.
-async fn yield_to_event_loop() {
+pub(crate) async fn yield_to_event_loop() {
     let promise = Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
         let set_timeout = Reflect::get(&global, &"setTimeout".into())

@@ -106,7 +106,8 @@ fn space_names() -> Array {
         .collect()
 }
 
-/// A knowledge base's IndexedDB database.
+/// A knowledge base's IndexedDB database. Clones share the connection.
+#[derive(Clone)]
 pub struct IdbStore {
     db: IdbDatabase,
     name: String,
@@ -232,6 +233,23 @@ impl IdbStore {
 }
 
 impl Store for IdbStore {
+    async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+        let tx = self.db.transaction_with_str(space.name()).map_err(|e| {
+            match e.dyn_ref::<DomException>().map(|d| d.name()) {
+                Some(n) if n == "InvalidStateError" => {
+                    Error::Closed("the knowledge base's database connection is closed".into())
+                }
+                _ => map_error("starting a transaction", &e),
+            }
+        })?;
+        let req = tx
+            .object_store(space.name())
+            .and_then(|os| os.get(&JsValue::from_str(key)))
+            .map_err(|e| map_error("reading a record", &e))?;
+        let v = request(&req, "reading a record").await?;
+        Ok(v.dyn_ref::<Uint8Array>().map(|a| a.to_vec()))
+    }
+
     async fn load(&self) -> Result<Contents> {
         let tx = self.tx(IdbTransactionMode::Readonly)?;
         let mut reqs = Vec::new();

@@ -13,7 +13,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::generator::{
     Generator, Inner as GenInner, aborted, aborted_error, callback, drive, generate_params,
-    signal_of,
+    signal_of, yield_to_event_loop,
 };
 use super::idb::{self, IdbStore};
 use super::{Embedder, to_js, to_js_error};
@@ -52,7 +52,23 @@ export interface DocumentInput {
 
 export interface Progress { stage: 'chunk' | 'embed' | 'store' | 'index'; done: number; total: number; }
 
-export interface AddOptions { onProgress?: (p: Progress) => void; }
+export interface AddOptions {
+  onProgress?: (p: Progress) => void;
+  /** Aborting before the write rejects with E_ABORTED and stores nothing. */
+  signal?: AbortSignal;
+}
+
+export interface ImportKnowledgeBaseOptions extends KnowledgeBaseOptions {
+  /** Replace a knowledge base of that name that holds documents (default false: E_INPUT). */
+  overwrite?: boolean;
+}
+
+export interface RefreshResult {
+  /** True when another tab or Worker had changed the documents and they were reloaded. */
+  changed: boolean;
+  /** The write counter now loaded. */
+  generation: number;
+}
 
 export interface AddReport { added: number; updated: number; unchanged: number; chunks: number; ids: string[]; }
 
@@ -138,6 +154,8 @@ export interface KnowledgeBaseStats {
   /** What happened to the stored index snapshot on open: 'loaded', 'missing' or 'rebuilt: <why>'. */
   snapshot: string;
   skippedRecords: number;
+  /** Counts the writes of documents; another tab's write raises it. */
+  generation: number;
   /** `navigator.storage.estimate()` for the whole origin, when available. */
   storage: { usage: number; quota: number; persisted: boolean | null } | null;
 }
@@ -332,6 +350,73 @@ fn search_options(o: &JsValue) -> Result<SearchOptions> {
     Ok(opts)
 }
 
+/// The embedder as the knowledge base sees it while adding: it yields to the event loop before
+/// each batch, so that a page stays responsive and an abort can arrive between batches.
+struct Yielding<'a>(&'a crate::Embedder);
+
+impl crate::chunk::TokenSpans for Yielding<'_> {
+    fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        self.0.token_spans(text)
+    }
+}
+
+impl crate::kb::Embed for Yielding<'_> {
+    fn fingerprint(&self) -> String {
+        self.0.fingerprint().to_string()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn max_seq_length(&self) -> usize {
+        self.0.max_seq_length()
+    }
+    async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        yield_to_event_loop().await;
+        self.0.embed(texts).await
+    }
+}
+
+/// The options `open` and `import` share, checked against the embedder.
+async fn kb_options(o: &JsValue, embedder: &crate::Embedder) -> Result<KbOptions> {
+    if !absent(o) && !o.is_object() {
+        return Err(Error::Input("options must be an object".into()));
+    }
+    let mut chunk = ChunkOptions::default();
+    chunk.max_tokens = chunk
+        .max_tokens
+        .min(embedder.max_seq_length().saturating_sub(2));
+    if let Some(n) = opt_uint(o, "chunkTokens")? {
+        chunk.max_tokens = n;
+    }
+    if let Some(n) = opt_uint(o, "chunkOverlap")? {
+        chunk.overlap = n;
+    }
+    chunk.check(embedder.max_seq_length())?;
+    let mut index = IndexOptions::default();
+    if let Some(n) = opt_uint(o, "exactBelow")? {
+        index.exact_below = n.max(2);
+    }
+    if let Some(n) = opt_uint(o, "efSearch")? {
+        if !(16..=2048).contains(&n) {
+            return Err(Error::Input(format!(
+                "efSearch must be between 16 and 2048, got {n}"
+            )));
+        }
+        index.ef_search = n;
+    }
+    match get(o, "persist") {
+        v if absent(&v) || v.is_truthy() => {
+            if v.as_bool().is_none() && !absent(&v) {
+                return Err(Error::Input("persist must be a boolean".into()));
+            }
+            let _ = idb::persist().await;
+        }
+        v if v.as_bool() == Some(false) => {}
+        _ => return Err(Error::Input("persist must be a boolean".into())),
+    }
+    Ok(KbOptions { chunk, index })
+}
+
 fn closed() -> Error {
     Error::Closed("the knowledge base is closed".into())
 }
@@ -360,46 +445,103 @@ impl KnowledgeBase {
         embedder: Rc<crate::Embedder>,
         o: JsValue,
     ) -> Result<KnowledgeBase> {
-        if !absent(&o) && !o.is_object() {
-            return Err(Error::Input("options must be an object".into()));
-        }
-        let mut chunk = ChunkOptions::default();
-        chunk.max_tokens = chunk
-            .max_tokens
-            .min(embedder.max_seq_length().saturating_sub(2));
-        if let Some(n) = opt_uint(&o, "chunkTokens")? {
-            chunk.max_tokens = n;
-        }
-        if let Some(n) = opt_uint(&o, "chunkOverlap")? {
-            chunk.overlap = n;
-        }
-        chunk.check(embedder.max_seq_length())?;
-        let mut index = IndexOptions::default();
-        if let Some(n) = opt_uint(&o, "exactBelow")? {
-            index.exact_below = n.max(2);
-        }
-        if let Some(n) = opt_uint(&o, "efSearch")? {
-            if !(16..=2048).contains(&n) {
-                return Err(Error::Input(format!(
-                    "efSearch must be between 16 and 2048, got {n}"
-                )));
-            }
-            index.ef_search = n;
-        }
-        if get(&o, "persist").as_bool() != Some(false) {
-            let _ = idb::persist().await;
-        }
+        let opts = kb_options(&o, &embedder).await?;
         let store = IdbStore::open(&name).await?;
-        let kb = match crate::kb::KnowledgeBase::open(store, &*embedder, KbOptions { chunk, index })
-            .await
-        {
-            Ok(kb) => kb,
-            Err(e) => return Err(e),
-        };
-        Ok(KnowledgeBase {
+        let kb = crate::kb::KnowledgeBase::open(store, &*embedder, opts).await?;
+        Ok(Self::wrap(name, kb, embedder))
+    }
+
+    fn wrap(
+        name: String,
+        kb: crate::kb::KnowledgeBase<IdbStore>,
+        embedder: Rc<crate::Embedder>,
+    ) -> KnowledgeBase {
+        KnowledgeBase {
             state: Rc::new(Mutex::new(Some(State { kb, embedder }))),
             name,
             generator: Rc::new(RefCell::new(None)),
+        }
+    }
+
+    /// Creates (or with `overwrite`, replaces) the knowledge base `name` from an `export()`
+    /// file, in one write, and opens it. A damaged file is E_CORRUPT; one made with another
+    /// model E_MODEL_MISMATCH / E_DIM_MISMATCH; a name that holds documents E_INPUT.
+    #[wasm_bindgen(js_name = import, unchecked_return_type = "Promise<KnowledgeBase>")]
+    pub fn import(
+        name: String,
+        embedder: &Embedder,
+        file: js_sys::Uint8Array,
+        #[wasm_bindgen(unchecked_param_type = "ImportKnowledgeBaseOptions | undefined")]
+        options: JsValue,
+    ) -> Promise {
+        let emb = embedder.inner.clone();
+        future_to_promise(async move {
+            let run = async {
+                let opts = kb_options(&options, &emb).await?;
+                let overwrite = match get(&options, "overwrite") {
+                    v if absent(&v) => false,
+                    v => v
+                        .as_bool()
+                        .ok_or_else(|| Error::Input("overwrite must be a boolean".into()))?,
+                };
+                let bytes = file.to_vec();
+                let store = IdbStore::open(&name).await?;
+                let kb = match crate::kb::KnowledgeBase::import(
+                    store.clone(),
+                    &*emb,
+                    opts,
+                    &bytes,
+                    overwrite,
+                )
+                .await
+                {
+                    Ok(kb) => kb,
+                    Err(e) => {
+                        store.close();
+                        return Err(e);
+                    }
+                };
+                Ok(JsValue::from(Self::wrap(name, kb, emb)))
+            };
+            run.await.map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Reloads from IndexedDB when another tab or Worker changed the documents.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RefreshResult>")]
+    pub fn refresh(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let mut guard = state.lock().await;
+                let st = guard.as_mut().ok_or_else(closed)?;
+                let changed = st.kb.refresh().await?;
+                let out = js_sys::Object::new();
+                let _ = Reflect::set(&out, &"changed".into(), &changed.into());
+                let _ = Reflect::set(
+                    &out,
+                    &"generation".into(),
+                    &(st.kb.generation() as f64).into(),
+                );
+                Ok(JsValue::from(out))
+            };
+            run.await.map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// The whole knowledge base as one versioned binary file (documents, chunks, vectors, index
+    /// snapshot, manifest); `KnowledgeBase.import` reads it back.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn export(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let run = async {
+                let guard = state.lock().await;
+                let st = guard.as_ref().ok_or_else(closed)?;
+                let bytes = st.kb.export().await?;
+                Ok(JsValue::from(js_sys::Uint8Array::from(bytes.as_slice())))
+            };
+            run.await.map_err(|e| to_js_error(&e))
         })
     }
 
@@ -427,6 +569,10 @@ impl KnowledgeBase {
                     .enumerate()
                     .map(|(i, d)| doc_input(i, &d))
                     .collect::<Result<Vec<_>>>()?;
+                if !absent(&options) && !options.is_object() {
+                    return Err(Error::Input("add options must be an object".into()));
+                }
+                let signal = signal_of(&options)?;
                 let on_progress = get(&options, "onProgress");
                 let callback = if absent(&on_progress) {
                     None
@@ -439,7 +585,7 @@ impl KnowledgeBase {
                 };
                 let mut guard = state.lock().await;
                 let st = guard.as_mut().ok_or_else(closed)?;
-                let report = |stage: &str, done: usize, total: usize| {
+                let report = |stage: &str, done: usize, total: usize| -> Result<()> {
                     if let Some(f) = &callback {
                         let p = js_sys::Object::new();
                         let _ = Reflect::set(&p, &"stage".into(), &stage.into());
@@ -447,9 +593,16 @@ impl KnowledgeBase {
                         let _ = Reflect::set(&p, &"total".into(), &(total as f64).into());
                         let _ = f.call1(&JsValue::NULL, &p);
                     }
+                    if aborted(&signal) {
+                        return Err(aborted_error());
+                    }
+                    Ok(())
                 };
+                if aborted(&signal) {
+                    return Err(aborted_error());
+                }
                 let emb = st.embedder.clone();
-                let r = st.kb.add(&*emb, inputs, Some(&report)).await?;
+                let r = st.kb.add(&Yielding(&emb), inputs, Some(&report)).await?;
                 to_js(&r)
             };
             run.await.map_err(|e| to_js_error(&e))
@@ -665,11 +818,13 @@ impl KnowledgeBase {
         let state = self.state.clone();
         future_to_promise(async move {
             let run = async {
-                let stats = {
+                let (stats, generation) = {
                     let guard = state.lock().await;
-                    guard.as_ref().ok_or_else(closed)?.kb.stats()
+                    let kb = &guard.as_ref().ok_or_else(closed)?.kb;
+                    (kb.stats(), kb.generation())
                 };
                 let out = to_js(&stats)?;
+                let _ = Reflect::set(&out, &"generation".into(), &(generation as f64).into());
                 let storage = match idb::estimate().await {
                     Some((usage, quota)) => {
                         let s = js_sys::Object::new();

@@ -63,7 +63,7 @@ export interface LocalRagError extends Error {
   name: 'LocalRagError';
   code: 'E_MODEL_FORMAT' | 'E_CONFIG' | 'E_TOKENIZER' | 'E_INPUT' | 'E_BACKEND' | 'E_OUTPUT' | 'E_MODEL_FETCH'
     | 'E_STORAGE' | 'E_QUOTA' | 'E_MODEL_MISMATCH' | 'E_DIM_MISMATCH' | 'E_CORRUPT' | 'E_CLOSED'
-    | 'E_ABORTED' | 'E_NO_GENERATOR';
+    | 'E_ABORTED' | 'E_NO_GENERATOR' | 'E_BROKEN' | 'E_UNSUPPORTED';
 }
 "#;
 
@@ -85,12 +85,43 @@ pub fn to_js_error(e: &Error) -> JsValue {
     err.into()
 }
 
+thread_local! {
+    static PANIC_LISTENER: std::cell::RefCell<Option<js_sys::Function>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 #[wasm_bindgen(start)]
 fn start() {
-    // A panic is a bug; make sure it is at least visible in the console with its message.
+    // A panic is a bug. After it the module is in an unknown state (and the promise that was
+    // running never settles), so tell the JS layer, which marks every instance broken and
+    // rejects what is pending with E_BROKEN, instead of failing later with "unreachable".
     std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&JsValue::from_str(&format!("localrag panicked: {info}")));
+        let message = format!("localrag panicked: {info}");
+        web_sys::console::error_1(&JsValue::from_str(&message));
+        PANIC_LISTENER.with(|l| {
+            if let Ok(l) = l.try_borrow() {
+                if let Some(f) = l.as_ref() {
+                    let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&message));
+                }
+            }
+        });
     }));
+}
+
+/// Registers the function called with the message when Rust panics (one listener per module).
+#[wasm_bindgen(js_name = onPanic)]
+pub fn on_panic(listener: js_sys::Function) {
+    PANIC_LISTENER.with(|l| *l.borrow_mut() = Some(listener));
+}
+
+/// Lower-case hex SHA-256 of bytes (used where `crypto.subtle` is missing: insecure contexts).
+#[wasm_bindgen(js_name = sha256Hex)]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether the browser gives a WebGPU adapter (`navigator.gpu.requestAdapter()` not null).

@@ -1,0 +1,170 @@
+// localrag: private retrieval-augmented generation inside a web page.
+// `import { LocalRag } from 'localrag'` runs on the calling thread;
+// `import { LocalRag } from 'localrag/worker'` runs the same API in a dedicated Worker.
+import type {
+  BackendChoice, DocumentInput, AddReport, SearchOptions, Hit, AskOptions, Answer,
+  StoredDocument, DocumentInfo, KnowledgeBaseStats,
+} from './localrag.js';
+
+export type {
+  BackendChoice, DocumentInput, AddReport, SearchFilter, SearchOptions, Hit, AskOptions, Answer,
+  Citation, StoredDocument, StoredChunk, DocumentInfo, KnowledgeBaseStats, Usage, Timings,
+  FinishReason, SamplingOptions,
+} from './localrag.js';
+
+/** Every code a localrag error can carry. */
+export type ErrorCode =
+  | 'E_INPUT' | 'E_MODEL_FETCH' | 'E_MODEL_FORMAT' | 'E_CONFIG' | 'E_TOKENIZER' | 'E_BACKEND'
+  | 'E_OUTPUT' | 'E_STORAGE' | 'E_QUOTA' | 'E_MODEL_MISMATCH' | 'E_DIM_MISMATCH' | 'E_CORRUPT'
+  | 'E_CLOSED' | 'E_ABORTED' | 'E_NO_GENERATOR' | 'E_BROKEN' | 'E_UNSUPPORTED';
+
+/** The codes above, in a frozen array. */
+export declare const ERROR_CODES: readonly ErrorCode[];
+
+/** Every failure is a `LocalRagError`: a JS `Error` with a stable `code`. */
+export declare class LocalRagError extends Error {
+  constructor(code: ErrorCode, message: string);
+  readonly name: 'LocalRagError';
+  readonly code: ErrorCode;
+}
+
+/** A model file given as bytes instead of a URL. */
+export type ModelBytes = ArrayBuffer | Uint8Array;
+
+/** A URL (same origin unless `allowCrossOrigin`) with an optional pinned SHA-256. */
+export interface ModelFile {
+  url: string;
+  /** Lower-case hex SHA-256; the download (or cached copy) must match or E_MODEL_FETCH. */
+  sha256?: string;
+}
+
+/** The embedding model (a sentence-transformers folder, e.g. all-MiniLM-L6-v2). */
+export type EmbedderSource =
+  /** Folder URL: `model.safetensors`, `config.json`, `tokenizer.json` and (optional)
+   * `1_Pooling/config.json`, `sentence_bert_config.json` are fetched from it. */
+  | string
+  | {
+      /** Folder URL; files not given below are fetched from it. */
+      url?: string;
+      /** SHA-256 per file name, e.g. `{ 'model.safetensors': '53aa…' }`. */
+      sha256?: Record<string, string>;
+      model?: string | ModelBytes;
+      config?: string | ModelBytes;
+      tokenizer?: string | ModelBytes;
+      poolingConfig?: string | ModelBytes;
+      sentenceConfig?: string | ModelBytes;
+    };
+
+/** The answering model: a Llama-family GGUF (F32, F16, Q8_0, Q4_0 or Q4_1). */
+export type GeneratorSource = string | ModelFile | ModelBytes;
+
+/** Progress of `open`/`import`: downloads (per file), then model loading and the store. */
+export interface OpenProgress {
+  stage: 'download' | 'load-embedder' | 'load-generator' | 'open';
+  /** The file being downloaded (absolute URL); absent for other stages. */
+  file?: string;
+  /** Bytes (download) or steps done. */
+  loaded: number;
+  /** Bytes (download; 0 when the server sends no length) or steps in all. */
+  total: number;
+  /** True when the file came from the Cache API without a download. */
+  cached?: boolean;
+}
+
+export interface OpenOptions {
+  /** Required. */
+  embedder: EmbedderSource;
+  /** Optional: without it, `search` works and `ask` fails with E_NO_GENERATOR. */
+  generator?: GeneratorSource;
+  /** Device of both models (default 'auto': WebGPU when the browser gives an adapter, else CPU). */
+  backend?: BackendChoice;
+  /** Device of the generator only (default: `backend`). */
+  generatorBackend?: BackendChoice;
+  /** Burn CPU backend of the fallback (default 'flex'). */
+  cpuBackend?: 'flex' | 'ndarray';
+  /** Allow model URLs on another origin (default false). */
+  allowCrossOrigin?: boolean;
+  /** Keep downloaded model files in the Cache API (default true), so a second visit
+   * downloads nothing. */
+  cache?: boolean;
+  onProgress?: (p: OpenProgress) => void;
+  /** Aborts downloads and loading (E_ABORTED). */
+  signal?: AbortSignal;
+  /** Most tokens per chunk (default 200). */
+  chunkTokens?: number;
+  /** Tokens repeated between consecutive chunks (default 24). */
+  chunkOverlap?: number;
+  /** Ask the browser to keep this origin's storage (default true). */
+  persist?: boolean;
+  /** Advanced: exact search below this many chunks (default 4096). */
+  exactBelow?: number;
+  /** Advanced: HNSW candidate list 16..2048 (default 128). */
+  efSearch?: number;
+}
+
+export interface ImportOptions extends OpenOptions {
+  /** Replace a knowledge base of that name that already holds documents (default false:
+   * E_INPUT). */
+  overwrite?: boolean;
+}
+
+/** Progress of `add`. */
+export interface AddProgress {
+  stage: 'chunk' | 'embed' | 'store' | 'index';
+  loaded: number;
+  total: number;
+}
+
+export interface AddOptions {
+  onProgress?: (p: AddProgress) => void;
+  /** Aborting before the write rejects with E_ABORTED and stores nothing. */
+  signal?: AbortSignal;
+}
+
+/** A change to the stored documents, from this instance or another tab. */
+export interface ChangeEvent {
+  /** Increases with every write. */
+  generation: number;
+  /** True when another tab or Worker made the change. */
+  remote: boolean;
+}
+
+export declare class LocalRag {
+  private constructor();
+  /** Loads the models (downloading and caching them) and opens (or creates) the knowledge
+   * base `name` in IndexedDB. */
+  static open(name: string, options: OpenOptions): Promise<LocalRag>;
+  /** Creates the knowledge base `name` from an `export()` file and opens it. */
+  static import(name: string, file: Blob | ArrayBuffer | Uint8Array, options: ImportOptions): Promise<LocalRag>;
+  /** Deletes a knowledge base and all it stored (close open instances first). */
+  static destroy(name: string): Promise<void>;
+  /** Removes the downloaded model files from the Cache API. */
+  static clearModelCache(): Promise<void>;
+
+  readonly name: string;
+  /** Where the embedder runs. */
+  readonly backend: 'webgpu' | 'cpu';
+  /** Where the generator runs, or null without one. */
+  readonly generatorBackend: 'webgpu' | 'cpu' | null;
+  /** Vector length of the embedder. */
+  readonly dim: number;
+  /** True after an internal failure: every later call fails with E_BROKEN; reload the page. */
+  readonly broken: boolean;
+
+  add(docs: DocumentInput[], options?: AddOptions): Promise<AddReport>;
+  search(query: string, options?: SearchOptions): Promise<Hit[]>;
+  ask(question: string, options?: AskOptions): Promise<Answer>;
+  remove(ids: string | string[]): Promise<number>;
+  get(id: string): Promise<StoredDocument | undefined>;
+  list(): Promise<DocumentInfo[]>;
+  stats(): Promise<KnowledgeBaseStats & { generation: number; backend: 'webgpu' | 'cpu'; generatorBackend: 'webgpu' | 'cpu' | null }>;
+  /** Unit-length vectors of texts, one `Float32Array` each. */
+  embed(texts: string[]): Promise<Float32Array[]>;
+  /** One versioned binary file: documents, chunks, vectors, index snapshot, manifest. */
+  export(): Promise<Uint8Array>;
+  /** Calls `listener` after every write (here or in another tab); returns an unsubscribe. */
+  onChange(listener: (e: ChangeEvent) => void): () => void;
+  close(): Promise<void>;
+  /** Closes and deletes this knowledge base. */
+  destroy(): Promise<void>;
+}

@@ -1,0 +1,79 @@
+// The Worker side of localrag/worker: runs the calling-thread API (index.js) for one instance
+// and answers the messages of worker.js.
+import { LocalRag, LocalRagError } from './index.js';
+
+let rag = null;
+const controllers = new Map();
+
+const post = (message, transfer) => self.postMessage(message, transfer ?? []);
+
+function errorOf(e) {
+  if (e instanceof LocalRagError) return { code: e.code, message: e.message };
+  return { code: 'E_BROKEN', message: `unexpected error in the localrag Worker: ${e?.message ?? e}` };
+}
+
+/** Puts back the callbacks and the signal that worker.js replaced with `true`. */
+function revive(id, args) {
+  const last = args[args.length - 1];
+  if (!last || typeof last !== 'object' || Array.isArray(last) || ArrayBuffer.isView(last)) return args;
+  const o = { ...last };
+  for (const name of ['onProgress', 'onToken']) {
+    if (o[name] === true) o[name] = (value) => post({ type: 'callback', id, name, value });
+  }
+  if (o.signal === true) {
+    const c = new AbortController();
+    controllers.set(id, c);
+    o.signal = c.signal;
+  }
+  return [...args.slice(0, -1), o];
+}
+
+/** Typed arrays in a result move instead of being copied. */
+function transferables(value) {
+  if (ArrayBuffer.isView(value)) return [value.buffer];
+  if (Array.isArray(value)) return value.filter((v) => ArrayBuffer.isView(v)).map((v) => v.buffer);
+  return [];
+}
+
+async function run(op, args) {
+  switch (op) {
+    case 'open':
+    case 'import': {
+      if (rag) throw new LocalRagError('E_INPUT', 'this Worker already holds a knowledge base');
+      rag = op === 'open' ? await LocalRag.open(...args) : await LocalRag.import(...args);
+      rag.onChange((event) => post({ type: 'change', event }));
+      return { name: rag.name, backend: rag.backend, generatorBackend: rag.generatorBackend, dim: rag.dim };
+    }
+    case 'destroy':
+      return LocalRag.destroy(...args);
+    case 'clearModelCache':
+      return LocalRag.clearModelCache();
+    case 'call': {
+      const [method, ...rest] = args;
+      if (!rag) throw new LocalRagError('E_CLOSED', 'no knowledge base is open in this Worker');
+      if (!['add', 'search', 'ask', 'remove', 'get', 'list', 'stats', 'embed', 'export', 'close', 'destroy'].includes(method)) {
+        throw new LocalRagError('E_INPUT', `unknown method ${method}`);
+      }
+      return rag[method](...rest);
+    }
+    default:
+      throw new LocalRagError('E_INPUT', `unknown operation ${op}`);
+  }
+}
+
+self.onmessage = async (ev) => {
+  const m = ev.data;
+  if (m?.type === 'abort') {
+    controllers.get(m.id)?.abort();
+    return;
+  }
+  if (m?.type !== 'call') return;
+  try {
+    const value = await run(m.op, revive(m.id, m.args));
+    post({ type: 'result', id: m.id, value }, transferables(value));
+  } catch (e) {
+    post({ type: 'error', id: m.id, error: errorOf(e) });
+  } finally {
+    controllers.delete(m.id);
+  }
+};

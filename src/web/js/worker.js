@@ -1,0 +1,260 @@
+// localrag/worker: the LocalRag API, run in a dedicated Worker so that the page never blocks.
+//
+// Each instance owns one module Worker (worker-entry.js) that runs the calling-thread API
+// (index.js). Calls are messages; `onProgress`/`onToken` come back as messages; an AbortSignal
+// is forwarded as an `abort` message; export files, imported files and vectors move as
+// transferables. Errors arrive as LocalRagError with the same codes.
+import { LocalRagError, abortedError, fromCoded } from './errors.js';
+
+export { LocalRagError, ERROR_CODES } from './errors.js';
+
+const CALLBACKS = ['onProgress', 'onToken'];
+const secret = Symbol('LocalRagWorker');
+
+function spawn() {
+  if (typeof Worker === 'undefined') {
+    throw new LocalRagError('E_UNSUPPORTED', 'this environment has no Worker; import from "localrag" instead');
+  }
+  return new Worker(new URL('./worker-entry.js', import.meta.url), { type: 'module', name: 'localrag' });
+}
+
+const baseHref = () => globalThis.document?.baseURI ?? globalThis.location?.href;
+
+/** Model URLs are resolved against the page, not against the Worker's script. */
+function resolveModels(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) return options;
+  const abs = (u) => {
+    try {
+      return new URL(u, baseHref()).href;
+    } catch {
+      return u; // the Worker reports the bad URL
+    }
+  };
+  const out = { ...options };
+  if (typeof out.embedder === 'string') out.embedder = abs(out.embedder);
+  else if (out.embedder && typeof out.embedder === 'object' && !Array.isArray(out.embedder)) {
+    out.embedder = { ...out.embedder };
+    for (const k of ['url', 'model', 'config', 'tokenizer', 'poolingConfig', 'sentenceConfig']) {
+      if (typeof out.embedder[k] === 'string') out.embedder[k] = abs(out.embedder[k]);
+    }
+  }
+  if (typeof out.generator === 'string') out.generator = abs(out.generator);
+  else if (out.generator && typeof out.generator === 'object' && typeof out.generator.url === 'string') {
+    out.generator = { ...out.generator, url: abs(out.generator.url) };
+  }
+  return out;
+}
+
+/** One Worker and the calls in flight on it. */
+class Channel {
+  #worker;
+  #next = 1;
+  #calls = new Map();
+  #dead = null;
+  onChange = null;
+
+  constructor() {
+    this.#worker = spawn();
+    this.#worker.onmessage = (ev) => this.#receive(ev.data);
+    this.#worker.onerror = (ev) => {
+      ev.preventDefault?.();
+      this.#fail(new LocalRagError('E_BROKEN', `the localrag Worker failed: ${ev.message ?? 'it could not start'}`));
+    };
+    this.#worker.onmessageerror = () => this.#fail(new LocalRagError('E_BROKEN', 'a message from the localrag Worker could not be read'));
+  }
+
+  #fail(error) {
+    this.#dead ??= error;
+    for (const call of this.#calls.values()) call.reject(error);
+    this.#calls.clear();
+  }
+
+  #receive(m) {
+    if (m?.type === 'change') {
+      this.onChange?.(m.event);
+      return;
+    }
+    const call = this.#calls.get(m?.id);
+    if (!call) return;
+    if (m.type === 'callback') {
+      try {
+        call.callbacks[m.name]?.(m.value);
+      } catch (e) {
+        setTimeout(() => { throw e; });
+      }
+      return;
+    }
+    this.#calls.delete(m.id);
+    call.cleanup();
+    if (m.type === 'result') call.resolve(m.value);
+    else call.reject(fromCoded(m.error) ?? new LocalRagError('E_BROKEN', String(m.error?.message ?? m.error)));
+  }
+
+  /** Sends `op` with `args`; functions in the last (options) argument become callbacks. */
+  call(op, args, transfer = []) {
+    if (this.#dead) return Promise.reject(this.#dead);
+    return new Promise((resolve, reject) => {
+      const id = this.#next++;
+      const callbacks = {};
+      let signal = null;
+      const last = args.length ? args[args.length - 1] : undefined;
+      if (last && typeof last === 'object' && !Array.isArray(last) && !ArrayBuffer.isView(last) && !(last instanceof ArrayBuffer)) {
+        const o = { ...last };
+        for (const k of CALLBACKS) {
+          if (typeof o[k] === 'function') {
+            callbacks[k] = o[k];
+            o[k] = true; // the Worker puts a forwarding function here
+          }
+        }
+        if (o.signal !== undefined && o.signal !== null) {
+          signal = o.signal;
+          if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+            reject(new LocalRagError('E_INPUT', 'signal must be an AbortSignal'));
+            return;
+          }
+          if (signal.aborted) {
+            reject(abortedError());
+            return;
+          }
+          o.signal = true; // the Worker makes its own AbortController
+        }
+        args = [...args.slice(0, -1), o];
+      }
+      const onAbort = () => this.#worker.postMessage({ type: 'abort', id });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = () => signal?.removeEventListener('abort', onAbort);
+      this.#calls.set(id, { resolve, reject, callbacks, cleanup });
+      try {
+        this.#worker.postMessage({ type: 'call', id, op, args }, transfer);
+      } catch (e) {
+        this.#calls.delete(id);
+        cleanup();
+        reject(new LocalRagError('E_INPUT', `could not send the arguments to the Worker: ${e?.message ?? e}`));
+      }
+    });
+  }
+
+  terminate() {
+    this.#fail(new LocalRagError('E_CLOSED', 'the knowledge base is closed'));
+    this.#worker.terminate();
+  }
+}
+
+/** Runs one static operation in a short-lived Worker. */
+async function once(op, args, transfer) {
+  const ch = new Channel();
+  try {
+    return await ch.call(op, args, transfer);
+  } finally {
+    ch.terminate();
+  }
+}
+
+export class LocalRag {
+  #channel;
+  #info;
+  #listeners = new Set();
+  #broken = false;
+  #closed = false;
+
+  constructor(key, channel, info) {
+    if (key !== secret) throw new TypeError('use LocalRag.open(name, options)');
+    this.#channel = channel;
+    this.#info = info;
+    channel.onChange = (e) => {
+      for (const f of this.#listeners) {
+        try {
+          f(e);
+        } catch (err) {
+          setTimeout(() => { throw err; });
+        }
+      }
+    };
+  }
+
+  static async #start(op, args, transfer) {
+    const channel = new Channel();
+    try {
+      const info = await channel.call(op, args, transfer);
+      return new LocalRag(secret, channel, info);
+    } catch (e) {
+      channel.terminate();
+      throw e;
+    }
+  }
+
+  static open(name, options) {
+    return LocalRag.#start('open', [name, resolveModels(options)]);
+  }
+
+  static async import(name, file, options) {
+    let bytes;
+    if (typeof Blob !== 'undefined' && file instanceof Blob) bytes = new Uint8Array(await file.arrayBuffer());
+    else if (file instanceof ArrayBuffer) bytes = new Uint8Array(file.slice(0));
+    else if (ArrayBuffer.isView(file)) bytes = new Uint8Array(file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength));
+    else throw new LocalRagError('E_INPUT', 'import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
+    // A private copy moves to the Worker without a second copy; the caller's stays intact.
+    return LocalRag.#start('import', [name, bytes, resolveModels(options)], [bytes.buffer]);
+  }
+
+  static destroy(name) {
+    return once('destroy', [name]);
+  }
+
+  static clearModelCache() {
+    return once('clearModelCache', []);
+  }
+
+  get name() { return this.#info.name; }
+  get backend() { return this.#info.backend; }
+  get generatorBackend() { return this.#info.generatorBackend; }
+  get dim() { return this.#info.dim; }
+  get broken() { return this.#broken; }
+
+  async #call(method, ...args) {
+    if (this.#closed) throw new LocalRagError('E_CLOSED', `knowledge base "${this.#info.name}" is closed`);
+    try {
+      return await this.#channel.call('call', [method, ...args]);
+    } catch (e) {
+      if (e?.code === 'E_BROKEN') this.#broken = true;
+      throw e;
+    }
+  }
+
+  add(docs, options) { return this.#call('add', docs, options); }
+  search(query, options) { return this.#call('search', query, options); }
+  ask(question, options) { return this.#call('ask', question, options); }
+  remove(ids) { return this.#call('remove', ids); }
+  get(id) { return this.#call('get', id); }
+  list() { return this.#call('list'); }
+  stats() { return this.#call('stats'); }
+  embed(texts) { return this.#call('embed', texts); }
+  export() { return this.#call('export'); }
+
+  onChange(listener) {
+    if (typeof listener !== 'function') throw new LocalRagError('E_INPUT', 'onChange takes a function');
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close() {
+    if (this.#closed) return;
+    try {
+      await this.#call('close');
+    } finally {
+      this.#closed = true;
+      this.#listeners.clear();
+      this.#channel.terminate();
+    }
+  }
+
+  async destroy() {
+    if (this.#closed) throw new LocalRagError('E_CLOSED', `knowledge base "${this.#info.name}" is closed`);
+    try {
+      await this.#call('destroy');
+    } finally {
+      this.#closed = true;
+      this.#channel.terminate();
+    }
+  }
+}
