@@ -103,7 +103,7 @@ pkg: rust-tools npm-tools
 	    --enable-simd pkg/localrag_bg.wasm -o pkg/localrag_bg.wasm; \
 	fi
 	node scripts/package-json.mjs
-	cp README.md pkg/README.md
+	cp README.md LICENSE-MIT LICENSE-APACHE pkg/
 	@ls -l pkg/localrag_bg.wasm
 
 demo: setup pkg serve
@@ -127,7 +127,7 @@ test-wasm:
 
 test-e2e: pkg
 	rm -rf www/pkg && cp -r pkg www/pkg
-	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/demo.test.mjs
+	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/demo.test.mjs
 
 bench: setup pkg
 	scripts/bench.sh

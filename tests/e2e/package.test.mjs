@@ -7,31 +7,52 @@ import { readFileSync } from 'node:fs';
 import { ROOT } from './browser.mjs';
 
 const pkgDir = `${ROOT}pkg`;
+const pkg = JSON.parse(readFileSync(`${pkgDir}/package.json`, 'utf8'));
 
 test('package.json is complete', () => {
-  const pkg = JSON.parse(readFileSync(`${pkgDir}/package.json`, 'utf8'));
   assert.equal(pkg.name, 'localrag');
   assert.equal(pkg.type, 'module');
-  assert.equal(pkg.types, './localrag.d.ts');
-  assert.deepEqual(pkg.exports['.'], { types: './localrag.d.ts', default: './localrag.js' });
-  for (const f of ['localrag.js', 'localrag.d.ts', 'localrag_bg.wasm']) assert.ok(pkg.files.includes(f), f);
+  assert.equal(pkg.license, 'MIT OR Apache-2.0');
+  assert.equal(pkg.types, './index.d.ts');
+  assert.equal(pkg.sideEffects, false);
+  assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', default: './index.js' });
+  assert.deepEqual(pkg.exports['./worker'], { types: './worker.d.ts', default: './worker.js' });
+  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm']) {
+    assert.ok(pkg.files.includes(f), f);
+  }
 });
 
-test('npm pack takes the wasm, the JS and the types', () => {
+test('npm pack takes the wasm, the JS, the types and the licences', () => {
   const [report] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: pkgDir, encoding: 'utf8' }));
   const files = report.files.map((f) => f.path).sort();
-  for (const f of ['localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'package.json', 'README.md']) {
-    assert.ok(files.includes(f), `${f} missing from ${files}`);
-  }
+  for (const f of [...pkg.files, 'package.json']) assert.ok(files.includes(f), `${f} missing from ${files}`);
   assert.equal(report.name, 'localrag');
 });
 
-test('the .d.ts describes the embedder API', () => {
-  const dts = readFileSync(`${pkgDir}/localrag.d.ts`, 'utf8');
-  assert.match(dts, /static load\(options: EmbedderLoadOptions\): Promise<Embedder>/);
-  assert.match(dts, /embed\(texts: string\[\]\): Promise<Float32Array\[\]>/);
-  assert.match(dts, /readonly backend: 'webgpu' \| 'cpu'/);
-  assert.match(dts, /readonly dim: number/);
-  assert.match(dts, /backend\?: BackendChoice/);
-  assert.match(dts, /code: 'E_MODEL_FORMAT'/);
+test('every module the entry points import is in the package', () => {
+  for (const entry of ['index.js', 'worker.js', 'worker-entry.js']) {
+    const src = readFileSync(`${pkgDir}/${entry}`, 'utf8');
+    for (const [, spec] of src.matchAll(/(?:from|new URL\()\s*'(\.\/[^']+)'/g)) {
+      assert.ok(pkg.files.includes(spec.slice(2)), `${entry} needs ${spec}, which is not in files`);
+    }
+  }
+});
+
+test('the .d.ts describes the API precisely', () => {
+  const dts = readFileSync(`${pkgDir}/index.d.ts`, 'utf8');
+  assert.match(dts, /static open\(name: string, options: OpenOptions\): Promise<LocalRag>/);
+  assert.match(dts, /static import\(name: string, file: Blob \| ArrayBuffer \| Uint8Array, options: ImportOptions\): Promise<LocalRag>/);
+  assert.match(dts, /search\(query: string, options\?: SearchOptions\): Promise<Hit\[\]>/);
+  assert.match(dts, /ask\(question: string, options\?: AskOptions\): Promise<Answer>/);
+  assert.match(dts, /export\(\): Promise<Uint8Array>/);
+  assert.match(dts, /readonly code: ErrorCode/);
+  assert.doesNotMatch(dts, /\bany\b/);
+  const raw = readFileSync(`${pkgDir}/localrag.d.ts`, 'utf8');
+  for (const type of ['DocumentInput', 'SearchOptions', 'Hit', 'AskOptions', 'Answer', 'Citation', 'KnowledgeBaseStats']) {
+    assert.match(raw, new RegExp(`export (interface|type) ${type}\\b`), type);
+  }
+  // Every code the JS layer knows is in the type.
+  const codes = readFileSync(`${pkgDir}/shared.js`, 'utf8').match(/'E_[A-Z_]+'/g);
+  for (const c of codes) assert.ok(dts.includes(c), `${c} missing from ErrorCode`);
+  assert.equal(readFileSync(`${pkgDir}/worker.d.ts`, 'utf8').includes("export * from './index.js'"), true);
 });

@@ -6,9 +6,11 @@
 // with a Web Lock per knowledge base, every read first checks the stored write counter, and a
 // BroadcastChannel tells the other tabs at once. Types: index.d.ts.
 import init, { Embedder, Generator, KnowledgeBase, onPanic, sha256Hex } from './localrag.js';
-import { LocalRagError, abortedError, fromCoded } from './errors.js';
+import {
+  LocalRagError, abortedError, fromCoded, checkKeys, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
+} from './shared.js';
 
-export { LocalRagError, ERROR_CODES } from './errors.js';
+export { LocalRagError, ERROR_CODES } from './shared.js';
 
 const MODEL_CACHE = 'localrag-models-v1';
 const EMBEDDER_FILES = [
@@ -19,16 +21,6 @@ const EMBEDDER_FILES = [
   ['poolingConfig', '1_Pooling/config.json', false],
   ['sentenceConfig', 'sentence_bert_config.json', false],
 ];
-const OPEN_KEYS = [
-  'embedder', 'generator', 'backend', 'generatorBackend', 'cpuBackend', 'allowCrossOrigin', 'cache',
-  'onProgress', 'signal', 'chunkTokens', 'chunkOverlap', 'persist', 'exactBelow', 'efSearch',
-];
-const SEARCH_KEYS = ['k', 'mode', 'filter', 'mmrLambda', 'rerank'];
-const ASK_KEYS = [
-  ...SEARCH_KEYS, 'minScore', 'contextTokens', 'maxTokens', 'temperature', 'topK', 'topP',
-  'repetitionPenalty', 'seed', 'stop', 'onToken', 'signal',
-];
-
 // ---- the wasm module: one per thread, shared by every instance ----
 
 let ready = null;
@@ -85,17 +77,6 @@ function guarded(fn) {
 
 const input = (message) => new LocalRagError('E_INPUT', message);
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-function checkKeys(options, allowed, what) {
-  if (options === undefined || options === null) return {};
-  if (!isObject(options)) throw input(`${what} options must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) {
-      throw input(`unknown ${what} option \`${key}\` (known: ${allowed.join(', ')})`);
-    }
-  }
-  return options;
-}
 
 function checkFunction(options, key) {
   const f = options[key];
@@ -361,7 +342,7 @@ export class LocalRag {
       if (typeof Blob !== 'undefined' && file instanceof Blob) bytes = new Uint8Array(await file.arrayBuffer());
       else if (isBytes(file)) bytes = toBytes(file);
       else throw input('import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
-      return openOrImport(name, options, bytes, [...OPEN_KEYS, 'overwrite']);
+      return openOrImport(name, options, bytes, IMPORT_KEYS);
     });
   }
 
@@ -437,7 +418,7 @@ export class LocalRag {
 
   add(docs, options) {
     return this.#write(() => {
-      const o = checkKeys(options, ['onProgress', 'signal'], 'add');
+      const o = checkKeys(options, ADD_KEYS, 'add');
       const onProgress = checkFunction(o, 'onProgress');
       const signal = checkSignal(o);
       const report = onProgress ? (p) => onProgress({ stage: p.stage, loaded: p.done, total: p.total }) : undefined;

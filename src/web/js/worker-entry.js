@@ -1,6 +1,7 @@
 // The Worker side of localrag/worker: runs the calling-thread API (index.js) for one instance
 // and answers the messages of worker.js.
 import { LocalRag, LocalRagError } from './index.js';
+import { __panicForTest } from './localrag.js';
 
 let rag = null;
 const controllers = new Map();
@@ -48,6 +49,10 @@ async function run(op, args) {
       return LocalRag.destroy(...args);
     case 'clearModelCache':
       return LocalRag.clearModelCache();
+    case '__panicForTest':
+      // Hidden: lets the tests check that a panic marks the instance broken (E_BROKEN).
+      __panicForTest();
+      return undefined;
     case 'call': {
       const [method, ...rest] = args;
       if (!rag) throw new LocalRagError('E_CLOSED', 'no knowledge base is open in this Worker');

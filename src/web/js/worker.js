@@ -4,9 +4,11 @@
 // (index.js). Calls are messages; `onProgress`/`onToken` come back as messages; an AbortSignal
 // is forwarded as an `abort` message; export files, imported files and vectors move as
 // transferables. Errors arrive as LocalRagError with the same codes.
-import { LocalRagError, abortedError, fromCoded } from './errors.js';
+import {
+  LocalRagError, abortedError, fromCoded, checkKeys, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
+} from './shared.js';
 
-export { LocalRagError, ERROR_CODES } from './errors.js';
+export { LocalRagError, ERROR_CODES } from './shared.js';
 
 const CALLBACKS = ['onProgress', 'onToken'];
 const secret = Symbol('LocalRagWorker');
@@ -183,7 +185,8 @@ export class LocalRag {
     }
   }
 
-  static open(name, options) {
+  static async open(name, options) {
+    if (options !== undefined && options !== null) checkKeys(options, OPEN_KEYS, 'open');
     return LocalRag.#start('open', [name, resolveModels(options)]);
   }
 
@@ -193,6 +196,7 @@ export class LocalRag {
     else if (file instanceof ArrayBuffer) bytes = new Uint8Array(file.slice(0));
     else if (ArrayBuffer.isView(file)) bytes = new Uint8Array(file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength));
     else throw new LocalRagError('E_INPUT', 'import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
+    if (options !== undefined && options !== null) checkKeys(options, IMPORT_KEYS, 'import');
     // A private copy moves to the Worker without a second copy; the caller's stays intact.
     return LocalRag.#start('import', [name, bytes, resolveModels(options)], [bytes.buffer]);
   }
@@ -221,15 +225,19 @@ export class LocalRag {
     }
   }
 
-  add(docs, options) { return this.#call('add', docs, options); }
-  search(query, options) { return this.#call('search', query, options); }
-  ask(question, options) { return this.#call('ask', question, options); }
+  // Option names are checked here too: a function under a misspelt key could not be sent.
+  async add(docs, options) { checkKeys(options, ADD_KEYS, 'add'); return this.#call('add', docs, options); }
+  async search(query, options) { checkKeys(options, SEARCH_KEYS, 'search'); return this.#call('search', query, options); }
+  async ask(question, options) { checkKeys(options, ASK_KEYS, 'ask'); return this.#call('ask', question, options); }
   remove(ids) { return this.#call('remove', ids); }
   get(id) { return this.#call('get', id); }
   list() { return this.#call('list'); }
   stats() { return this.#call('stats'); }
   embed(texts) { return this.#call('embed', texts); }
   export() { return this.#call('export'); }
+
+  /** Hidden, for tests: makes the Worker's wasm module panic. */
+  __panicForTest() { return this.#channel.call('__panicForTest', []).catch((e) => { if (e?.code === 'E_BROKEN') this.#broken = true; throw e; }); }
 
   onChange(listener) {
     if (typeof listener !== 'function') throw new LocalRagError('E_INPUT', 'onChange takes a function');

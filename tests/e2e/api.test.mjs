@@ -1,0 +1,138 @@
+// The LocalRag API's guarantees that the demo and the consumer app do not exercise: a panic
+// marks instances broken (E_BROKEN) instead of hanging or failing with "unreachable", pinned
+// SHA-256s are enforced and a file that fails one is not cached, model URLs on another origin
+// are refused without a request, and misspelt options are errors. Both entry points.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ROOT, startServer, launch } from './browser.mjs';
+
+const PORT = 8769;
+const MODEL_SHA = readFileSync(`${ROOT}Makefile`, 'utf8').match(/^MINILM_SHA256 := ([0-9a-f]{64})$/m)[1];
+let server, browser;
+
+before(async () => {
+  server = await startServer('www', PORT);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** A fresh context (empty storage and cache), its requests and page errors. */
+async function freshPage() {
+  const context = await browser.newContext();
+  const requests = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // An empty page of the origin (the demo page would load models of its own).
+  await page.route(`${server.url}blank.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+  await page.goto(`${server.url}blank.html`);
+  return { context, page, requests, errors };
+}
+
+for (const entry of ['index.js', 'worker.js']) {
+  test(`${entry}: a panic marks the instance broken, and every later call fails with E_BROKEN`, { timeout: 300_000 }, async () => {
+    const { context, page } = await freshPage();
+    const r = await page.evaluate(async (entry) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const rag = await LocalRag.open('api-broken', { embedder: './models/all-MiniLM-L6-v2/', backend: 'cpu' });
+      await rag.add([{ id: 'a', text: 'Alpacas hum when they are curious.' }]);
+      const before = [rag.broken, (await rag.search('alpacas'))[0].docId];
+      let panic;
+      if (entry === 'worker.js') {
+        panic = await rag.__panicForTest().then(() => 'resolved', (e) => `${e.name} ${e.code}`);
+      } else {
+        const raw = await import('./pkg/localrag.js');
+        try { raw.__panicForTest(); panic = 'returned'; } catch (e) { panic = e.constructor.name; }
+      }
+      const after = await Promise.race([
+        rag.search('alpacas').then(() => 'resolved', (e) => `${e.name} ${e.code}`),
+        new Promise((r) => setTimeout(() => r('hung'), 10_000)),
+      ]);
+      const list = await rag.list().then(() => 'resolved', (e) => e.code);
+      return { before, panic, broken: rag.broken, after, list };
+    }, entry);
+    assert.deepEqual(r.before, [false, 'a']);
+    assert.equal(r.panic, entry === 'worker.js' ? 'LocalRagError E_BROKEN' : 'RuntimeError');
+    assert.equal(r.broken, true);
+    assert.equal(r.after, 'LocalRagError E_BROKEN');
+    assert.equal(r.list, 'E_BROKEN');
+    await context.close();
+  });
+
+  test(`${entry}: a pinned SHA-256 is enforced and a mismatching file is not cached`, { timeout: 300_000 }, async () => {
+    const { context, page, requests } = await freshPage();
+    const r = await page.evaluate(async ({ entry, sha }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const url = new URL('./models/all-MiniLM-L6-v2/', location.href).href;
+      const wrong = sha.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+      const bad = await LocalRag.open('api-sha', { embedder: { url, sha256: { 'model.safetensors': wrong } }, backend: 'cpu' })
+        .then(() => null, (e) => ({ name: e.name, code: e.code, message: e.message }));
+      const cache = await caches.open('localrag-models-v1');
+      const cachedAfterBad = !!(await cache.match(`${url}model.safetensors`));
+      const malformed = await LocalRag.open('api-sha', { embedder: { url, sha256: { 'model.safetensors': 'abc' } } })
+        .then(() => null, (e) => e.code);
+      const rag = await LocalRag.open('api-sha', { embedder: { url, sha256: { 'model.safetensors': sha } }, backend: 'cpu' });
+      const dim = rag.dim;
+      await rag.destroy();
+      const cachedAfterGood = !!(await cache.match(`${url}model.safetensors`));
+      return { bad, cachedAfterBad, malformed, dim, cachedAfterGood };
+    }, { entry, sha: MODEL_SHA });
+    assert.equal(r.bad.name, 'LocalRagError');
+    assert.equal(r.bad.code, 'E_MODEL_FETCH');
+    assert.match(r.bad.message, /SHA-256/);
+    assert.equal(r.cachedAfterBad, false);
+    assert.equal(r.malformed, 'E_INPUT');
+    assert.equal(r.dim, 384);
+    assert.equal(r.cachedAfterGood, true);
+    // Downloaded twice: the mismatching copy was thrown away.
+    assert.equal(requests.filter((u) => u.endsWith('/model.safetensors')).length, 2);
+    await context.close();
+  });
+
+  test(`${entry}: model URLs on another origin are refused without a request; misspelt options are E_INPUT`, { timeout: 300_000 }, async () => {
+    const { context, page, requests } = await freshPage();
+    const other = `http://localhost:${PORT}/models/all-MiniLM-L6-v2/`;
+    const r = await page.evaluate(async ({ entry, other }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const code = (p) => p.then(() => 'resolved', (e) => `${e.code}: ${e.message}`);
+      const embedder = './models/all-MiniLM-L6-v2/';
+      const out = {
+        crossOrigin: await code(LocalRag.open('api-x', { embedder: other, backend: 'cpu' })),
+        misspelt: await code(LocalRag.open('api-x', { embeder: embedder })),
+        noEmbedder: await code(LocalRag.open('api-x', {})),
+        noOptions: await code(LocalRag.open('api-x')),
+        badName: await code(LocalRag.open('', { embedder })),
+        badBackend: await code(LocalRag.open('api-x', { embedder, backend: 'tpu' })),
+        badCache: await code(LocalRag.open('api-x', { embedder, cache: 'yes' })),
+        badProgress: await code(LocalRag.open('api-x', { embedder, onProgress: 5 })),
+        badImport: await code(LocalRag.import('api-x', 'not a file', { embedder })),
+      };
+      const rag = await LocalRag.open('api-x', { embedder, backend: 'cpu' });
+      out.searchKey = await code(rag.search('q', { topk: 3 }));
+      out.askKey = await code(rag.ask('q', { maxtokens: 3 }));
+      out.addKey = await code(rag.add([{ text: 'x' }], { progress: () => {} }));
+      out.noGenerator = await code(rag.ask('q'));
+      await rag.close();
+      out.closed = await code(rag.list());
+      await LocalRag.destroy('api-x');
+      return out;
+    }, { entry, other });
+    assert.match(r.crossOrigin, /^E_MODEL_FETCH: .*allowCrossOrigin/);
+    assert.ok(!requests.some((u) => u.startsWith('http://localhost')), 'a request went to the other origin');
+    assert.match(r.misspelt, /^E_INPUT: unknown open option `embeder`/);
+    for (const k of ['noEmbedder', 'noOptions', 'badName', 'badBackend', 'badCache', 'badProgress', 'badImport']) {
+      assert.match(r[k], /^E_INPUT: /, k);
+    }
+    assert.match(r.searchKey, /^E_INPUT: unknown search option `topk`/);
+    assert.match(r.askKey, /^E_INPUT: unknown ask option `maxtokens`/);
+    assert.match(r.addKey, /^E_INPUT: unknown add option `progress`/);
+    assert.match(r.noGenerator, /^E_NO_GENERATOR: /);
+    assert.match(r.closed, /^E_CLOSED: /);
+    await context.close();
+  });
+}
