@@ -34,7 +34,7 @@ export interface KnowledgeBaseOptions {
   persist?: boolean;
   /** Advanced: below this many chunks search is exact and no HNSW is built (default 4096). */
   exactBelow?: number;
-  /** Advanced: HNSW candidate list, 16..2048 (default 128), fixed when the base is (re)built. */
+  /** Advanced: HNSW candidate list, 16..2048 (default 64), fixed when the base is (re)built. */
   efSearch?: number;
 }
 
@@ -106,6 +106,10 @@ export interface AskOptions extends SamplingOptions {
   /** Default 'hybrid'. */
   mode?: 'vector' | 'lexical' | 'hybrid';
   filter?: SearchFilter;
+  /** Maximal marginal relevance trade-off, 0..1 (default 0.7; 1 = relevance only). */
+  mmrLambda?: number;
+  /** Set false to skip reranking (default true). */
+  rerank?: boolean;
   /** Least cosine similarity between question and passage, -1..1 (default 0.25). With no
    * passage above it, the answer says so and the model is not run. */
   minScore?: number;

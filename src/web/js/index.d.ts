@@ -34,7 +34,7 @@ export type ModelBytes = ArrayBuffer | Uint8Array;
 /** A URL (same origin unless `allowCrossOrigin`) with an optional pinned SHA-256. */
 export interface ModelFile {
   url: string;
-  /** Lower-case hex SHA-256; the download (or cached copy) must match or E_MODEL_FETCH. */
+  /** Hex SHA-256 (either case); the download (or cached copy) must match or E_MODEL_FETCH. */
   sha256?: string;
 }
 
@@ -98,7 +98,7 @@ export interface OpenOptions {
   persist?: boolean;
   /** Advanced: exact search below this many chunks (default 4096). */
   exactBelow?: number;
-  /** Advanced: HNSW candidate list 16..2048 (default 128). */
+  /** Advanced: HNSW candidate list 16..2048 (default 64). */
   efSearch?: number;
 }
 
@@ -136,7 +136,8 @@ export declare class LocalRag {
   static open(name: string, options: OpenOptions): Promise<LocalRag>;
   /** Creates the knowledge base `name` from an `export()` file and opens it. */
   static import(name: string, file: Blob | ArrayBuffer | Uint8Array, options: ImportOptions): Promise<LocalRag>;
-  /** Deletes a knowledge base and all it stored (close open instances first). */
+  /** Deletes a knowledge base and all it stored; instances open on it (in any tab) let go
+   * and fail with E_CLOSED afterwards. */
   static destroy(name: string): Promise<void>;
   /** Removes the downloaded model files from the Cache API. */
   static clearModelCache(): Promise<void>;

@@ -552,6 +552,11 @@ async function openOrImport(name, options, file, keys) {
       ? await withWriteLock(name, () => KnowledgeBase.import(name, embedder, file, kbOptions))
       : await KnowledgeBase.open(name, embedder, kbOptions);
     if (generator) kb.setGenerator(generator);
+    if (signal?.aborted) {
+      await kb.close();
+      kb.free();
+      throw abortedError('opening the knowledge base');
+    }
     const { generation } = await kb.refresh();
     if (file) {
       // Other tabs holding this name reload.

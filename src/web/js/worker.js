@@ -65,6 +65,8 @@ class Channel {
     this.#worker.onmessageerror = () => this.#fail(new LocalRagError('E_BROKEN', 'a message from the localrag Worker could not be read'));
   }
 
+  get dead() { return this.#dead; }
+
   #fail(error) {
     this.#dead ??= error;
     for (const call of this.#calls.values()) call.reject(error);
@@ -213,7 +215,7 @@ export class LocalRag {
   get backend() { return this.#info.backend; }
   get generatorBackend() { return this.#info.generatorBackend; }
   get dim() { return this.#info.dim; }
-  get broken() { return this.#broken; }
+  get broken() { return this.#broken || this.#channel.dead?.code === 'E_BROKEN'; }
 
   async #call(method, ...args) {
     if (this.#closed) throw new LocalRagError('E_CLOSED', `knowledge base "${this.#info.name}" is closed`);
@@ -257,7 +259,7 @@ export class LocalRag {
   }
 
   async destroy() {
-    if (this.#closed) throw new LocalRagError('E_CLOSED', `knowledge base "${this.#info.name}" is closed`);
+    if (this.#closed) return LocalRag.destroy(this.#info.name);
     try {
       await this.#call('destroy');
     } finally {
