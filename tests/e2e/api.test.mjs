@@ -111,7 +111,18 @@ for (const entry of ['index.js', 'worker.js']) {
         badCache: await code(LocalRag.open('api-x', { embedder, cache: 'yes' })),
         badProgress: await code(LocalRag.open('api-x', { embedder, onProgress: 5 })),
         badImport: await code(LocalRag.import('api-x', 'not a file', { embedder })),
+        badChunk: await code(LocalRag.open('api-x', { embedder, chunkTokens: -1, cache: false })),
+        badEf: await code(LocalRag.open('api-x', { embedder, efSearch: 4, cache: false })),
       };
+      return out;
+    }, { entry, other });
+    // None of the refused opens downloaded anything.
+    assert.deepEqual(requests.filter((u) => u.includes('/models/')), []);
+    Object.assign(r, await page.evaluate(async ({ entry }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const code = (p) => p.then(() => 'resolved', (e) => `${e.code}: ${e.message}`);
+      const embedder = './models/all-MiniLM-L6-v2/';
+      const out = {};
       const rag = await LocalRag.open('api-x', { embedder, backend: 'cpu' });
       out.searchKey = await code(rag.search('q', { topk: 3 }));
       out.askKey = await code(rag.ask('q', { maxtokens: 3 }));
@@ -121,11 +132,11 @@ for (const entry of ['index.js', 'worker.js']) {
       out.closed = await code(rag.list());
       await LocalRag.destroy('api-x');
       return out;
-    }, { entry, other });
+    }, { entry }));
     assert.match(r.crossOrigin, /^E_MODEL_FETCH: .*allowCrossOrigin/);
     assert.ok(!requests.some((u) => u.startsWith('http://localhost')), 'a request went to the other origin');
     assert.match(r.misspelt, /^E_INPUT: unknown open option `embeder`/);
-    for (const k of ['noEmbedder', 'noOptions', 'badName', 'badBackend', 'badCache', 'badProgress', 'badImport']) {
+    for (const k of ['noEmbedder', 'noOptions', 'badName', 'badBackend', 'badCache', 'badProgress', 'badImport', 'badChunk', 'badEf']) {
       assert.match(r[k], /^E_INPUT: /, k);
     }
     assert.match(r.searchKey, /^E_INPUT: unknown search option `topk`/);
@@ -136,3 +147,30 @@ for (const entry of ['index.js', 'worker.js']) {
     await context.close();
   });
 }
+
+test("the README's example runs as written", { timeout: 600_000 }, async () => {
+  const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Example'));
+  const code = section.match(/```js\n([\s\S]*?)```/)[1];
+  assert.match(code, /from 'localrag'/);
+  const { context, page, requests, errors } = await freshPage();
+  // The page serves the package at /pkg/ and the models at /models/, where the example says.
+  const module = `${code.replace("from 'localrag'", "from '/pkg/index.js'")}
+window.__example = { hits, answer, passages, file: file.length, copied: (await copy.list()).map((d) => d.id) };`;
+  await page.addScriptTag({ type: 'module', content: module });
+  await page.waitForFunction(() => window.__example, null, { timeout: 540_000, polling: 500 });
+  const r = await page.evaluate(() => window.__example);
+  assert.equal(r.hits[0].docId, 'eiffel');
+  assert.match(r.answer, /1889/);
+  assert.equal(r.passages[0].docId, 'eiffel');
+  assert.ok(r.file > 100);
+  assert.deepEqual(r.copied, ['eiffel']);
+  assert.deepEqual(errors, []);
+  for (const url of requests) assert.ok(url.startsWith(server.url), `request left the origin: ${url}`);
+  await page.evaluate(async () => {
+    const { LocalRag } = await import('/pkg/index.js');
+    await LocalRag.destroy('notes');
+    await LocalRag.destroy('notes-copy');
+  });
+  await context.close();
+});

@@ -523,9 +523,22 @@ async function openOrImport(name, options, file, keys) {
     progress,
     signal,
   };
+  // Checked before anything is downloaded (the model-dependent limit of chunkTokens, at most
+  // its maxSeqLength - 2, is checked again once the embedder is loaded).
+  const integer = (k, min, max) => {
+    const v = o[k];
+    if (v === undefined || v === null) return;
+    if (!Number.isInteger(v) || v < min || v > max) throw input(`${k} must be an integer from ${min} to ${max}, got ${v}`);
+  };
+  integer('chunkTokens', 8, 100_000);
+  integer('chunkOverlap', 0, 100_000);
+  integer('exactBelow', 0, 1e9);
+  integer('efSearch', 16, 2048);
+  checkBool(o, 'persist', true);
+  checkBool(o, 'overwrite', false);
   const kbOptions = {};
   for (const k of ['chunkTokens', 'chunkOverlap', 'persist', 'exactBelow', 'efSearch', 'overwrite']) {
-    if (o[k] !== undefined) kbOptions[k] = o[k];
+    if (o[k] !== undefined && o[k] !== null) kbOptions[k] = o[k];
   }
   await start();
   const stopIfAborted = () => {
