@@ -118,6 +118,15 @@ const TOPICS: [&str; 8] = [
     "desert cactus sand dune",
 ];
 
+/// A new knowledge base with default options over a new in-memory store.
+async fn fresh(e: &HashEmbedder) -> (MemoryStore, KnowledgeBase<MemoryStore>) {
+    let store = MemoryStore::new();
+    let kb = KnowledgeBase::open(store.clone(), e, KbOptions::default())
+        .await
+        .unwrap();
+    (store, kb)
+}
+
 fn corpus(n: usize) -> Vec<DocInput> {
     (0..n)
         .map(|i| {
@@ -493,10 +502,7 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
 fn another_model_is_refused() {
     block_on(async {
         let e = HashEmbedder::new();
-        let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
-            .await
-            .unwrap();
+        let (store, mut kb) = fresh(&e).await;
         kb.add(&e, corpus(3), None).await.unwrap();
         let other = HashEmbedder {
             salt: 7,
@@ -540,10 +546,7 @@ fn another_model_is_refused() {
 fn a_failed_write_changes_nothing() {
     block_on(async {
         let e = HashEmbedder::new();
-        let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
-            .await
-            .unwrap();
+        let (store, mut kb) = fresh(&e).await;
         kb.add(&e, corpus(5), None).await.unwrap();
         let bytes = store.bytes();
         let before = kb
@@ -698,10 +701,7 @@ fn export_then_import_is_the_same_knowledge_base() {
 fn import_refuses_other_models_damage_and_occupied_names_without_changing_anything() {
     block_on(async {
         let e = HashEmbedder::new();
-        let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
-            .await
-            .unwrap();
+        let (_, mut kb) = fresh(&e).await;
         kb.add(&e, corpus(5), None).await.unwrap();
         let file = kb.export().await.unwrap();
 
@@ -832,10 +832,7 @@ fn a_second_handle_sees_writes_after_refresh() {
 fn an_add_stopped_by_its_progress_callback_stores_nothing() {
     block_on(async {
         let e = HashEmbedder::new();
-        let store = MemoryStore::new();
-        let mut kb = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
-            .await
-            .unwrap();
+        let (store, mut kb) = fresh(&e).await;
         kb.add(&e, corpus(2), None).await.unwrap();
         let before = store.load().await.unwrap();
         for stop_at in ["chunk", "embed", "store"] {

@@ -174,3 +174,49 @@ window.__example = { hits, answer, passages, file: file.length, copied: (await c
   });
   await context.close();
 });
+
+for (const entry of ['index.js', 'worker.js']) {
+  test(`${entry}: two tabs writing at the same time lose nothing (Web Locks)`, { timeout: 600_000 }, async () => {
+    const context = await browser.newContext();
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      const page = await context.newPage();
+      await page.route(`${server.url}blank.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+      await page.goto(`${server.url}blank.html`);
+      await page.evaluate(async ({ entry, noLocks }) => {
+        // LOCALRAG_TEST_NO_LOCKS=1 shows that this test fails without the locks.
+        if (noLocks) Object.defineProperty(navigator, 'locks', { value: undefined });
+        const { LocalRag } = await import(`./pkg/${entry}`);
+        window.rag = await LocalRag.open('api-locks', { embedder: './models/all-MiniLM-L6-v2/', backend: 'cpu' });
+      }, { entry, noLocks: process.env.LOCALRAG_TEST_NO_LOCKS === '1' });
+      pages.push(page);
+    }
+    const animals = ['aardvark', 'bison', 'caracal', 'dingo', 'emu', 'fennec', 'gibbon', 'hyena', 'ibex', 'jackal', 'kudu', 'lemur'];
+    const docs = animals.map((a, i) => ({ id: a, text: `The ${a} is animal number ${i}. ${`The ${a} lives in the wild and eats what it finds. `.repeat(6)}` }));
+    // Each tab adds its half in three batches, both at once.
+    await Promise.all(pages.map((page, p) => page.evaluate(async (mine) => {
+      for (let b = 0; b < mine.length; b += 2) await window.rag.add(mine.slice(b, b + 2));
+    }, docs.filter((_, i) => i % 2 === p))));
+    for (const page of pages) {
+      const r = await page.evaluate(async (docs) => {
+        const out = { ids: (await window.rag.list()).map((d) => d.id), wrong: [] };
+        for (const d of docs) {
+          const stored = await window.rag.get(d.id);
+          if (!stored || stored.text !== d.text) { out.wrong.push(`${d.id}: text`); continue; }
+          for (const c of stored.chunks) if (d.text.slice(c.start, c.end) !== c.text) out.wrong.push(`${d.id}: chunk ${c.id}`);
+          const hits = await window.rag.search(`the ${d.id}`, { k: 1, mode: 'lexical' });
+          if (hits[0]?.docId !== d.id) out.wrong.push(`${d.id}: search gave ${hits[0]?.docId}`);
+        }
+        const s = await window.rag.stats();
+        out.chunks = s.chunks;
+        out.listedChunks = (await window.rag.list()).reduce((n, d) => n + d.chunks, 0);
+        return out;
+      }, docs);
+      assert.deepEqual(r.ids, [...animals].sort());
+      assert.deepEqual(r.wrong, []);
+      assert.equal(r.chunks, r.listedChunks);
+    }
+    await pages[0].evaluate(() => window.rag.destroy());
+    await context.close();
+  });
+}
