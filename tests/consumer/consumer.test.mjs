@@ -225,7 +225,7 @@ for (const path of PATHS) {
         const bad = [];
         for (const [name, o] of Object.entries(r)) {
           t.diagnostic(`${name}: ${o.thrown ? `${o.name} ${o.code}${o.sync ? ' (thrown synchronously)' : ''} in ${o.ms} ms: ${o.message}` : 'resolved'}`);
-          // Both entry points share errors.js, so the Worker's errors are the same class too.
+          // Both entry points share shared.js, so the Worker's errors are the same class too.
           const ok = o.thrown && !o.sync && o.isError && o.isLocalRagError && o.name === 'LocalRagError' && o.code === 'E_INPUT';
           if (!ok && !name.startsWith('extra:')) bad.push(`${name} → ${JSON.stringify(o)}`);
         }
