@@ -10,10 +10,11 @@ trap 'rm -rf "$work"' EXIT
 # COLD_TARGET_DIR=/var/cache/localrag/target (empty) measures and leaves CI's cache warm.
 target=${COLD_TARGET_DIR:-$work/target}
 if [ -n "$(ls -A "$target" 2>/dev/null)" ]; then echo "$target is not empty: not a cold run"; exit 1; fi
+rev=$(git rev-parse --short HEAD)
 git clone -q . "$work/clone"
 start=$(date +%s)
 (cd "$work/clone" && CARGO_TARGET_DIR="$target" bash .ci/run) > .cache/cold-make-test.log 2>&1 || {
   tail -50 .cache/cold-make-test.log; echo "cold make test failed"; exit 1; }
 secs=$(( $(date +%s) - start ))
-echo "A fresh clone of $(git rev-parse --short HEAD) with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`)." > .cache/cold-make-test.txt
+echo "A fresh clone of $rev with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`)." > .cache/cold-make-test.txt
 cat .cache/cold-make-test.txt
