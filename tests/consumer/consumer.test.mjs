@@ -6,10 +6,10 @@
 // search, streamed ask, abort, reload from the Cache API, a second tab, export/import, an
 // interrupted download, destroy. A network log over every page (and its Worker) checks that
 // nothing leaves the origin and no document text is ever sent.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
-import { ROOT, startServer, launch } from '../e2e/browser.mjs';
+import { ROOT, serveAndLaunch } from '../e2e/browser.mjs';
 
 const APP = `${ROOT}tests/consumer/`;
 const DIST = `${APP}dist/`;
@@ -43,15 +43,7 @@ const QUESTION = 'When was the Eiffel Tower completed?';
 const opts = (extra = {}) => ({ embedder: EMBEDDER, generator: GENERATOR, backend: BACKEND, generatorBackend: 'cpu', ...extra });
 const embedderOnly = (extra = {}) => ({ embedder: EMBEDDER, backend: BACKEND, ...extra });
 
-let server, browser;
-before(async () => {
-  server = await startServer('tests/consumer/dist', PORT);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = serveAndLaunch('tests/consumer/dist', PORT);
 
 test('the app installed the packed package and Vite emitted its wasm and Worker', () => {
   const installed = `${APP}node_modules/localrag`;
@@ -114,7 +106,7 @@ for (const path of PATHS) {
   test(`${path}: the packed package in a Vite app`, { timeout: 40 * MIN }, async (t) => {
     const kb = `consumer-${path}`;
     const copyName = `copy-${kb}`;
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     await context.addInitScript(helpers);
     const requests = [];
     const errors = [];
@@ -134,7 +126,7 @@ for (const path of PATHS) {
       page.on('pageerror', (e) => errors.push(`page${pages.length + 1}: ${e.message}`));
       page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker console: ${m.text()}`); }));
       pages.push(page);
-      await page.goto(`${server.url}?kb=${kb}&backend=${BACKEND}`);
+      await page.goto(`${env.server.url}?kb=${kb}&backend=${BACKEND}`);
       await page.waitForSelector('body[data-state=ready]', { timeout: MIN });
       return page;
     };
@@ -165,7 +157,7 @@ for (const path of PATHS) {
         const downloads = r.events.filter((e) => e.stage === 'download');
         for (const e of downloads) {
           assert.ok(Number.isFinite(e.loaded) && Number.isFinite(e.total) && e.loaded >= 0, JSON.stringify(e));
-          assert.ok(typeof e.file === 'string' && e.file.startsWith(server.url), `download.file is an absolute URL: ${e.file}`);
+          assert.ok(typeof e.file === 'string' && e.file.startsWith(env.server.url), `download.file is an absolute URL: ${e.file}`);
         }
         for (const f of ['model.safetensors', GGUF]) {
           const mine = downloads.filter((e) => e.file?.endsWith(f));
@@ -576,7 +568,7 @@ for (const path of PATHS) {
       await t.test('network: every request stayed on the origin and carried no document text', () => {
         const leaks = [];
         for (const { url, body, where } of requests) {
-          if (!url.startsWith(server.url)) leaks.push(`${where}: off-origin ${url}`);
+          if (!url.startsWith(env.server.url)) leaks.push(`${where}: off-origin ${url}`);
           let decoded = url;
           try { decoded = decodeURIComponent(url); } catch {}
           for (const s of SECRETS) {

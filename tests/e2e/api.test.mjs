@@ -2,35 +2,26 @@
 // marks instances broken (E_BROKEN) instead of hanging or failing with "unreachable", pinned
 // SHA-256s are enforced and a file that fails one is not cached, model URLs on another origin
 // are refused without a request, and misspelt options are errors. Both entry points.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ROOT, startServer, launch } from './browser.mjs';
+import { ROOT, serveAndLaunch } from './browser.mjs';
 
 const PORT = 8769;
 const MODEL_SHA = readFileSync(`${ROOT}Makefile`, 'utf8').match(/^MINILM_SHA256 := ([0-9a-f]{64})$/m)[1];
-let server, browser;
-
-before(async () => {
-  server = await startServer('www', PORT);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = serveAndLaunch('www', PORT);
 
 /** A fresh context (empty storage and cache), its requests and page errors. */
 async function freshPage() {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   // An empty page of the origin (the demo page would load models of its own).
-  await page.route(`${server.url}blank.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
-  await page.goto(`${server.url}blank.html`);
+  await page.route(`${env.server.url}blank.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+  await page.goto(`${env.server.url}blank.html`);
   return { context, page, requests, errors };
 }
 
@@ -166,7 +157,7 @@ window.__example = { hits, answer, passages, file: file.length, copied: (await c
   assert.ok(r.file > 100);
   assert.deepEqual(r.copied, ['eiffel']);
   assert.deepEqual(errors, []);
-  for (const url of requests) assert.ok(url.startsWith(server.url), `request left the origin: ${url}`);
+  for (const url of requests) assert.ok(url.startsWith(env.server.url), `request left the origin: ${url}`);
   await page.evaluate(async () => {
     const { LocalRag } = await import('/pkg/index.js');
     await LocalRag.destroy('notes');
@@ -177,12 +168,12 @@ window.__example = { hits, answer, passages, file: file.length, copied: (await c
 
 for (const entry of ['index.js', 'worker.js']) {
   test(`${entry}: two tabs writing at the same time lose nothing (Web Locks)`, { timeout: 600_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const pages = [];
     for (let i = 0; i < 2; i++) {
       const page = await context.newPage();
-      await page.route(`${server.url}blank.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
-      await page.goto(`${server.url}blank.html`);
+      await page.route(`${env.server.url}blank.html`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>blank</title>' }));
+      await page.goto(`${env.server.url}blank.html`);
       await page.evaluate(async ({ entry, noLocks }) => {
         // LOCALRAG_TEST_NO_LOCKS=1 shows that this test fails without the locks.
         if (noLocks) Object.defineProperty(navigator, 'locks', { value: undefined });

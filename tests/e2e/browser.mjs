@@ -1,6 +1,7 @@
 // Shared by the end-to-end tests and the browser benchmark: a loopback static server and
 // Debian's Chromium with WebGPU (SwiftShader), driven by playwright-core (no browser download).
 import { spawn } from 'node:child_process';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -39,4 +40,19 @@ export async function launch() {
     headless: true,
     args: CHROMIUM_ARGS,
   });
+}
+
+/** For node:test files: a loopback server for `dir` and one Chromium, started before the file's
+ * tests and closed after them. `server` and `browser` of the returned object are set by then. */
+export function serveAndLaunch(dir, port) {
+  const env = { server: null, browser: null };
+  before(async () => {
+    env.server = await startServer(dir, port);
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.server?.close();
+  });
+  return env;
 }

@@ -8,23 +8,14 @@
 //   from the model cache and sees another tab's removal. The same flow, shorter, on the page's
 //   thread (?worker=0).
 // - Privacy: every request stays on the page's origin and none carries document text.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ROOT, startServer, launch } from './browser.mjs';
+import { ROOT, serveAndLaunch } from './browser.mjs';
 
 const golden = JSON.parse(readFileSync(`${ROOT}tests/fixtures/embeddings.json`, 'utf8'));
 const PORT = 8767;
-let server, browser;
-
-before(async () => {
-  server = await startServer('www', PORT);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const env = serveAndLaunch('www', PORT);
 
 const OPEN_TIMEOUT = 300_000;
 const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
@@ -45,7 +36,7 @@ const PRIVATE_WORDS = ['Eiffel', 'honey bee', 'Moon', '1889', '2,000 eggs'];
 // A fresh browser context (its own storage and model cache) whose every request is recorded,
 // workers' included.
 async function newContext() {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const requests = [];
   context.on('request', (r) => requests.push({ url: r.url(), body: r.postData() ?? '' }));
   return { context, requests };
@@ -84,7 +75,7 @@ async function openDemo(context, query) {
       }
     }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
   });
-  await page.goto(`${server.url}${query}`);
+  await page.goto(`${env.server.url}${query}`);
   await page.waitForSelector('body[data-state=ready], body[data-state=error]', { timeout: OPEN_TIMEOUT });
   assert.equal(await page.getAttribute('body', 'data-state'), 'ready', await page.textContent('[data-testid=status]'));
   return { page, errors, dialogs };
@@ -95,7 +86,7 @@ const seen = (page) => page.evaluate(() => window.__seen);
 function assertPrivate(requests, { modelsSeen = true } = {}) {
   assert.ok(requests.length > 0);
   for (const { url, body } of requests) {
-    assert.ok(url.startsWith(server.url), `request left the origin: ${url}`);
+    assert.ok(url.startsWith(env.server.url), `request left the origin: ${url}`);
     assert.ok(!url.includes('pwned'), `the HTML file's image was requested: ${url}`);
     for (const words of PRIVATE_WORDS) {
       assert.ok(!decodeURIComponent(url).includes(words) && !body.includes(words), `document text in a request: ${url}`);
@@ -344,7 +335,7 @@ test('demo shows an error with its code', { timeout: 120_000 }, async () => {
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${server.url}?worker=${worker}&backend=quantum`);
+    await page.goto(`${env.server.url}?worker=${worker}&backend=quantum`);
     await page.waitForSelector('body[data-state=error]', { timeout: 60_000 });
     assert.match(await page.textContent('[data-testid=status]'), /^Could not open: .*quantum.* \(E_INPUT\)$/);
     assert.equal(await page.getAttribute('[data-testid=status]', 'data-code'), 'E_INPUT');
