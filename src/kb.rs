@@ -138,6 +138,49 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl Manifest {
+    /// Reads a stored or exported manifest; `what` names it in the error.
+    fn decode(bytes: &[u8], what: &str) -> Result<Manifest> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Corrupt(format!("{what} manifest is damaged: {e}")))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifest encodes")
+    }
+
+    /// The operation that stores it.
+    fn put(&self) -> Op {
+        Op::Put(Space::Meta, "manifest".into(), self.encode())
+    }
+
+    /// Whether vectors of `embedder` may join what this manifest describes (`what`: "the
+    /// knowledge base", "the export file").
+    fn check(&self, embedder: &impl Embed, what: &str) -> Result<()> {
+        if self.format > FORMAT {
+            return Err(Error::Corrupt(format!(
+                "{what} was written by a newer localrag (format {}, this one reads {FORMAT})",
+                self.format
+            )));
+        }
+        let dim = embedder.dim();
+        if self.dim != dim {
+            return Err(Error::DimMismatch(format!(
+                "{what} holds {}-dimensional vectors; this embedder makes {dim}",
+                self.dim
+            )));
+        }
+        let model = embedder.fingerprint();
+        if self.model != model {
+            return Err(Error::ModelMismatch(format!(
+                "{what} was built with embedding model {} and cannot mix in vectors of model {model}; use the same model (or another knowledge base name)",
+                self.model
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Knobs of a knowledge base.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct KbOptions {
@@ -248,6 +291,8 @@ pub struct Stats {
     pub snapshot: String,
     /// Records that could not be decoded on open and were left out.
     pub skipped_records: usize,
+    /// Counts the writes of documents; another tab's write raises it.
+    pub generation: u64,
 }
 
 /// Progress of a long operation: `stage` is "chunk", "embed", "store" or "index" (the HNSW
@@ -302,38 +347,17 @@ impl<S: Store> KnowledgeBase<S> {
     pub async fn open(store: S, embedder: &impl Embed, opts: KbOptions) -> Result<Self> {
         opts.chunk.check(embedder.max_seq_length())?;
         let contents = store.load().await?;
-        let model = embedder.fingerprint();
-        let dim = embedder.dim();
         let manifest = match contents.meta("manifest") {
             Some(bytes) => {
-                let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
-                    Error::Corrupt(format!("the knowledge base manifest is damaged: {e}"))
-                })?;
-                if m.format > FORMAT {
-                    return Err(Error::Corrupt(format!(
-                        "the knowledge base was written by a newer localrag (format {}, this one reads {FORMAT})",
-                        m.format
-                    )));
-                }
-                if m.dim != dim {
-                    return Err(Error::DimMismatch(format!(
-                        "the knowledge base holds {}-dimensional vectors; this embedder makes {dim}",
-                        m.dim
-                    )));
-                }
-                if m.model != model {
-                    return Err(Error::ModelMismatch(format!(
-                        "the knowledge base was built with embedding model {} and cannot mix in vectors of model {model}; open it with the same model or use another name",
-                        m.model
-                    )));
-                }
+                let m = Manifest::decode(bytes, "the knowledge base")?;
+                m.check(embedder, "the knowledge base")?;
                 m
             }
             None => {
                 let m = Manifest {
                     format: FORMAT,
-                    model,
-                    dim,
+                    model: embedder.fingerprint(),
+                    dim: embedder.dim(),
                     next_chunk_id: 1,
                     generation: 0,
                 };
@@ -342,13 +366,7 @@ impl<S: Store> KnowledgeBase<S> {
                         "stored documents without a manifest: the knowledge base is damaged".into(),
                     ));
                 }
-                store
-                    .write(vec![Op::Put(
-                        Space::Meta,
-                        "manifest".into(),
-                        serde_json::to_vec(&m).expect("manifest encodes"),
-                    )])
-                    .await?;
+                store.write(vec![m.put()]).await?;
                 m
             }
         };
@@ -365,15 +383,15 @@ impl<S: Store> KnowledgeBase<S> {
         let mut docs = HashMap::new();
         let mut metadata = HashMap::new();
         for (key, bytes) in &contents.docs {
-            match postcard::from_bytes::<DocRecord>(bytes) {
-                Ok(d) if &d.id == key => {
+            match decode_doc(key, bytes) {
+                Some(d) => {
                     metadata.insert(
                         d.id.clone(),
                         serde_json::from_str(&d.metadata).unwrap_or(Value::Object(Map::new())),
                     );
                     docs.insert(d.id.clone(), d);
                 }
-                _ => skipped += 1,
+                None => skipped += 1,
             }
         }
         let mut chunks = HashMap::new();
@@ -381,12 +399,9 @@ impl<S: Store> KnowledgeBase<S> {
         let mut orphans = Vec::new();
         let mut bm25 = Bm25::new();
         for (key, bytes) in &contents.chunks {
-            let rec = match postcard::from_bytes::<ChunkRecord>(bytes) {
-                Ok(r) if chunk_key(r.id) == *key => r,
-                _ => {
-                    skipped += 1;
-                    continue;
-                }
+            let Some(rec) = decode_chunk(key, bytes) else {
+                skipped += 1;
+                continue;
             };
             let Some(doc) = docs.get(&rec.doc_id) else {
                 orphans.push(key.clone());
@@ -459,19 +474,7 @@ impl<S: Store> KnowledgeBase<S> {
     }
 
     fn check_embedder(&self, embedder: &impl Embed) -> Result<()> {
-        if embedder.dim() != self.manifest.dim {
-            return Err(Error::DimMismatch(format!(
-                "the knowledge base holds {}-dimensional vectors; this embedder makes {}",
-                self.manifest.dim,
-                embedder.dim()
-            )));
-        }
-        if embedder.fingerprint() != self.manifest.model {
-            return Err(Error::ModelMismatch(
-                "this embedder is not the model the knowledge base was built with".into(),
-            ));
-        }
-        Ok(())
+        self.manifest.check(embedder, "the knowledge base")
     }
 
     /// Adds or replaces documents, all or nothing. Unchanged documents cost nothing; a document
@@ -607,11 +610,7 @@ impl<S: Store> KnowledgeBase<S> {
         let mut manifest = self.manifest.clone();
         manifest.next_chunk_id = next_id;
         manifest.generation += 1;
-        ops.push(Op::Put(
-            Space::Meta,
-            "manifest".into(),
-            serde_json::to_vec(&manifest).expect("manifest encodes"),
-        ));
+        ops.push(manifest.put());
         report("store", 0, 1)?;
         self.store.write(ops).await?;
         let _ = report("store", 1, 1);
@@ -728,11 +727,7 @@ impl<S: Store> KnowledgeBase<S> {
         }
         let mut manifest = self.manifest.clone();
         manifest.generation += 1;
-        ops.push(Op::Put(
-            Space::Meta,
-            "manifest".into(),
-            serde_json::to_vec(&manifest).expect("manifest encodes"),
-        ));
+        ops.push(manifest.put());
         self.store.write(ops).await?;
         self.manifest = manifest;
         for id in &found {
@@ -810,6 +805,7 @@ impl<S: Store> KnowledgeBase<S> {
                 SnapshotState::Rejected(why) => format!("rebuilt: {why}"),
             },
             skipped_records: self.skipped,
+            generation: self.manifest.generation,
         }
     }
 
@@ -986,22 +982,20 @@ impl<S: Store> KnowledgeBase<S> {
                 "the knowledge base was deleted (by another tab or Worker)".into(),
             ));
         };
-        let stored: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt(format!("the knowledge base manifest is damaged: {e}")))?;
-        if stored.generation == self.manifest.generation && stored.model == self.manifest.model {
-            return Ok(false);
-        }
+        let stored = Manifest::decode(&bytes, "the knowledge base")?;
         if stored.model != self.manifest.model || stored.dim != self.manifest.dim {
             return Err(Error::ModelMismatch(format!(
                 "the knowledge base was replaced by one built with embedding model {}; reopen it with that model",
                 stored.model
             )));
         }
+        if stored.generation == self.manifest.generation {
+            return Ok(false);
+        }
+        // The manifest that goes with the records read (a write may have come in between).
         let contents = self.store.load().await?;
         let manifest = match contents.meta("manifest") {
-            Some(b) => serde_json::from_slice(b).map_err(|e| {
-                Error::Corrupt(format!("the knowledge base manifest is damaged: {e}"))
-            })?,
+            Some(b) => Manifest::decode(b, "the knowledge base")?,
             None => stored,
         };
         *self = Self::from_contents(self.store.clone(), self.opts, manifest, contents).await?;
@@ -1012,17 +1006,12 @@ impl<S: Store> KnowledgeBase<S> {
     /// exactly, with the manifest minus the write counter.
     pub async fn export(&self) -> Result<Vec<u8>> {
         let contents = self.store.load().await?;
-        let mut manifest = self.manifest.clone();
-        if let Some(b) = contents.meta("manifest") {
-            if let Ok(m) = serde_json::from_slice::<Manifest>(b) {
-                manifest = m;
-            }
-        }
+        let mut manifest = contents
+            .meta("manifest")
+            .and_then(|b| Manifest::decode(b, "the knowledge base").ok())
+            .unwrap_or_else(|| self.manifest.clone());
         manifest.generation = 0;
-        crate::archive::write(
-            &contents,
-            serde_json::to_vec(&manifest).expect("manifest encodes"),
-        )
+        crate::archive::write(&contents, manifest.encode())
     }
 
     /// Creates the knowledge base in `store` from an [`export`](Self::export) file, in one
@@ -1041,28 +1030,8 @@ impl<S: Store> KnowledgeBase<S> {
         let Some(bytes) = contents.meta("manifest") else {
             return Err(Error::Corrupt("the export file has no manifest".into()));
         };
-        let mut manifest: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Corrupt(format!("the export file's manifest is damaged: {e}")))?;
-        if manifest.format > FORMAT {
-            return Err(Error::Corrupt(format!(
-                "the export file was written by a newer localrag (knowledge base format {}, this one reads {FORMAT})",
-                manifest.format
-            )));
-        }
-        if manifest.dim != embedder.dim() {
-            return Err(Error::DimMismatch(format!(
-                "the export file holds {}-dimensional vectors; this embedder makes {}",
-                manifest.dim,
-                embedder.dim()
-            )));
-        }
-        if manifest.model != embedder.fingerprint() {
-            return Err(Error::ModelMismatch(format!(
-                "the export file was made with embedding model {}, not this embedder's {}; import it with that model",
-                manifest.model,
-                embedder.fingerprint()
-            )));
-        }
+        let mut manifest = Manifest::decode(bytes, "the export file's")?;
+        manifest.check(embedder, "the export file")?;
         check_records(&contents, manifest.dim)?;
         let existing = store.load().await?;
         if !existing.docs.is_empty() && !overwrite {
@@ -1075,34 +1044,37 @@ impl<S: Store> KnowledgeBase<S> {
         // other tabs see the change.
         let old_generation = existing
             .meta("manifest")
-            .and_then(|b| serde_json::from_slice::<Manifest>(b).ok())
+            .and_then(|b| Manifest::decode(b, "the knowledge base").ok())
             .map_or(0, |m| m.generation);
         manifest.generation = old_generation + 1;
-        let mut ops = Vec::new();
-        for (space, list) in [
-            (Space::Meta, &existing.meta),
-            (Space::Docs, &existing.docs),
-            (Space::Chunks, &existing.chunks),
-        ] {
-            ops.extend(list.iter().map(|(k, _)| Op::Delete(space, k.clone())));
-        }
-        for (space, list) in [
-            (Space::Meta, &contents.meta),
-            (Space::Docs, &contents.docs),
-            (Space::Chunks, &contents.chunks),
-        ] {
-            for (k, v) in list {
-                let v = if space == Space::Meta && k == "manifest" {
-                    serde_json::to_vec(&manifest).expect("manifest encodes")
-                } else {
-                    v.clone()
-                };
-                ops.push(Op::Put(space, k.clone(), v));
-            }
-        }
+        let mut ops: Vec<Op> = existing
+            .records()
+            .map(|(space, k, _)| Op::Delete(space, k.to_string()))
+            .collect();
+        ops.extend(
+            contents
+                .records()
+                .filter(|&(space, k, _)| !(space == Space::Meta && k == "manifest"))
+                .map(|(space, k, v)| Op::Put(space, k.to_string(), v.to_vec())),
+        );
+        ops.push(manifest.put());
         store.write(ops).await?;
         Self::from_contents(store, opts, manifest, contents).await
     }
+}
+
+/// A stored document record, if it decodes and is stored under its own id.
+fn decode_doc(key: &str, bytes: &[u8]) -> Option<DocRecord> {
+    postcard::from_bytes::<DocRecord>(bytes)
+        .ok()
+        .filter(|d| d.id == key)
+}
+
+/// A stored chunk record, if it decodes and is stored under its own key.
+fn decode_chunk(key: &str, bytes: &[u8]) -> Option<ChunkRecord> {
+    postcard::from_bytes::<ChunkRecord>(bytes)
+        .ok()
+        .filter(|r| chunk_key(r.id) == key)
 }
 
 /// Every record of an export decodes, is stored under its own key, belongs to a document, has
@@ -1111,18 +1083,13 @@ fn check_records(c: &Contents, dim: usize) -> Result<()> {
     let bad = |what: String| Error::Corrupt(format!("the export file is damaged: {what}"));
     let mut docs = HashMap::new();
     for (key, bytes) in &c.docs {
-        match postcard::from_bytes::<DocRecord>(bytes) {
-            Ok(d) if &d.id == key => {
-                docs.insert(key.as_str(), d);
-            }
-            _ => return Err(bad(format!("document record {key:?} does not decode"))),
-        }
+        let d = decode_doc(key, bytes)
+            .ok_or_else(|| bad(format!("document record {key:?} does not decode")))?;
+        docs.insert(key.as_str(), d);
     }
     for (key, bytes) in &c.chunks {
-        let r = match postcard::from_bytes::<ChunkRecord>(bytes) {
-            Ok(r) if chunk_key(r.id) == *key => r,
-            _ => return Err(bad(format!("chunk record {key:?} does not decode"))),
-        };
+        let r = decode_chunk(key, bytes)
+            .ok_or_else(|| bad(format!("chunk record {key:?} does not decode")))?;
         let Some(d) = docs.get(r.doc_id.as_str()) else {
             return Err(bad(format!("chunk {key} belongs to no document")));
         };

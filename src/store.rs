@@ -57,6 +57,20 @@ pub struct Contents {
 }
 
 impl Contents {
+    /// Every record with its space, meta first.
+    pub fn records(&self) -> impl Iterator<Item = (Space, &str, &[u8])> {
+        [
+            (Space::Meta, &self.meta),
+            (Space::Docs, &self.docs),
+            (Space::Chunks, &self.chunks),
+        ]
+        .into_iter()
+        .flat_map(|(space, list)| {
+            list.iter()
+                .map(move |(k, v)| (space, k.as_str(), v.as_slice()))
+        })
+    }
+
     pub fn meta(&self, key: &str) -> Option<&[u8]> {
         self.meta
             .iter()
@@ -77,24 +91,17 @@ pub trait Store {
     /// Reads one record (the default reads everything; stores override it).
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
         let c = self.load().await?;
-        let list = match space {
-            Space::Meta => c.meta,
-            Space::Docs => c.docs,
-            Space::Chunks => c.chunks,
-        };
-        Ok(list.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+        Ok(c.records()
+            .find(|&(s, k, _)| s == space && k == key)
+            .map(|(_, _, v)| v.to_vec()))
     }
     /// Deletes everything this store holds (the store stays usable).
     async fn clear(&self) -> Result<()> {
         let c = self.load().await?;
-        let mut ops = Vec::new();
-        for (space, list) in [
-            (Space::Meta, c.meta),
-            (Space::Docs, c.docs),
-            (Space::Chunks, c.chunks),
-        ] {
-            ops.extend(list.into_iter().map(|(k, _)| Op::Delete(space, k)));
-        }
+        let ops = c
+            .records()
+            .map(|(space, k, _)| Op::Delete(space, k.to_string()))
+            .collect();
         self.write(ops).await
     }
 }

@@ -106,6 +106,16 @@ fn space_names() -> Array {
         .collect()
 }
 
+/// Why a transaction could not start: a closed connection (E_CLOSED) or another failure.
+fn transaction_error(e: &JsValue) -> Error {
+    match e.dyn_ref::<DomException>().map(|d| d.name()) {
+        Some(n) if n == "InvalidStateError" => {
+            Error::Closed("the knowledge base's database connection is closed".into())
+        }
+        _ => map_error("starting a transaction", e),
+    }
+}
+
 /// A knowledge base's IndexedDB database. Clones share the connection.
 #[derive(Clone)]
 pub struct IdbStore {
@@ -177,12 +187,7 @@ impl IdbStore {
     fn tx(&self, mode: IdbTransactionMode) -> Result<IdbTransaction> {
         self.db
             .transaction_with_str_sequence_and_mode(&space_names(), mode)
-            .map_err(|e| match e.dyn_ref::<DomException>().map(|d| d.name()) {
-                Some(n) if n == "InvalidStateError" => {
-                    Error::Closed("the knowledge base's database connection is closed".into())
-                }
-                _ => map_error("starting a transaction", &e),
-            })
+            .map_err(|e| transaction_error(&e))
     }
 
     /// Issues the operations in one transaction. With `abort_after = Some(n)` the transaction is
@@ -234,14 +239,10 @@ impl IdbStore {
 
 impl Store for IdbStore {
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
-        let tx = self.db.transaction_with_str(space.name()).map_err(|e| {
-            match e.dyn_ref::<DomException>().map(|d| d.name()) {
-                Some(n) if n == "InvalidStateError" => {
-                    Error::Closed("the knowledge base's database connection is closed".into())
-                }
-                _ => map_error("starting a transaction", &e),
-            }
-        })?;
+        let tx = self
+            .db
+            .transaction_with_str(space.name())
+            .map_err(|e| transaction_error(&e))?;
         let req = tx
             .object_store(space.name())
             .and_then(|os| os.get(&JsValue::from_str(key)))

@@ -203,6 +203,16 @@ fn opt_uint(obj: &JsValue, key: &str) -> Result<Option<usize>> {
     }
 }
 
+fn opt_bool(obj: &JsValue, key: &str) -> Result<Option<bool>> {
+    let v = get(obj, key);
+    if absent(&v) {
+        return Ok(None);
+    }
+    v.as_bool()
+        .map(Some)
+        .ok_or_else(|| Error::Input(format!("{key} must be a boolean")))
+}
+
 fn opt_str(obj: &JsValue, key: &str) -> Result<Option<String>> {
     let v = get(obj, key);
     if absent(&v) {
@@ -306,13 +316,8 @@ fn search_options(o: &JsValue) -> Result<SearchOptions> {
                 as f32,
         );
     }
-    let rerank = get(o, "rerank");
-    if !absent(&rerank) {
-        match rerank.as_bool() {
-            Some(false) => opts.mmr_lambda = None,
-            Some(true) => {}
-            None => return Err(Error::Input("rerank must be a boolean".into())),
-        }
+    if opt_bool(o, "rerank")? == Some(false) {
+        opts.mmr_lambda = None;
     }
     let f = get(o, "filter");
     if !absent(&f) {
@@ -408,15 +413,8 @@ async fn kb_options(o: &JsValue, embedder: &crate::Embedder) -> Result<KbOptions
         }
         index.ef_search = n;
     }
-    match get(o, "persist") {
-        v if absent(&v) || v.is_truthy() => {
-            if v.as_bool().is_none() && !absent(&v) {
-                return Err(Error::Input("persist must be a boolean".into()));
-            }
-            let _ = idb::persist().await;
-        }
-        v if v.as_bool() == Some(false) => {}
-        _ => return Err(Error::Input("persist must be a boolean".into())),
+    if opt_bool(o, "persist")?.unwrap_or(true) {
+        let _ = idb::persist().await;
     }
     Ok(KbOptions { chunk, index })
 }
@@ -482,12 +480,7 @@ impl KnowledgeBase {
         future_to_promise(async move {
             let run = async {
                 let opts = kb_options(&options, &emb).await?;
-                let overwrite = match get(&options, "overwrite") {
-                    v if absent(&v) => false,
-                    v => v
-                        .as_bool()
-                        .ok_or_else(|| Error::Input("overwrite must be a boolean".into()))?,
-                };
+                let overwrite = opt_bool(&options, "overwrite")?.unwrap_or(false);
                 let bytes = file.to_vec();
                 let store = IdbStore::open(&name).await?;
                 let kb = match crate::kb::KnowledgeBase::import(
@@ -822,13 +815,11 @@ impl KnowledgeBase {
         let state = self.state.clone();
         future_to_promise(async move {
             let run = async {
-                let (stats, generation) = {
+                let stats = {
                     let guard = state.lock().await;
-                    let kb = &guard.as_ref().ok_or_else(closed)?.kb;
-                    (kb.stats(), kb.generation())
+                    guard.as_ref().ok_or_else(closed)?.kb.stats()
                 };
                 let out = to_js(&stats)?;
-                let _ = Reflect::set(&out, &"generation".into(), &(generation as f64).into());
                 let storage = match idb::estimate().await {
                     Some((usage, quota)) => {
                         let s = js_sys::Object::new();
