@@ -7,20 +7,13 @@
 // BroadcastChannel tells the other tabs at once. Types: index.d.ts.
 import init, { Embedder, Generator, KnowledgeBase, onPanic, sha256Hex } from './localrag.js';
 import {
-  LocalRagError, abortedError, fromCoded, checkKeys, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
+  LocalRagError, abortedError, fromCoded, checkKeys, checkSignal, callSafely, fileBytes, baseHref,
+  isPlainObject as isObject, EMBEDDER_FILES, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
 } from './shared.js';
 
 export { LocalRagError, ERROR_CODES } from './shared.js';
 
 const MODEL_CACHE = 'localrag-models-v1';
-const EMBEDDER_FILES = [
-  // option key, file name in the folder, required
-  ['model', 'model.safetensors', true],
-  ['config', 'config.json', true],
-  ['tokenizer', 'tokenizer.json', true],
-  ['poolingConfig', '1_Pooling/config.json', false],
-  ['sentenceConfig', 'sentence_bert_config.json', false],
-];
 // ---- the wasm module: one per thread, shared by every instance ----
 
 let ready = null;
@@ -76,21 +69,11 @@ function guarded(fn) {
 // ---- option checks ----
 
 const input = (message) => new LocalRagError('E_INPUT', message);
-const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function checkFunction(options, key) {
   const f = options[key];
   if (f !== undefined && f !== null && typeof f !== 'function') throw input(`${key} must be a function`);
   return f ?? null;
-}
-
-function checkSignal(options) {
-  const s = options.signal;
-  if (s === undefined || s === null) return null;
-  if (typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
-    throw input('signal must be an AbortSignal');
-  }
-  return s;
 }
 
 function checkBackend(options, key) {
@@ -119,11 +102,6 @@ const toBytes = (v) => (v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8
 function checkSha(v, what) {
   if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v)) throw input(`${what} must be 64 hex digits (a SHA-256)`);
   return v.toLowerCase();
-}
-
-/** The page's own URL (a Worker: its script's), against which model URLs are resolved. */
-function baseHref() {
-  return globalThis.document?.baseURI ?? globalThis.location?.href;
 }
 
 // ---- model files: fetch with progress, optional SHA-256, Cache API ----
@@ -246,8 +224,7 @@ async function embedderFiles(source, fetchOpts) {
   if (typeof source === 'string') {
     folder = source;
   } else if (isObject(source)) {
-    const known = ['url', 'sha256', ...EMBEDDER_FILES.map(([k]) => k)];
-    for (const k of Object.keys(source)) if (!known.includes(k)) throw input(`unknown embedder option \`${k}\` (known: ${known.join(', ')})`);
+    checkKeys(source, ['url', 'sha256', ...EMBEDDER_FILES.map(([k]) => k)], 'embedder');
     if (source.url !== undefined && typeof source.url !== 'string') throw input('embedder.url must be a string');
     folder = source.url ?? null;
     if (source.sha256 !== undefined) {
@@ -281,7 +258,7 @@ async function generatorFile(source, fetchOpts) {
   if (isBytes(source)) return toBytes(source);
   if (typeof source === 'string') return modelFile(source, { ...fetchOpts, sha: null, optional: false });
   if (isObject(source)) {
-    for (const k of Object.keys(source)) if (!['url', 'sha256'].includes(k)) throw input(`unknown generator option \`${k}\` (known: url, sha256)`);
+    checkKeys(source, ['url', 'sha256'], 'generator');
     if (typeof source.url !== 'string') throw input('generator.url must be a string');
     const sha = source.sha256 === undefined ? null : checkSha(source.sha256, 'generator.sha256');
     return modelFile(source.url, { ...fetchOpts, sha, optional: false });
@@ -312,7 +289,6 @@ export class LocalRag {
   #channel;
   #listeners = new Set();
   #closed = false;
-  #generation = 0;
 
   constructor(key, name, kb, embedder, generator) {
     if (key !== secret) throw new TypeError('use LocalRag.open(name, options)');
@@ -337,13 +313,7 @@ export class LocalRag {
 
   /** Creates the knowledge base `name` from an export file and opens it. */
   static import(name, file, options) {
-    return guarded(async () => {
-      let bytes;
-      if (typeof Blob !== 'undefined' && file instanceof Blob) bytes = new Uint8Array(await file.arrayBuffer());
-      else if (isBytes(file)) bytes = toBytes(file);
-      else throw input('import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
-      return openOrImport(name, options, bytes, IMPORT_KEYS);
-    });
+    return guarded(async () => openOrImport(name, options, await fileBytes(file), IMPORT_KEYS));
   }
 
   /** Deletes a knowledge base and everything it stored. */
@@ -351,10 +321,8 @@ export class LocalRag {
     return guarded(async () => {
       checkName(name);
       await start();
+      // Instances open on it (in any tab) let go of their connection when it is deleted.
       await withWriteLock(name, () => KnowledgeBase.destroyByName(name));
-      const ch = channelFor(name);
-      ch?.postMessage({ generation: -1 });
-      ch?.close();
     });
   }
 
@@ -373,20 +341,13 @@ export class LocalRag {
     if (this.#closed) throw new LocalRagError('E_CLOSED', `knowledge base "${this.#name}" is closed`);
   }
 
+  /** Catches up with other tabs' writes; resolves to the write counter now loaded. */
   async #refresh() {
-    const r = await this.#kb.refresh();
-    this.#generation = r.generation;
-    return r.generation;
+    return (await this.#kb.refresh()).generation;
   }
 
   #emit(generation, remote) {
-    for (const f of this.#listeners) {
-      try {
-        f({ generation, remote });
-      } catch (e) {
-        setTimeout(() => { throw e; }); // a listener's bug must not break the write
-      }
-    }
+    for (const f of this.#listeners) callSafely(f, { generation, remote });
   }
 
   /** A write: under the knowledge base's lock, on fresh data, announced to the other tabs. */
@@ -394,8 +355,7 @@ export class LocalRag {
     return guarded(async () => {
       this.#check();
       return withWriteLock(this.#name, async () => {
-        await this.#refresh();
-        const before = this.#generation;
+        const before = await this.#refresh();
         const result = await fn();
         const after = await this.#refresh();
         if (after !== before) {
@@ -510,12 +470,7 @@ async function openOrImport(name, options, file, keys) {
   const onProgress = checkFunction(o, 'onProgress');
   const signal = checkSignal(o);
   const progress = (p) => {
-    if (!onProgress) return;
-    try {
-      onProgress(p);
-    } catch (e) {
-      setTimeout(() => { throw e; });
-    }
+    if (onProgress) callSafely(onProgress, p);
   };
   const fetchOpts = {
     cache: checkBool(o, 'cache', true),

@@ -43,7 +43,47 @@ export const ASK_KEYS = Object.freeze([
   'repetitionPenalty', 'seed', 'stop', 'onToken', 'signal',
 ]);
 
-const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** A non-null, non-array object. */
+export const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The embedder's files: option key, file name in a sentence-transformers folder, required. */
+export const EMBEDDER_FILES = Object.freeze([
+  ['model', 'model.safetensors', true],
+  ['config', 'config.json', true],
+  ['tokenizer', 'tokenizer.json', true],
+  ['poolingConfig', '1_Pooling/config.json', false],
+  ['sentenceConfig', 'sentence_bert_config.json', false],
+]);
+
+/** The page's own URL (in a Worker: its script's), against which model URLs are resolved. */
+export const baseHref = () => globalThis.document?.baseURI ?? globalThis.location?.href;
+
+/** The `signal` option: null, or an AbortSignal (else E_INPUT). */
+export function checkSignal(options) {
+  const s = options?.signal;
+  if (s === undefined || s === null) return null;
+  if (typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
+    throw new LocalRagError('E_INPUT', 'signal must be an AbortSignal');
+  }
+  return s;
+}
+
+/** Calls a user callback; an exception in it is reported, but does not break the operation. */
+export function callSafely(f, value) {
+  try {
+    f(value);
+  } catch (e) {
+    setTimeout(() => { throw e; });
+  }
+}
+
+/** An export file given as a Blob, an ArrayBuffer or a typed array, as bytes (a view where it can). */
+export async function fileBytes(file) {
+  if (typeof Blob !== 'undefined' && file instanceof Blob) return new Uint8Array(await file.arrayBuffer());
+  if (file instanceof ArrayBuffer) return new Uint8Array(file);
+  if (ArrayBuffer.isView(file)) return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+  throw new LocalRagError('E_INPUT', 'import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
+}
 
 /** `options` (undefined, null or an object with only `allowed` keys), or E_INPUT. */
 export function checkKeys(options, allowed, what) {

@@ -5,7 +5,8 @@
 // is forwarded as an `abort` message; export files, imported files and vectors move as
 // transferables. Errors arrive as LocalRagError with the same codes.
 import {
-  LocalRagError, abortedError, fromCoded, checkKeys, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
+  LocalRagError, abortedError, fromCoded, checkKeys, checkSignal, callSafely, fileBytes, baseHref,
+  isPlainObject, EMBEDDER_FILES, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
 } from './shared.js';
 
 export { LocalRagError, ERROR_CODES } from './shared.js';
@@ -20,11 +21,9 @@ function spawn() {
   return new Worker(new URL('./worker-entry.js', import.meta.url), { type: 'module', name: 'localrag' });
 }
 
-const baseHref = () => globalThis.document?.baseURI ?? globalThis.location?.href;
-
 /** Model URLs are resolved against the page, not against the Worker's script. */
 function resolveModels(options) {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) return options;
+  if (!isPlainObject(options)) return options;
   const abs = (u) => {
     try {
       return new URL(u, baseHref()).href;
@@ -34,14 +33,14 @@ function resolveModels(options) {
   };
   const out = { ...options };
   if (typeof out.embedder === 'string') out.embedder = abs(out.embedder);
-  else if (out.embedder && typeof out.embedder === 'object' && !Array.isArray(out.embedder)) {
+  else if (isPlainObject(out.embedder)) {
     out.embedder = { ...out.embedder };
-    for (const k of ['url', 'model', 'config', 'tokenizer', 'poolingConfig', 'sentenceConfig']) {
+    for (const k of ['url', ...EMBEDDER_FILES.map(([key]) => key)]) {
       if (typeof out.embedder[k] === 'string') out.embedder[k] = abs(out.embedder[k]);
     }
   }
   if (typeof out.generator === 'string') out.generator = abs(out.generator);
-  else if (out.generator && typeof out.generator === 'object' && typeof out.generator.url === 'string') {
+  else if (isPlainObject(out.generator) && typeof out.generator.url === 'string') {
     out.generator = { ...out.generator, url: abs(out.generator.url) };
   }
   return out;
@@ -81,11 +80,8 @@ class Channel {
     const call = this.#calls.get(m?.id);
     if (!call) return;
     if (m.type === 'callback') {
-      try {
-        call.callbacks[m.name]?.(m.value);
-      } catch (e) {
-        setTimeout(() => { throw e; });
-      }
+      const f = call.callbacks[m.name];
+      if (f) callSafely(f, m.value);
       return;
     }
     this.#calls.delete(m.id);
@@ -102,7 +98,7 @@ class Channel {
       const callbacks = {};
       let signal = null;
       const last = args.length ? args[args.length - 1] : undefined;
-      if (last && typeof last === 'object' && !Array.isArray(last) && !ArrayBuffer.isView(last) && !(last instanceof ArrayBuffer)) {
+      if (isPlainObject(last) && !ArrayBuffer.isView(last) && !(last instanceof ArrayBuffer)) {
         const o = { ...last };
         for (const k of CALLBACKS) {
           if (typeof o[k] === 'function') {
@@ -110,12 +106,13 @@ class Channel {
             o[k] = true; // the Worker puts a forwarding function here
           }
         }
-        if (o.signal !== undefined && o.signal !== null) {
-          signal = o.signal;
-          if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
-            reject(new LocalRagError('E_INPUT', 'signal must be an AbortSignal'));
-            return;
-          }
+        try {
+          signal = checkSignal(o);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        if (signal) {
           if (signal.aborted) {
             reject(abortedError());
             return;
@@ -166,13 +163,7 @@ export class LocalRag {
     this.#channel = channel;
     this.#info = info;
     channel.onChange = (e) => {
-      for (const f of this.#listeners) {
-        try {
-          f(e);
-        } catch (err) {
-          setTimeout(() => { throw err; });
-        }
-      }
+      for (const f of this.#listeners) callSafely(f, e);
     };
   }
 
@@ -193,13 +184,11 @@ export class LocalRag {
   }
 
   static async import(name, file, options) {
-    let bytes;
-    if (typeof Blob !== 'undefined' && file instanceof Blob) bytes = new Uint8Array(await file.arrayBuffer());
-    else if (file instanceof ArrayBuffer) bytes = new Uint8Array(file.slice(0));
-    else if (ArrayBuffer.isView(file)) bytes = new Uint8Array(file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength));
-    else throw new LocalRagError('E_INPUT', 'import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
+    const view = await fileBytes(file);
+    // A private copy (a Blob's bytes already are one) moves to the Worker without a second
+    // copy; the caller's buffer stays intact.
+    const bytes = typeof Blob !== 'undefined' && file instanceof Blob ? view : view.slice();
     if (options !== undefined && options !== null) checkKeys(options, IMPORT_KEYS, 'import');
-    // A private copy moves to the Worker without a second copy; the caller's stays intact.
     return LocalRag.#start('import', [name, bytes, resolveModels(options)], [bytes.buffer]);
   }
 
