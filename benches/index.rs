@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use localrag::index::{IndexOptions, Vector, VectorIndex, measure, quantile, random_unit};
+use localrag::testing::{measure, quantile, random_unit};
+use localrag::{IndexOptions, Vector, VectorIndex};
 
 const DIM: usize = 384;
 
@@ -28,7 +29,7 @@ fn main() {
     let start = Instant::now();
     let now = move || start.elapsed().as_secs_f64() * 1e3;
     let queries = random_unit(500, DIM, 99);
-    let near = |data: &[Vec<f32>]| localrag::index::noisy_queries(data, 500, 98);
+    let near = |data: &[Vec<f32>]| localrag::testing::noisy_queries(data, 500, 98);
     let sizes: Vec<usize> = std::env::var("INDEX_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
@@ -105,7 +106,7 @@ pub fn real(n: usize) {
         _ => {
             let texts = common::real_texts(total);
             assert_eq!(texts.len(), total, "not enough documentation lines");
-            let dir = localrag::fs::ModelDir::read(&common::model_dir())
+            let dir = localrag::EmbedderFileBytes::read_dir(&common::model_dir())
                 .expect("model files (make assets)");
             let e = localrag::Embedder::load(
                 dir.files(),
@@ -113,7 +114,7 @@ pub fn real(n: usize) {
                     batch_size: 64,
                     ..Default::default()
                 },
-                &localrag::device::cpu_device(),
+                &localrag::cpu_device(),
             )
             .unwrap();
             let t = Instant::now();
@@ -128,7 +129,13 @@ pub fn real(n: usize) {
                     t.elapsed().as_secs_f64()
                 );
             }
-            std::fs::write(&cache, localrag::index::f32s_to_bytes(&flat)).unwrap();
+            std::fs::write(
+                &cache,
+                flat.iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect::<Vec<u8>>(),
+            )
+            .unwrap();
             flat
         }
     };

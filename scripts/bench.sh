@@ -14,7 +14,7 @@ REAL="${BENCH_REAL:-100000}" cargo bench --bench index 2>/dev/null | tee -a "$ou
 echo "== native generator (cargo bench --bench generate)"
 cargo bench --bench generate 2>/dev/null | tee -a "$out"
 echo "== browser (tests/e2e/bench.mjs, headless Chromium)"
-rm -rf www/pkg && cp -r pkg www/pkg
+rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
 rm -rf www/bench-data && mkdir -p www/bench-data && cp .cache/bench/*.snap .cache/bench/*.f32 www/bench-data/ 2>/dev/null || true
 node tests/e2e/bench.mjs "${BROWSER_BENCH_QUERY:-?chunks=16&rounds=1&suites=embed,index,ingest,generate}" | tee -a "$out"
 python3 scripts/bench_report.py "$out" > BENCHMARKS.md

@@ -1,7 +1,8 @@
-// Completes pkg/ as the npm package: wasm-bindgen emits the low-level glue (localrag.js, its
-// .d.ts and the .wasm); this copies the public API (src/web/js: `LocalRag` for the calling
-// thread, the Worker proxy and the Worker's entry, with their types) and writes package.json.
-// Run alone (`node scripts/package-json.mjs`) it refreshes the JS of an existing pkg/ without
+// Completes pkg/ (or the folder given, e.g. pkg-testing) as the npm package: wasm-bindgen emits
+// the low-level glue (localrag.js, its .d.ts and the .wasm); this copies the public API
+// (src/web/js: `LocalRag` for the calling thread, the model fetching, the Worker proxy and the
+// Worker's entry, with their types) and writes package.json. Run alone
+// (`node scripts/package-json.mjs [dir]`) it refreshes the JS of an existing package without
 // rebuilding the wasm.
 import { readFileSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
 
@@ -9,9 +10,10 @@ const root = new URL('../', import.meta.url);
 const cargo = readFileSync(new URL('Cargo.toml', root), 'utf8');
 const field = (name) => cargo.match(new RegExp(`^${name} = "([^"]*)"`, 'm'))[1];
 
+const out = new URL(`${process.argv[2] ?? 'pkg'}/`, root);
 const js = new URL('src/web/js/', root);
 const ours = readdirSync(js).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
-for (const f of ours) copyFileSync(new URL(f, js), new URL(`pkg/${f}`, root));
+for (const f of ours) copyFileSync(new URL(f, js), new URL(f, out));
 
 const pkg = {
   name: 'localrag',
@@ -35,4 +37,4 @@ const pkg = {
   sideEffects: false,
   keywords: ['rag', 'embeddings', 'webgpu', 'wasm', 'burn', 'private', 'offline', 'llm', 'search'],
 };
-writeFileSync(new URL('pkg/package.json', root), JSON.stringify(pkg, null, 2) + '\n');
+writeFileSync(new URL('package.json', out), JSON.stringify(pkg, null, 2) + '\n');

@@ -1,11 +1,15 @@
 //! Which compute device the models run on. Platform-free: the browser layer decides *when* to
-//! ask for the GPU (after checking `navigator.gpu`), this module knows *how*.
+//! ask for the GPU (after checking `navigator.gpu`), this module knows *how*, and which
+//! adapters do not count as a GPU.
 
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::error::{Error, Result};
+use crate::options::Options;
 
 /// The two kinds of device localrag runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,57 +31,117 @@ impl BackendKind {
     }
 }
 
+/// Which device runs a model. `'auto'` picks WebGPU when the browser gives a hardware adapter
+/// (a software fallback such as SwiftShader counts as none) and the CPU otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    #[default]
+    Auto,
+    Webgpu,
+    Cpu,
+}
+
 /// Burn's two pure-Rust CPU backends; both are built so the benchmark can compare them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
 pub enum CpuBackend {
-    /// `burn-flex`, Burn's current CPU backend.
+    /// `burn-flex`, Burn's current CPU backend (the faster in BENCHMARKS.md).
+    #[default]
     Flex,
     /// `burn-ndarray`, deprecated in Burn 0.22.
-    NdArray,
+    Ndarray,
 }
 
 impl CpuBackend {
-    /// The one `cpu_device()` uses (the faster in BENCHMARKS.md).
-    pub const DEFAULT: CpuBackend = CpuBackend::Flex;
-
-    /// Parses `"flex"` or `"ndarray"`.
-    pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "flex" => Ok(CpuBackend::Flex),
-            "ndarray" => Ok(CpuBackend::NdArray),
-            other => Err(Error::Input(format!(
-                "CPU backend `{other}` is not one of flex, ndarray"
-            ))),
-        }
-    }
-
     /// The device for this backend.
     #[allow(deprecated)]
     pub fn device(self) -> Device {
         match self {
             CpuBackend::Flex => Device::flex(),
-            CpuBackend::NdArray => Device::ndarray(),
+            CpuBackend::Ndarray => Device::ndarray(),
         }
     }
 }
 
-/// The default CPU device.
-pub fn cpu_device() -> Device {
-    CpuBackend::DEFAULT.device()
+/// Where a model loader puts the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeviceOptions {
+    /// Default `'auto'`.
+    #[ts(as = "Option<_>", optional)]
+    pub backend: BackendChoice,
+    /// Which Burn CPU backend the CPU fallback uses (default 'flex'; 'ndarray' for comparison).
+    #[ts(as = "Option<_>", optional)]
+    pub cpu_backend: CpuBackend,
 }
 
-static GPU: OnceLock<(Device, String)> = OnceLock::new();
+/// The device options of `LocalRag.open`: one choice for both models, or one for each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OpenDeviceOptions {
+    /// Device of both models (default 'auto': WebGPU when the browser gives a hardware adapter,
+    /// else the CPU).
+    #[ts(as = "Option<_>", optional)]
+    pub backend: BackendChoice,
+    /// Device of the generator only (default: `backend`).
+    #[ts(optional)]
+    pub generator_backend: Option<BackendChoice>,
+    /// Burn CPU backend of the fallback (default 'flex').
+    #[ts(as = "Option<_>", optional)]
+    pub cpu_backend: CpuBackend,
+}
+
+/// The default CPU device.
+pub fn cpu_device() -> Device {
+    CpuBackend::default().device()
+}
+
+/// Whether an adapter is a software implementation (SwiftShader, lavapipe, WARP): such an
+/// adapter runs the models on the CPU far slower than the CPU backend, so `'auto'` does not
+/// take it.
+pub fn is_software_adapter(fallback_flag: bool, device_type_cpu: bool, description: &str) -> bool {
+    let d = description.to_ascii_lowercase();
+    fallback_flag
+        || device_type_cpu
+        || [
+            "swiftshader",
+            "llvmpipe",
+            "lavapipe",
+            "softpipe",
+            "microsoft basic render",
+        ]
+        .iter()
+        .any(|name| d.contains(name))
+}
+
+struct Gpu {
+    device: Device,
+    description: String,
+    software: bool,
+}
+
+static GPU: OnceLock<Gpu> = OnceLock::new();
 
 /// Keeps the first initialised GPU device (and a description of its adapter) for everyone.
-fn remember(device: Device, setup: &burn::tensor::wgpu::WgpuSetup) -> Device {
+fn remember(device: Device, setup: &burn::tensor::wgpu::WgpuSetup) -> &'static Gpu {
     let info = setup.adapter.get_info();
-    let described = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
-    GPU.get_or_init(|| (device, described)).0.clone()
+    let description = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    let software = is_software_adapter(
+        false,
+        format!("{:?}", info.device_type) == "Cpu",
+        &info.name,
+    );
+    GPU.get_or_init(|| Gpu {
+        device,
+        description,
+        software,
+    })
 }
 
 /// Name, graphics API and type of the GPU adapter in use, once the GPU device exists.
 pub fn gpu_adapter_info() -> Option<String> {
-    GPU.get().map(|(_, info)| info.clone())
+    GPU.get().map(|g| g.description.clone())
 }
 
 fn gpu_error(e: impl std::fmt::Debug) -> Error {
@@ -87,24 +151,68 @@ fn gpu_error(e: impl std::fmt::Debug) -> Error {
 /// The GPU device, initialised once and shared (a wgpu runtime must be registered only once).
 /// Works on every platform; on the web it is the only way.
 pub async fn gpu_device_async() -> Result<Device> {
-    if let Some((d, _)) = GPU.get() {
-        return Ok(d.clone());
+    if let Some(g) = GPU.get() {
+        return Ok(g.device.clone());
     }
     let (device, setup) = Device::wgpu_options()
         .init_with_setup_async()
         .await
         .map_err(gpu_error)?;
-    Ok(remember(device, &setup))
+    Ok(remember(device, &setup).device.clone())
 }
 
 /// Native, blocking variant of [`gpu_device_async`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn gpu_device() -> Result<Device> {
-    if let Some((d, _)) = GPU.get() {
-        return Ok(d.clone());
+    if let Some(g) = GPU.get() {
+        return Ok(g.device.clone());
     }
     let (device, setup) = Device::wgpu_options()
         .init_with_setup()
         .map_err(gpu_error)?;
-    Ok(remember(device, &setup))
+    Ok(remember(device, &setup).device.clone())
+}
+
+/// Native `auto`: the GPU when there is one that is not a software implementation, else
+/// `Err` with the reason (the caller falls back to the CPU).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn hardware_gpu_device() -> std::result::Result<Device, String> {
+    let device = gpu_device().map_err(|e| e.message().to_string())?;
+    let gpu = GPU.get().expect("initialised by gpu_device");
+    if gpu.software {
+        return Err(format!(
+            "the GPU adapter {} is a software implementation",
+            gpu.description
+        ));
+    }
+    Ok(device)
+}
+
+impl Options for DeviceOptions {}
+impl Options for OpenDeviceOptions {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn software_adapters_are_recognised() {
+        assert!(is_software_adapter(true, false, "Some GPU"));
+        assert!(is_software_adapter(false, true, "Some GPU"));
+        assert!(is_software_adapter(
+            false,
+            false,
+            "llvmpipe (LLVM 15.0.6, 256 bits)"
+        ));
+        assert!(is_software_adapter(
+            false,
+            false,
+            "SwiftShader Device (Subzero)"
+        ));
+        assert!(!is_software_adapter(
+            false,
+            false,
+            "NVIDIA GeForce RTX 4090"
+        ));
+    }
 }

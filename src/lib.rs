@@ -1,38 +1,85 @@
 //! localrag: private retrieval-augmented generation that runs inside a web page.
 //!
-//! The crate has a platform-free core (everything but [`web`]) that is tested natively, and a
-//! thin browser layer ([`web`], wasm32 only) that is the only code touching `web-sys`/`js-sys`.
+//! The crate has a platform-free core, tested natively, and a thin browser layer ([`web`],
+//! wasm32 only) that is the only code touching `web-sys`/`js-sys`. The core, from the bottom
+//! up (a module uses only the ones above it in this list):
+//!
+//! | module | what |
+//! |---|---|
+//! | `error`, `util`, `hooks` | the error type and its codes; digests and vector arithmetic; how long operations report to their host |
+//! | `text` | the lexical analyzer and the chunker |
+//! | `retrieval` | the vector index (HNSW + mutable segment), BM25, fusion and MMR, evaluation metrics |
+//! | `formats` | safetensors, the GGUF container, ggml's quantized blocks |
+//! | `device` | which compute device (Burn's wgpu or CPU backends) |
+//! | `models` | one model architecture per file: BERT, Llama |
+//! | `embed` | the sentence embedder (tokenize, batch, pool, check) |
+//! | `generate` | the generator (tokenizer, chat template, sampler, text stream, generation loop) |
+//! | `kb` | the knowledge base over a [`Store`]: records, add, search, the export file |
+//! | `rag` | the `ask` flow: retrieval, the grounded prompt, the answer with citations |
+//! | `contract` | the TypeScript types and JS constants generated from the Rust types |
+//!
+//! The public Rust API is what this file re-exports.
 
-pub mod archive;
-pub mod chat;
-pub mod chunk;
-pub mod config;
-pub mod device;
-pub mod embedder;
-pub mod error;
-pub mod eval;
+mod device;
+mod embed;
+mod error;
+mod formats;
+mod generate;
+mod hooks;
+mod kb;
+mod models;
+mod options;
+mod rag;
+mod retrieval;
+mod text;
+mod util;
+
 #[cfg(not(target_arch = "wasm32"))]
-pub mod fs;
-pub mod generator;
-pub mod gguf;
-pub mod index;
-pub mod kb;
-pub mod lexical;
-pub mod models;
-pub mod rag;
-pub mod retrieve;
-pub mod sample;
-pub mod store;
-pub mod weights;
-
+pub mod contract;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use config::{BertConfig, Pooling};
-pub use device::BackendKind;
-pub use embedder::{Embedder, EmbedderFiles, EmbedderOptions, cosine};
+pub use device::{BackendChoice, BackendKind, CpuBackend, DeviceOptions, OpenDeviceOptions};
+#[cfg(not(target_arch = "wasm32"))]
+pub use device::{cpu_device, gpu_adapter_info, gpu_device, hardware_gpu_device};
+pub use device::{gpu_device_async, is_software_adapter};
+pub use embed::{
+    Embed, Embedder, EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderOptions, FILES,
+    MAX_BATCH_SIZE, MAX_TEXT_BYTES, Pooling,
+};
 pub use error::{Error, Result};
-pub use generator::{GenerateParams, Generator};
-pub use kb::{DocInput, Embed, Filter, Hit, KbOptions, KnowledgeBase, SearchOptions};
-pub use retrieve::Mode;
-pub use store::{MemoryStore, Store};
+pub use formats::{GgmlType, Gguf, GgufValue, TensorInfo, Weights, dequantize, dequantize_row};
+pub use generate::{
+    ChatTemplate, ChatTokenizer, DEFAULT_MAX_TOKENS, FinishReason, GenerateOptions, GenerateParams,
+    Generation, GenerationResult, Generator, Message, Prompt, SamplingParams, Step, Timings, Usage,
+    argmax, top_k,
+};
+pub use hooks::{Hooks, Progress, Stage};
+pub use kb::{
+    AddReport, Contents, DocInfo, DocInput, Filter, Hit, HitScores, KbOptions, KnowledgeBase,
+    KnowledgeBaseOptions, MAX_DOC_BYTES, MAX_ID_BYTES, MAX_K, Manifest, MemoryStore, Op,
+    SearchOptions, Space, Stats, Store, StoredChunk, StoredDocument,
+};
+pub use models::bert::{Bert, BertConfig};
+pub use models::llama::{KvCache, Llama, LlamaConfig, permute_for_pairs};
+pub use options::{Options, Source};
+pub use rag::{
+    Answer, AskOptions, Citation, GroundedPrompt, NO_ANSWER, Prepared, SYSTEM_PROMPT, build_prompt,
+    cited_numbers, parse_citations, relevant,
+};
+pub use retrieval::{
+    IndexOptions, IndexStats, Metrics, Mode, SnapshotState, Vector, VectorIndex, evaluate,
+};
+pub use text::{ChunkOptions, ChunkSpan, TokenSpans, chunk_text, utf16_len};
+pub use util::{cosine, sha256_hex};
+
+/// Helpers of the benchmarks and tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    pub use crate::retrieval::bench::{measure, noisy_queries, quantile, random_unit};
+}
+
+/// The `ask` flow, step by step.
+pub mod ask {
+    pub use crate::rag::{answer, ask, prepare};
+}

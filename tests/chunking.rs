@@ -3,8 +3,8 @@
 
 mod common;
 
-use localrag::chunk::{ChunkOptions, chunk_text};
-use localrag::fs::ModelDir;
+use localrag::EmbedderFileBytes as ModelDir;
+use localrag::{ChunkOptions, chunk_text};
 use localrag::{Embedder, EmbedderOptions};
 
 fn corpus() -> Vec<String> {
@@ -39,11 +39,11 @@ fn corpus() -> Vec<String> {
 
 #[test]
 fn chunks_fit_and_offsets_slice_exactly() {
-    let dir = ModelDir::read(&common::model_dir()).expect("model files (make assets)");
+    let dir = ModelDir::read_dir(&common::model_dir()).expect("model files (make assets)");
     let embedder = Embedder::load(
         dir.files(),
         EmbedderOptions::default(),
-        &localrag::device::cpu_device(),
+        &localrag::cpu_device(),
     )
     .unwrap();
     let mut total = 0;

@@ -4,12 +4,12 @@
 mod common;
 
 use burn::tensor::Device;
-use localrag::device::{CpuBackend, cpu_device, gpu_device};
-use localrag::fs::ModelDir;
+use localrag::EmbedderFileBytes as ModelDir;
+use localrag::{CpuBackend, cpu_device, gpu_device};
 use localrag::{Embedder, EmbedderOptions, cosine};
 
 fn load(device: &Device, batch_size: usize) -> Embedder {
-    let dir = ModelDir::read(&common::model_dir()).expect("model folder: run `make assets`");
+    let dir = ModelDir::read_dir(&common::model_dir()).expect("model folder: run `make assets`");
     let options = EmbedderOptions {
         batch_size,
         ..Default::default()
@@ -65,17 +65,14 @@ fn cpu_matches_reference() {
 
 #[test]
 fn ndarray_matches_reference() {
-    check_parity(&load(&CpuBackend::NdArray.device(), 16), 0.9999);
+    check_parity(&load(&CpuBackend::Ndarray.device(), 16), 0.9999);
 }
 
 #[test]
 fn wgpu_matches_reference() {
     let device =
         gpu_device().expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
-    eprintln!(
-        "wgpu adapter: {}",
-        localrag::device::gpu_adapter_info().unwrap()
-    );
+    eprintln!("wgpu adapter: {}", localrag::gpu_adapter_info().unwrap());
     check_parity(&load(&device, 16), 0.999);
 }
 
@@ -105,7 +102,7 @@ fn batching_keeps_order_and_values() {
 
 #[test]
 fn bad_inputs_are_typed_errors() {
-    let dir = ModelDir::read(&common::model_dir()).unwrap();
+    let dir = ModelDir::read_dir(&common::model_dir()).unwrap();
     let cpu = cpu_device();
     let opts = EmbedderOptions::default;
 
@@ -169,7 +166,7 @@ fn bad_inputs_are_typed_errors() {
     );
 
     let embedder = Embedder::load(dir.files(), opts(), &cpu).unwrap();
-    let huge = "a ".repeat(localrag::embedder::MAX_TEXT_BYTES);
+    let huge = "a ".repeat(localrag::MAX_TEXT_BYTES);
     let e = pollster::block_on(embedder.embed(&[huge.as_str()])).unwrap_err();
     assert_eq!(e.code(), "E_INPUT");
     // Empty text is defined: [CLS] [SEP], a valid unit vector.

@@ -5,13 +5,12 @@ mod common;
 
 use std::sync::OnceLock;
 
-use localrag::chat::{ChatTokenizer, Message};
-use localrag::device::cpu_device;
-use localrag::gguf::Gguf;
-use localrag::kb::{Hit, HitScores};
-use localrag::rag;
-use localrag::sample::top_k;
-use localrag::{Error, GenerateParams, Generator};
+use localrag::Gguf;
+use localrag::cpu_device;
+use localrag::top_k;
+use localrag::{ChatTokenizer, Message};
+use localrag::{Error, GenerateParams, Generator, build_prompt};
+use localrag::{Hit, HitScores};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -63,6 +62,16 @@ fn generator() -> &'static Generator {
 /// 6.2e-5 at most; summation order in Burn's kernels adds a little more. 1e-2 is far below the
 /// smallest greedy margin (0.069), so it cannot hide a wrong token.
 const LOGIT_TOLERANCE: f64 = 1e-2;
+
+/// Collects the streamed text.
+#[derive(Default)]
+struct Collect(String);
+
+impl localrag::Hooks for Collect {
+    fn token(&mut self, delta: &str) {
+        self.0.push_str(delta);
+    }
+}
 
 #[test]
 fn golden_data_is_for_this_model_file() {
@@ -156,8 +165,9 @@ fn greedy_tokens_and_first_logits_match_the_reference() {
             ..Default::default()
         };
         let mut run = generator.start(c.prompt_ids.clone(), params).unwrap();
-        let mut streamed = String::new();
-        pollster::block_on(run.run(|d| streamed.push_str(d))).unwrap();
+        let mut streamed = Collect::default();
+        pollster::block_on(run.run(&mut streamed)).unwrap();
+        let streamed = streamed.0;
         assert_eq!(
             run.generated_ids(),
             c.greedy.as_slice(),
@@ -205,14 +215,12 @@ fn generation_respects_max_tokens_stop_strings_and_context() {
             },
         )
         .unwrap();
-    let mut streamed = String::new();
-    pollster::block_on(run.run(|d| streamed.push_str(d))).unwrap();
+    let mut streamed = Collect::default();
+    pollster::block_on(run.run(&mut streamed)).unwrap();
+    let streamed = streamed.0;
     assert_eq!(run.text(), "1. Carrots");
     assert_eq!(streamed, "1. Carrots");
-    assert_eq!(
-        run.finish_reason(),
-        Some(localrag::generator::FinishReason::Stop)
-    );
+    assert_eq!(run.finish_reason(), Some(localrag::FinishReason::Stop));
 
     // max_tokens
     let mut run = generator
@@ -224,12 +232,9 @@ fn generation_respects_max_tokens_stop_strings_and_context() {
             },
         )
         .unwrap();
-    pollster::block_on(run.run(|_| {})).unwrap();
+    pollster::block_on(run.run(&mut ())).unwrap();
     assert_eq!(run.usage().completion_tokens, 3);
-    assert_eq!(
-        run.finish_reason(),
-        Some(localrag::generator::FinishReason::Length)
-    );
+    assert_eq!(run.finish_reason(), Some(localrag::FinishReason::Length));
 
     // The context bounds prompt + answer.
     let ctx = ids.len() + 2;
@@ -243,12 +248,9 @@ fn generation_respects_max_tokens_stop_strings_and_context() {
             },
         )
         .unwrap();
-    pollster::block_on(run.run(|_| {})).unwrap();
+    pollster::block_on(run.run(&mut ())).unwrap();
     assert_eq!(run.usage().completion_tokens, 2);
-    assert_eq!(
-        run.finish_reason(),
-        Some(localrag::generator::FinishReason::Context)
-    );
+    assert_eq!(run.finish_reason(), Some(localrag::FinishReason::Context));
     let e = generator
         .start(
             ids.clone(),
@@ -267,10 +269,7 @@ fn generation_respects_max_tokens_stop_strings_and_context() {
         pollster::block_on(run.next()).unwrap();
     }
     run.cancel();
-    assert_eq!(
-        run.finish_reason(),
-        Some(localrag::generator::FinishReason::Cancelled)
-    );
+    assert_eq!(run.finish_reason(), Some(localrag::FinishReason::Cancelled));
     assert_eq!(run.usage().completion_tokens, 4);
     assert!(pollster::block_on(run.next()).unwrap().is_none());
 }
@@ -289,7 +288,7 @@ fn sampling_is_seeded() {
         p.sampling.temperature = 1.0;
         p.sampling.seed = seed;
         let mut run = generator.start(ids.clone(), p).unwrap();
-        pollster::block_on(run.run(|_| {})).unwrap();
+        pollster::block_on(run.run(&mut ())).unwrap();
         run.generated_ids().to_vec()
     };
     assert_eq!(sample(1), sample(1));
@@ -323,7 +322,7 @@ fn grounded_prompt_never_exceeds_the_context() {
     let hits: Vec<Hit> = (1..=8).map(|n| hit(n, &long)).collect();
     for context in [300, 700, 1100, 2048] {
         for max_tokens in [64, 256] {
-            match rag::build_prompt(tok, "What does the fox do?", &hits, max_tokens, context) {
+            match build_prompt(tok, "What does the fox do?", &hits, max_tokens, context) {
                 Ok(p) => {
                     assert!(
                         p.ids.len() + max_tokens <= context,
@@ -338,6 +337,17 @@ fn grounded_prompt_never_exceeds_the_context() {
                     }
                     assert!(!user.contains(&format!("[{}]", p.passages.len() + 1)));
                     assert_eq!(p.ids, tok.encode_chat(&p.messages).unwrap());
+                    // As many as fit: one more passage would not.
+                    let n = p.passages.len();
+                    if n < hits.len() {
+                        let more =
+                            build_prompt(tok, "What does the fox do?", &hits[..=n], 0, 100_000)
+                                .unwrap();
+                        assert!(
+                            more.ids.len() + max_tokens > context,
+                            "{n} passages: one more fits"
+                        );
+                    }
                 }
                 Err(e) => {
                     assert_eq!(e.code(), "E_INPUT");
@@ -349,14 +359,14 @@ fn grounded_prompt_never_exceeds_the_context() {
             }
         }
     }
-    let p = rag::build_prompt(tok, "What does the fox do?", &hits, 256, 2048).unwrap();
+    let p = build_prompt(tok, "What does the fox do?", &hits, 256, 2048).unwrap();
     assert!(
         p.passages.len() >= 3 && p.left_out >= 1,
         "{} passages",
         p.passages.len()
     );
     assert!(matches!(
-        rag::build_prompt(tok, "  ", &hits, 64, 2048),
+        build_prompt(tok, "  ", &hits, 64, 2048),
         Err(Error::Input(_))
     ));
 }

@@ -3,11 +3,10 @@
 
 use std::cell::Cell;
 
-use localrag::chunk::TokenSpans;
-use localrag::index::IndexOptions;
-use localrag::kb::{DocInput, Embed, Filter, KbOptions, KnowledgeBase, SearchOptions};
-use localrag::store::{MemoryStore, Space, Store};
-use localrag::{Mode, Result};
+use localrag::{
+    DocInput, Embed, Filter, Hooks, IndexOptions, KbOptions, KnowledgeBase, MemoryStore, Mode,
+    Progress, Result, SearchOptions, SnapshotState, Space, Stage, Store, TokenSpans,
+};
 use serde_json::json;
 
 /// Bag of hashed words, normalised. Counts the texts it embeds.
@@ -119,7 +118,7 @@ const TOPICS: [&str; 8] = [
 ];
 
 /// A new knowledge base with default options over a new in-memory store.
-async fn fresh(e: &HashEmbedder) -> (MemoryStore, KnowledgeBase<MemoryStore>) {
+async fn fresh(e: &HashEmbedder) -> (MemoryStore, KnowledgeBase<MemoryStore, &HashEmbedder>) {
     let store = MemoryStore::new();
     let kb = KnowledgeBase::open(store.clone(), e, KbOptions::default())
         .await
@@ -149,14 +148,10 @@ fn add_get_list_and_upsert() {
             .await
             .unwrap();
         let r = kb
-            .add(
-                &e,
-                vec![
-                    doc("a", "Cats purr. Cats sleep."),
-                    doc("b", "Dogs bark loudly."),
-                ],
-                None,
-            )
+            .add(vec![
+                doc("a", "Cats purr. Cats sleep."),
+                doc("b", "Dogs bark loudly."),
+            ])
             .await
             .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged, r.chunks), (2, 0, 0, 2));
@@ -169,7 +164,7 @@ fn add_get_list_and_upsert() {
         let calls = e.calls.get();
         // Same text again: nothing embedded, nothing changed.
         let r = kb
-            .add(&e, vec![doc("a", "Cats purr. Cats sleep.")], None)
+            .add(vec![doc("a", "Cats purr. Cats sleep.")])
             .await
             .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged, r.chunks), (0, 0, 1, 0));
@@ -177,23 +172,22 @@ fn add_get_list_and_upsert() {
         // New title only: updated without embedding.
         let mut retitled = doc("a", "Cats purr. Cats sleep.");
         retitled.title = Some("Felines".into());
-        let r = kb.add(&e, vec![retitled], None).await.unwrap();
+        let r = kb.add(vec![retitled]).await.unwrap();
         assert_eq!((r.updated, r.chunks), (1, 0));
         assert_eq!(e.calls.get(), calls);
         assert_eq!(kb.get("a").unwrap().title, "Felines");
-        let old_chunks = kb.get("a").unwrap().chunk_ids.clone();
+        let chunk_ids = |kb: &KnowledgeBase<MemoryStore, &HashEmbedder>| -> Vec<u64> {
+            kb.get("a").unwrap().chunks.iter().map(|c| c.id).collect()
+        };
+        let old_chunks = chunk_ids(&kb);
         // Changed text: chunks replaced under new ids; the old text is gone from search.
-        let r = kb
-            .add(&e, vec![doc("a", "Parrots talk.")], None)
-            .await
-            .unwrap();
+        let r = kb.add(vec![doc("a", "Parrots talk.")]).await.unwrap();
         assert_eq!((r.updated, r.chunks), (1, 1));
-        let new_chunks = kb.get("a").unwrap().chunk_ids.clone();
+        let new_chunks = chunk_ids(&kb);
         assert!(new_chunks.iter().all(|c| !old_chunks.contains(c)));
         for mode in [Mode::Vector, Mode::Lexical, Mode::Hybrid] {
             let hits = kb
                 .search(
-                    &e,
                     "cats purr",
                     &SearchOptions {
                         mode,
@@ -209,7 +203,7 @@ fn add_get_list_and_upsert() {
             );
         }
         let hits = kb
-            .search(&e, "parrots", &SearchOptions::default())
+            .search("parrots", &SearchOptions::default())
             .await
             .unwrap();
         assert_eq!(hits[0].doc_id, "a");
@@ -217,26 +211,18 @@ fn add_get_list_and_upsert() {
         assert_eq!(hits[0].title, "Title a");
         // Content-hash ids.
         let r = kb
-            .add(
-                &e,
-                vec![DocInput {
-                    text: "No id here.".into(),
-                    ..Default::default()
-                }],
-                None,
-            )
+            .add(vec![DocInput {
+                text: "No id here.".into(),
+                ..Default::default()
+            }])
             .await
             .unwrap();
         assert_eq!(r.ids[0].len(), 32);
         let again = kb
-            .add(
-                &e,
-                vec![DocInput {
-                    text: "No id here.".into(),
-                    ..Default::default()
-                }],
-                None,
-            )
+            .add(vec![DocInput {
+                text: "No id here.".into(),
+                ..Default::default()
+            }])
             .await
             .unwrap();
         assert_eq!(
@@ -254,10 +240,9 @@ fn hits_carry_offsets_and_scores() {
             .await
             .unwrap();
         let text = "Intro 😀 line.\n\nThe glacier melts in spring. Ice everywhere.";
-        kb.add(&e, vec![doc("g", text)], None).await.unwrap();
+        kb.add(vec![doc("g", text)]).await.unwrap();
         let hits = kb
             .search(
-                &e,
                 "glacier ice",
                 &SearchOptions {
                     k: 1,
@@ -285,15 +270,14 @@ fn remove_filters_and_errors() {
         for (i, d) in docs.iter_mut().enumerate() {
             d.metadata = Some(json!({ "lang": if i % 2 == 0 { "en" } else { "de" }, "n": i }));
         }
-        kb.add(&e, docs, None).await.unwrap();
+        kb.add(docs).await.unwrap();
         let q = "volcano lava";
         let all = kb
             .search(
-                &e,
                 q,
                 &SearchOptions {
                     k: 4,
-                    mmr_lambda: None,
+                    rerank: false,
                     ..Default::default()
                 },
             )
@@ -302,7 +286,6 @@ fn remove_filters_and_errors() {
         assert!(ids(&all).contains(&"d000".to_string()));
         let only = kb
             .search(
-                &e,
                 q,
                 &SearchOptions {
                     k: 4,
@@ -322,7 +305,6 @@ fn remove_filters_and_errors() {
         meta.insert("lang".into(), json!("de"));
         let de = kb
             .search(
-                &e,
                 q,
                 &SearchOptions {
                     k: 8,
@@ -342,7 +324,6 @@ fn remove_filters_and_errors() {
         for mode in [Mode::Vector, Mode::Lexical, Mode::Hybrid] {
             let hits = kb
                 .search(
-                    &e,
                     q,
                     &SearchOptions {
                         k: 10,
@@ -376,18 +357,17 @@ fn remove_filters_and_errors() {
                 "E_INPUT",
             ),
             (
-                vec![doc("x", &"a".repeat(localrag::kb::MAX_DOC_BYTES + 1))],
+                vec![doc("x", &"a".repeat(localrag::MAX_DOC_BYTES + 1))],
                 "E_INPUT",
             ),
         ];
         for (docs, code) in bad {
-            assert_eq!(kb.add(&e, docs, None).await.unwrap_err().code(), code);
+            assert_eq!(kb.add(docs).await.unwrap_err().code(), code);
         }
         assert_eq!(kb.count(), 15);
         for (q, k) in [("", 5), ("x", 0), ("x", 101)] {
             let err = kb
                 .search(
-                    &e,
                     q,
                     &SearchOptions {
                         k,
@@ -399,7 +379,7 @@ fn remove_filters_and_errors() {
             assert_eq!(err.code(), "E_INPUT");
         }
         // NUL bytes are kept as text.
-        kb.add(&e, vec![doc("nul", "before\0after words")], None)
+        kb.add(vec![doc("nul", "before\0after words")])
             .await
             .unwrap();
         assert_eq!(kb.get("nul").unwrap().text, "before\0after words");
@@ -414,7 +394,7 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
         let mut kb = KnowledgeBase::open(store.clone(), &e, small_index())
             .await
             .unwrap();
-        kb.add(&e, corpus(60), None).await.unwrap();
+        kb.add(corpus(60)).await.unwrap();
         let s = kb.stats();
         assert_eq!((s.documents, s.chunks), (60, 60));
         assert_eq!(
@@ -422,13 +402,9 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
             "past exact_below: an HNSW base was built"
         );
         kb.remove(&["d001".into()]).await.unwrap();
-        kb.add(
-            &e,
-            vec![doc("new", "A fresh note about glacier ice.")],
-            None,
-        )
-        .await
-        .unwrap();
+        kb.add(vec![doc("new", "A fresh note about glacier ice.")])
+            .await
+            .unwrap();
         let queries = [
             "volcano",
             "glacier ice",
@@ -438,21 +414,21 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
         ];
         let mut before = Vec::new();
         for q in queries {
-            before.push(kb.search(&e, q, &SearchOptions::default()).await.unwrap());
+            before.push(kb.search(q, &SearchOptions::default()).await.unwrap());
         }
         drop(kb);
         let kb = KnowledgeBase::open(store.clone(), &e, small_index())
             .await
             .unwrap();
         let s = kb.stats();
-        assert_eq!(s.snapshot, "loaded");
+        assert_eq!(s.snapshot, SnapshotState::Loaded);
         assert_eq!(
             (s.documents, s.chunks, s.tombstones, s.mutable_segment),
             (60, 60, 1, 1)
         );
         for (q, b) in queries.iter().zip(&before) {
             assert_eq!(
-                &kb.search(&e, q, &SearchOptions::default()).await.unwrap(),
+                &kb.search(q, &SearchOptions::default()).await.unwrap(),
                 b,
                 "{q}"
             );
@@ -470,13 +446,14 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
         assert!(
             kb.stats()
                 .snapshot
+                .to_string()
                 .starts_with("rebuilt: snapshot checksum"),
             "{}",
             kb.stats().snapshot
         );
         for (q, b) in queries.iter().zip(&before) {
             assert_eq!(
-                ids(&kb.search(&e, q, &SearchOptions::default()).await.unwrap()),
+                ids(&kb.search(q, &SearchOptions::default()).await.unwrap()),
                 ids(b),
                 "{q}"
             );
@@ -486,14 +463,14 @@ fn reopen_keeps_everything_and_snapshots_are_checked() {
         let kb = KnowledgeBase::open(store.clone(), &e, small_index())
             .await
             .unwrap();
-        assert_eq!(kb.stats().snapshot, "loaded");
+        assert_eq!(kb.stats().snapshot, SnapshotState::Loaded);
         drop(kb);
         // Missing snapshot: rebuilt too.
         store.poke(Space::Meta, "snapshot", None);
         let kb = KnowledgeBase::open(store.clone(), &e, small_index())
             .await
             .unwrap();
-        assert_eq!(kb.stats().snapshot, "missing");
+        assert_eq!(kb.stats().snapshot, SnapshotState::Missing);
         assert_eq!(kb.stats().base_segment, 60);
     });
 }
@@ -503,22 +480,11 @@ fn another_model_is_refused() {
     block_on(async {
         let e = HashEmbedder::new();
         let (store, mut kb) = fresh(&e).await;
-        kb.add(&e, corpus(3), None).await.unwrap();
+        kb.add(corpus(3)).await.unwrap();
         let other = HashEmbedder {
             salt: 7,
             ..HashEmbedder::new()
         };
-        assert_eq!(
-            kb.search(&other, "x", &SearchOptions::default())
-                .await
-                .unwrap_err()
-                .code(),
-            "E_MODEL_MISMATCH"
-        );
-        assert_eq!(
-            kb.add(&other, corpus(1), None).await.unwrap_err().code(),
-            "E_MODEL_MISMATCH"
-        );
         drop(kb);
         let err = KnowledgeBase::open(store.clone(), &other, KbOptions::default())
             .await
@@ -547,26 +513,26 @@ fn a_failed_write_changes_nothing() {
     block_on(async {
         let e = HashEmbedder::new();
         let (store, mut kb) = fresh(&e).await;
-        kb.add(&e, corpus(5), None).await.unwrap();
+        kb.add(corpus(5)).await.unwrap();
         let bytes = store.bytes();
         let before = kb
-            .search(&e, "volcano", &SearchOptions::default())
+            .search("volcano", &SearchOptions::default())
             .await
             .unwrap();
         store.set_quota(Some(bytes + 100));
-        let err = kb.add(&e, corpus(12), None).await.unwrap_err();
+        let err = kb.add(corpus(12)).await.unwrap_err();
         assert_eq!(err.code(), "E_QUOTA");
         assert_eq!(store.bytes(), bytes, "the store holds what it held");
         assert_eq!(kb.count(), 5, "memory holds what it held");
         assert_eq!(
-            kb.search(&e, "volcano", &SearchOptions::default())
+            kb.search("volcano", &SearchOptions::default())
                 .await
                 .unwrap(),
             before
         );
         // An update that fails keeps the old version.
         let err = kb
-            .add(&e, vec![doc("d000", &"lava ".repeat(500))], None)
+            .add(vec![doc("d000", &"lava ".repeat(500))])
             .await
             .unwrap_err();
         assert_eq!(err.code(), "E_QUOTA");
@@ -578,12 +544,12 @@ fn a_failed_write_changes_nothing() {
             .unwrap();
         assert_eq!(kb.count(), 5);
         assert_eq!(
-            kb.search(&e, "volcano", &SearchOptions::default())
+            kb.search("volcano", &SearchOptions::default())
                 .await
                 .unwrap(),
             before
         );
-        kb.add(&e, corpus(12), None).await.unwrap();
+        kb.add(corpus(12)).await.unwrap();
         assert_eq!(kb.count(), 12);
     });
 }
@@ -613,14 +579,13 @@ fn mmr_keeps_near_duplicates_apart() {
                 &format!("Filler note {i} about gardening, soil and compost."),
             )
         }));
-        kb.add(&e, docs, None).await.unwrap();
+        kb.add(docs).await.unwrap();
         let plain = kb
             .search(
-                &e,
                 "volcano lava",
                 &SearchOptions {
                     k: 2,
-                    mmr_lambda: None,
+                    rerank: false,
                     ..Default::default()
                 },
             )
@@ -629,7 +594,6 @@ fn mmr_keeps_near_duplicates_apart() {
         assert!(plain.iter().all(|h| h.doc_id.starts_with("copy")));
         let diverse = kb
             .search(
-                &e,
                 "volcano lava",
                 &SearchOptions {
                     k: 2,
@@ -644,14 +608,14 @@ fn mmr_keeps_near_duplicates_apart() {
 }
 
 /// Everything a caller can see of a knowledge base: documents with chunks, and search results.
-async fn visible(kb: &KnowledgeBase<MemoryStore>, e: &HashEmbedder) -> String {
+async fn visible(kb: &KnowledgeBase<MemoryStore, &HashEmbedder>) -> String {
     let mut out = String::new();
     for info in kb.list() {
         let d = kb.get(&info.id).unwrap();
-        out += &format!("{:?} {:?} {:?}\n", d, kb.chunks_of(&info.id), info.metadata);
+        out += &format!("{:?} {:?}\n", d, info.metadata);
     }
     for q in ["cats", "document 3 words", "nothing here"] {
-        let hits = kb.search(e, q, &SearchOptions::default()).await.unwrap();
+        let hits = kb.search(q, &SearchOptions::default()).await.unwrap();
         for h in hits {
             out += &format!("{} {} {:.6}\n", h.doc_id, h.chunk_id, h.score);
         }
@@ -673,7 +637,7 @@ fn export_then_import_is_the_same_knowledge_base() {
         };
         let store = MemoryStore::new();
         let mut kb = KnowledgeBase::open(store.clone(), &e, opts).await.unwrap();
-        kb.add(&e, corpus(30), None).await.unwrap();
+        kb.add(corpus(30)).await.unwrap();
         kb.remove(&["d003".to_string()]).await.unwrap();
         let file = kb.export().await.unwrap();
         assert!(store.load().await.unwrap().meta("snapshot").is_some());
@@ -682,8 +646,8 @@ fn export_then_import_is_the_same_knowledge_base() {
         let imported = KnowledgeBase::import(copy.clone(), &e, opts, &file, false)
             .await
             .unwrap();
-        assert_eq!(imported.stats().snapshot, "loaded");
-        assert_eq!(visible(&imported, &e).await, visible(&kb, &e).await);
+        assert_eq!(imported.stats().snapshot, SnapshotState::Loaded);
+        assert_eq!(visible(&imported).await, visible(&kb).await);
         // Byte-equal on the way back out, and the stored records are the same bytes.
         assert_eq!(imported.export().await.unwrap(), file);
         let (a, b) = (store.load().await.unwrap(), copy.load().await.unwrap());
@@ -693,7 +657,7 @@ fn export_then_import_is_the_same_knowledge_base() {
         // Reopening the imported store gives the same again.
         drop(imported);
         let reopened = KnowledgeBase::open(copy, &e, opts).await.unwrap();
-        assert_eq!(visible(&reopened, &e).await, visible(&kb, &e).await);
+        assert_eq!(visible(&reopened).await, visible(&kb).await);
     })
 }
 
@@ -702,7 +666,7 @@ fn import_refuses_other_models_damage_and_occupied_names_without_changing_anythi
     block_on(async {
         let e = HashEmbedder::new();
         let (_, mut kb) = fresh(&e).await;
-        kb.add(&e, corpus(5), None).await.unwrap();
+        kb.add(corpus(5)).await.unwrap();
         let file = kb.export().await.unwrap();
 
         let target = MemoryStore::new();
@@ -710,7 +674,7 @@ fn import_refuses_other_models_damage_and_occupied_names_without_changing_anythi
             .await
             .unwrap();
         existing
-            .add(&e, vec![doc("keep", "A document that must survive.")], None)
+            .add(vec![doc("keep", "A document that must survive.")])
             .await
             .unwrap();
         drop(existing);
@@ -793,23 +757,16 @@ fn a_second_handle_sees_writes_after_refresh() {
             .await
             .unwrap();
         assert!(!b.refresh().await.unwrap());
-        a.add(
-            &e,
-            vec![doc("x", "Zebras gallop across the savanna.")],
-            None,
-        )
-        .await
-        .unwrap();
+        a.add(vec![doc("x", "Zebras gallop across the savanna.")])
+            .await
+            .unwrap();
         assert!(b.get("x").is_none());
         assert!(b.refresh().await.unwrap());
         assert_eq!(b.generation(), a.generation());
-        let hits = b
-            .search(&e, "zebras", &SearchOptions::default())
-            .await
-            .unwrap();
+        let hits = b.search("zebras", &SearchOptions::default()).await.unwrap();
         assert_eq!(hits[0].doc_id, "x");
         // b writes after refreshing; a sees b's write and keeps its own.
-        b.add(&e, vec![doc("y", "Yaks live high in the mountains.")], None)
+        b.add(vec![doc("y", "Yaks live high in the mountains.")])
             .await
             .unwrap();
         a.remove(&["nothing".to_string()]).await.unwrap();
@@ -833,22 +790,29 @@ fn an_add_stopped_by_its_progress_callback_stores_nothing() {
     block_on(async {
         let e = HashEmbedder::new();
         let (store, mut kb) = fresh(&e).await;
-        kb.add(&e, corpus(2), None).await.unwrap();
+        kb.add(corpus(2)).await.unwrap();
         let before = store.load().await.unwrap();
-        for stop_at in ["chunk", "embed", "store"] {
-            let stop = |stage: &str, _: usize, _: usize| {
-                if stage == stop_at {
-                    Err(localrag::Error::Aborted("stopped".into()))
+        /// Stops the add at a stage, as an aborted signal does.
+        struct StopAt(Stage);
+        impl Hooks for StopAt {
+            fn progress(&mut self, p: Progress) -> Result<()> {
+                if p.stage == self.0 {
+                    Err(localrag::Error::aborted())
                 } else {
                     Ok(())
                 }
-            };
-            let err = kb.add(&e, corpus(10), Some(&stop)).await.unwrap_err();
-            assert_eq!(err.code(), "E_ABORTED", "{stop_at}");
-            assert_eq!(store.load().await.unwrap(), before, "{stop_at}");
+            }
+        }
+        for stop_at in [Stage::Chunk, Stage::Embed, Stage::Store] {
+            let err = kb
+                .add_with(corpus(10), &mut StopAt(stop_at))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "E_ABORTED", "{stop_at:?}");
+            assert_eq!(store.load().await.unwrap(), before, "{stop_at:?}");
             assert_eq!(kb.list().len(), 2);
         }
-        kb.add(&e, corpus(10), None).await.unwrap();
+        kb.add(corpus(10)).await.unwrap();
         assert_eq!(kb.list().len(), 10);
     })
 }

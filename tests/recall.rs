@@ -3,9 +3,10 @@
 
 mod common;
 
-use localrag::fs::ModelDir;
-use localrag::index::{IndexOptions, Vector, VectorIndex, noisy_queries, random_unit};
+use localrag::EmbedderFileBytes as ModelDir;
+use localrag::testing::{noisy_queries, random_unit};
 use localrag::{Embedder, EmbedderOptions};
+use localrag::{IndexOptions, Vector, VectorIndex};
 
 const N: usize = 20_000;
 const QUERIES: usize = 200;
@@ -72,8 +73,8 @@ fn recall_on_real_embeddings() {
         N + QUERIES,
         "enough documentation lines in the cargo registry"
     );
-    let dir = ModelDir::read(&common::model_dir()).expect("model files (make assets)");
-    let device = localrag::device::cpu_device();
+    let dir = ModelDir::read_dir(&common::model_dir()).expect("model files (make assets)");
+    let device = localrag::cpu_device();
     let embedder = Embedder::load(
         dir.files(),
         EmbedderOptions {

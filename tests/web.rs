@@ -7,9 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
-use localrag::device::{cpu_device, gpu_device_async};
-use localrag::web::{Embedder as JsEmbedder, fetch_bytes, webgpu_available};
-use localrag::{Embedder, EmbedderFiles, EmbedderOptions, cosine};
+use localrag::web::{Embedder as JsEmbedder, webgpu_available};
+use localrag::{Embedder, EmbedderFiles, EmbedderOptions, cosine, cpu_device, gpu_device_async};
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -22,6 +21,30 @@ const MODEL_URL: &str = match option_env!("LOCALRAG_TEST_MODEL_URL") {
     Some(u) => u,
     None => "http://127.0.0.1:8766/all-MiniLM-L6-v2",
 };
+
+/// GETs a file from the test server (the loaders take bytes; fetching is the JS layer's).
+async fn fetch_bytes(url: &str) -> Vec<u8> {
+    let global = js_sys::global();
+    let fetch: js_sys::Function = Reflect::get(&global, &"fetch".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    let response = JsFuture::from(js_sys::Promise::from(
+        fetch.call1(&global, &JsValue::from_str(url)).unwrap(),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("fetching {url}: {e:?}"));
+    let ok = Reflect::get(&response, &"ok".into()).unwrap().is_truthy();
+    assert!(ok, "{url} from tests/serve.py");
+    let buffer: js_sys::Function = Reflect::get(&response, &"arrayBuffer".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    let body = JsFuture::from(js_sys::Promise::from(buffer.call0(&response).unwrap()))
+        .await
+        .unwrap();
+    Uint8Array::new(&body).to_vec()
+}
 
 #[derive(Deserialize)]
 struct Case {
@@ -54,11 +77,7 @@ async fn files() -> Rc<Files> {
     }
     let get = |name: &str| {
         let url = format!("{MODEL_URL}/{name}");
-        async move {
-            fetch_bytes(&url, true)
-                .await
-                .expect("model file from tests/serve.py")
-        }
+        async move { fetch_bytes(&url).await }
     };
     let f = Rc::new(Files {
         model: get("model.safetensors").await,
@@ -151,17 +170,23 @@ fn code(e: &JsValue) -> String {
 
 #[wasm_bindgen_test]
 async fn js_surface_embeds_and_reports_backend() {
-    let e = load_js(&[
-        ("baseUrl", MODEL_URL.into()),
-        ("allowCrossOrigin", true.into()),
-        ("backend", "auto".into()),
-    ])
-    .await
-    .unwrap();
+    // Headless Chromium here offers only SwiftShader, a software fallback: 'auto' takes the
+    // CPU and says why; 'webgpu' still forces it.
+    let e = cpu_js_embedder(&[("backend", "auto".into())]).await;
+    assert_eq!(e.backend(), "cpu", "auto must not pick a software adapter");
+    let why = e.adapter().unwrap_or_default();
+    assert!(
+        why.contains("software fallback") && why.contains("swiftshader"),
+        "{why}"
+    );
+    let forced = cpu_js_embedder(&[("backend", "webgpu".into())]).await;
+    assert_eq!(forced.backend(), "webgpu");
+    assert!(forced.adapter().is_some());
+    let chosen = cpu_js_embedder(&[("backend", "cpu".into())]).await;
     assert_eq!(
-        e.backend(),
-        "webgpu",
-        "auto must pick WebGPU when an adapter exists"
+        chosen.adapter(),
+        None,
+        "no reason when the CPU was asked for"
     );
     assert_eq!(e.dim(), 384);
     assert_eq!(e.max_seq_length(), 256);
@@ -208,13 +233,12 @@ async fn js_surface_errors_have_codes() {
         (good(("backend", "tpu".into())), "E_INPUT"),
         (good(("batchSize", JsValue::from_f64(-1.0))), "E_INPUT"),
         (good(("model", JsValue::from_f64(5.0))), "E_INPUT"),
+        // The loaders take bytes: a URL is not a model file.
         (
-            good((
-                "model",
-                "https://elsewhere.invalid/model.safetensors".into(),
-            )),
-            "E_MODEL_FETCH",
+            good(("model", "/models/all-MiniLM-L6-v2/model.safetensors".into())),
+            "E_INPUT",
         ),
+        (good(("baseUrl", MODEL_URL.into())), "E_INPUT"),
     ];
     for (opts, expected) in cases {
         let err = load_js(&opts).await.err().expect("load must fail");
@@ -232,23 +256,27 @@ async fn js_surface_errors_have_codes() {
         .err()
         .unwrap();
     assert_eq!(code(&err), "E_INPUT");
-    // A missing file on the model server: E_MODEL_FETCH naming the URL.
-    let err = load_js(&[
-        ("baseUrl", format!("{MODEL_URL}/no-such-folder").into()),
-        ("allowCrossOrigin", true.into()),
-    ])
-    .await
-    .err()
-    .unwrap();
-    assert_eq!(code(&err), "E_MODEL_FETCH");
+    // An unknown option is refused by name.
+    let err = load_js(&good(("batchsize", JsValue::from_f64(8.0))))
+        .await
+        .err()
+        .unwrap();
+    let message = Reflect::get(&err, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(
+        message.starts_with("unknown Embedder.load option `batchsize`"),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // The knowledge base on IndexedDB.
 
-use localrag::store::{Op, Space, Store};
 use localrag::web::KnowledgeBase as JsKb;
 use localrag::web::idb::{IdbStore, map_error};
+use localrag::{Op, Space, Store};
 
 async fn cpu_js_embedder(extra: &[(&str, JsValue)]) -> JsEmbedder {
     let f = files().await;
@@ -261,6 +289,7 @@ async fn cpu_js_embedder(extra: &[(&str, JsValue)]) -> JsEmbedder {
         ("sentenceConfig", bytes(&f.sentence)),
         ("backend", "cpu".into()),
     ];
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     pairs.extend(extra.iter().cloned());
     load_js(&pairs).await.unwrap()
 }
@@ -371,7 +400,15 @@ async fn kb_persists_across_close_and_reopen_with_exact_offsets() {
     let progress = Rc::new(RefCell::new(Vec::<String>::new()));
     let p = progress.clone();
     let cb = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
-        p.borrow_mut().push(field(&v, "stage").as_string().unwrap());
+        // The same field names as the LocalRag API's: { stage, loaded, total }.
+        let counted =
+            field(&v, "loaded").as_f64().is_some() && field(&v, "total").as_f64().is_some();
+        let stage = field(&v, "stage").as_string().unwrap();
+        p.borrow_mut().push(if counted {
+            stage
+        } else {
+            format!("{stage} without loaded/total")
+        });
     });
     let report = call(
         &kb,
@@ -454,7 +491,7 @@ async fn kb_persists_across_close_and_reopen_with_exact_offsets() {
 struct DyingStore(IdbStore);
 
 impl Store for DyingStore {
-    async fn load(&self) -> localrag::Result<localrag::store::Contents> {
+    async fn load(&self) -> localrag::Result<localrag::Contents> {
         self.0.load().await
     }
     async fn write(&self, ops: Vec<Op>) -> localrag::Result<()> {
@@ -477,11 +514,10 @@ async fn a_batch_killed_mid_transaction_leaves_nothing() {
         text: text.into(),
         ..Default::default()
     };
-    kb.add(
-        &emb,
-        vec![doc("kept", "This document was stored before the crash.")],
-        None,
-    )
+    kb.add(vec![doc(
+        "kept",
+        "This document was stored before the crash.",
+    )])
     .await
     .unwrap();
     kb.into_store().close();
@@ -501,7 +537,7 @@ async fn a_batch_killed_mid_transaction_leaves_nothing() {
         ),
         doc("kept", "An update of the kept document that must not land."),
     ];
-    let err = kb.add(&emb, batch, None).await.unwrap_err();
+    let err = kb.add(batch).await.unwrap_err();
     assert_eq!(err.code(), "E_STORAGE", "{err}");
     assert_eq!(kb.count(), 1, "memory unchanged after the failed batch");
     kb.into_store().0.close();
@@ -698,7 +734,7 @@ async fn gguf() -> Rc<Vec<u8>> {
         return b;
     }
     let b = Rc::new(
-        fetch_bytes(GGUF_URL, true)
+        fetch_bytes(GGUF_URL)
             .await
             .expect("GGUF from tests/serve.py"),
     );
@@ -719,7 +755,7 @@ async fn check_generator(device: &burn::tensor::Device, label: &str) {
             ..Default::default()
         };
         let mut g = generator.start(case.prompt_ids.clone(), params).unwrap();
-        g.run(|_| {}).await.unwrap();
+        g.run(&mut ()).await.unwrap();
         assert_eq!(
             g.generated_ids(),
             &case.greedy[..BROWSER_STEPS],
@@ -915,7 +951,7 @@ async fn generator_js_surface_streams_aborts_and_answers_with_citations() {
     .unwrap();
     assert_eq!(
         field(&answer, "answer").as_string().unwrap(),
-        localrag::rag::NO_ANSWER
+        localrag::NO_ANSWER
     );
     assert_eq!(
         field(&field(&answer, "usage"), "completionTokens")

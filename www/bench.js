@@ -1,6 +1,8 @@
 // Browser half of `make bench`: embedding throughput per backend and batch size. Results go
 // to window.benchResults (read by tests/e2e/bench.mjs) and onto the page.
-import init, { Embedder, Generator, KnowledgeBase, __benchIndex, __storedBytes, __wasmMemoryBytes } from './pkg/localrag.js';
+// The package built with the feature `testing` (`make pkg-testing`): it has the bench exports.
+import init, { Embedder, Generator, KnowledgeBase, __benchIndex, __storedBytes, __wasmMemoryBytes } from './pkg-testing/localrag.js';
+import { EMBEDDER_FILES } from './pkg-testing/contract.js';
 
 const params = new URLSearchParams(location.search);
 const backends = (params.get('backends') ?? 'webgpu,cpu-flex,cpu-ndarray').split(',');
@@ -23,11 +25,17 @@ function push(row) {
 }
 
 await init();
+// The loaders take the model's files as bytes.
+const FILES = {};
+for (const { key, path } of EMBEDDER_FILES) {
+  const r = await fetch(new URL(path, MODEL));
+  if (r.ok) FILES[key] = new Uint8Array(await r.arrayBuffer());
+}
 for (const name of suites.includes('embed') ? backends : []) {
   const [backend, cpuBackend] = name.startsWith('cpu-') ? ['cpu', name.slice(4)] : [name, undefined];
   for (const batch of [1, 8, 32]) {
     const t0 = performance.now();
-    const embedder = await Embedder.load({ baseUrl: MODEL, backend, cpuBackend, batchSize: batch, maxSeqLength: TOKENS });
+    const embedder = await Embedder.load({ ...FILES, backend, cpuBackend, batchSize: batch, maxSeqLength: TOKENS });
     const loadMs = performance.now() - t0;
     if (!embedder.tokenize(texts).every((ids) => ids.length === TOKENS)) throw new Error('chunks are not 128 tokens');
     await embedder.embed(texts); // warm-up: pipelines compile, buffers allocate
@@ -71,7 +79,7 @@ if (suites.includes('ingest')) {
     text: Array.from({ length: 60 }, (_, s) =>
       `Sentence ${s} of document ${d} is about the ${words[(d + s) % 10]} and the ${words[(d * 3 + s) % 10]}.`).join(' '),
   }));
-  const embedder = await Embedder.load({ baseUrl: MODEL, backend: 'cpu' });
+  const embedder = await Embedder.load({ ...FILES, backend: 'cpu' });
   await KnowledgeBase.destroyByName('bench-ingest');
   const kb = await KnowledgeBase.open('bench-ingest', embedder, { persist: false });
   const t = performance.now();

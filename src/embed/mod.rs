@@ -1,57 +1,89 @@
 //! Sentence embeddings: tokenize, encode in length-sorted batches, pool, normalise, validate.
+//!
+//! - `files`: the model's files (the one list of them) and reading a folder;
+//! - `config`: pooling, length and batch options around the encoder.
+//!
+//! The encoder itself is a model architecture (`crate::models::bert`).
+
+mod config;
+mod files;
+
+use std::rc::Rc;
+use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::config::{BertConfig, Pooling, max_seq_length_from_json};
-use crate::error::{Error, Result};
-use crate::models::bert::Bert;
+pub use config::{EmbedderOptions, MAX_BATCH_SIZE, Pooling, max_seq_length_from_json};
+pub use files::{EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderLoad, FILES};
 
-/// How far from 1.0 the norm of a normalised output may be before it counts as corrupt.
-const NORM_TOLERANCE: f32 = 1e-3;
+use crate::error::{Error, Result};
+use crate::models::bert::{Bert, BertConfig};
+use crate::text::TokenSpans;
+use crate::util::{hex, not_unit};
+use config::check_batch_size;
+
+/// What a knowledge base needs from an embedding model.
+#[allow(async_fn_in_trait)]
+pub trait Embed: TokenSpans {
+    /// Identifies the model and the settings that shape its vectors.
+    fn fingerprint(&self) -> String;
+    fn dim(&self) -> usize;
+    /// Tokens the model reads, special tokens included.
+    fn max_seq_length(&self) -> usize;
+    /// One unit vector per text, in order.
+    async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Shared embedders (the browser's `Embedder` and its knowledge bases hold one model).
+macro_rules! forward_embed {
+    ($($ptr:ty),*) => {$(
+        impl<T: Embed + ?Sized> TokenSpans for $ptr {
+            fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+                (**self).token_spans(text)
+            }
+        }
+        impl<T: Embed + ?Sized> Embed for $ptr {
+            fn fingerprint(&self) -> String {
+                (**self).fingerprint()
+            }
+            fn dim(&self) -> usize {
+                (**self).dim()
+            }
+            fn max_seq_length(&self) -> usize {
+                (**self).max_seq_length()
+            }
+            async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+                (**self).embed_texts(texts).await
+            }
+        }
+    )*};
+}
+forward_embed!(&T, Rc<T>, Arc<T>);
+
+impl TokenSpans for Embedder {
+    fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        Embedder::token_spans(self, text)
+    }
+}
+
+impl Embed for Embedder {
+    fn fingerprint(&self) -> String {
+        Embedder::fingerprint(self).to_string()
+    }
+    fn dim(&self) -> usize {
+        Embedder::dim(self)
+    }
+    fn max_seq_length(&self) -> usize {
+        Embedder::max_seq_length(self)
+    }
+    async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed(texts).await
+    }
+}
 /// Texts longer than this (in UTF-8 bytes) are refused rather than tokenized: the model only
 /// reads the first `max_seq_length` tokens anyway, and tokenizing megabytes costs seconds.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
-
-/// The files of a sentence-transformers model, as bytes.
-#[derive(Clone, Copy)]
-pub struct EmbedderFiles<'a> {
-    /// `model.safetensors`.
-    pub model: &'a [u8],
-    /// `config.json`.
-    pub config: &'a [u8],
-    /// `tokenizer.json`.
-    pub tokenizer: &'a [u8],
-    /// `1_Pooling/config.json`; mean pooling when absent.
-    pub pooling: Option<&'a [u8]>,
-    /// `sentence_bert_config.json`; gives `max_seq_length` when present.
-    pub sentence_config: Option<&'a [u8]>,
-}
-
-/// Knobs that override what the model files say.
-#[derive(Clone, Debug)]
-pub struct EmbedderOptions {
-    /// Tokens per text, including `[CLS]`/`[SEP]`. Default: the model's `max_seq_length`, else 256
-    /// capped by the model's positions.
-    pub max_seq_length: Option<usize>,
-    /// Pooling override.
-    pub pooling: Option<Pooling>,
-    /// Texts per forward pass (after sorting by length). Default 16.
-    pub batch_size: usize,
-    /// L2-normalise the output (sentence-transformers' `Normalize` module). Default true.
-    pub normalize: bool,
-}
-
-impl Default for EmbedderOptions {
-    fn default() -> Self {
-        EmbedderOptions {
-            max_seq_length: None,
-            pooling: None,
-            batch_size: 16,
-            normalize: true,
-        }
-    }
-}
 
 /// A loaded sentence embedder on one device.
 pub struct Embedder {
@@ -283,20 +315,7 @@ fn fingerprint(
             h.update(&w[at..at + WINDOW]);
         }
     }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Texts per forward pass must be 1..=1024.
-fn check_batch_size(batch_size: usize) -> Result<()> {
-    if batch_size == 0 || batch_size > 1024 {
-        return Err(Error::Input(format!(
-            "batch_size {batch_size} must be between 1 and 1024"
-        )));
-    }
-    Ok(())
+    hex(&h.finalize()[..16])
 }
 
 /// Rejects vectors a broken kernel would produce: NaN, infinities, and (when normalised) norms
@@ -308,13 +327,10 @@ pub fn validate(vectors: &[Vec<f32>], normalized: bool) -> Result<()> {
                 "embedding {i} holds NaN or infinity: the device computed garbage"
             )));
         }
-        if normalized {
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if (norm - 1.0).abs() > NORM_TOLERANCE {
-                return Err(Error::Output(format!(
-                    "embedding {i} has norm {norm}, expected 1: the device computed garbage"
-                )));
-            }
+        if normalized && let Some(norm) = not_unit(v) {
+            return Err(Error::Output(format!(
+                "embedding {i} has norm {norm}, expected 1: the device computed garbage"
+            )));
         }
     }
     Ok(())
@@ -340,18 +356,6 @@ fn load_tokenizer(bytes: &[u8], max_len: usize, config: &BertConfig) -> Result<T
     Ok(tokenizer)
 }
 
-/// Cosine similarity of two vectors (1.0 for identical directions).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,12 +372,5 @@ mod tests {
             "E_OUTPUT"
         );
         assert!(validate(&[vec![2.0, 0.0]], false).is_ok());
-    }
-
-    #[test]
-    fn cosine_basics() {
-        assert!((cosine(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
-        assert!(cosine(&[1.0, 0.0], &[0.0, 1.0]).abs() < 1e-6);
-        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
     }
 }

@@ -1,51 +1,140 @@
 //! Text generation: a Llama-family model with its tokenizer, and a step-by-step generation that
 //! streams text deltas.
 //!
-//! [`Generation::next`] runs one model step (the first runs the whole prompt) and returns the text
-//! that became final with it. The caller owns the loop, so it decides where to yield, how to
-//! report progress and when to stop (cancellation is simply not calling `next` again, or
-//! [`Generation::cancel`] to record it).
+//! - `tokenizer`: the model's tokenizer from GGUF metadata or `tokenizer.json`;
+//! - `template`: chat messages and the chat templates localrag applies;
+//! - `sampler`: choosing the next token;
+//! - `stream`: token bytes to final text (UTF-8, stop strings);
+//! - `generation`: the generation loop.
+
+mod generation;
+mod sampler;
+mod stream;
+mod template;
+mod tokenizer;
 
 use burn::tensor::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
-use crate::chat::{ChatTokenizer, Message, Utf8Stream};
+pub use generation::{Generation, GenerationResult, Step};
+pub use sampler::{SamplingParams, argmax, top_k};
+pub use template::{ChatTemplate, Message};
+pub use tokenizer::ChatTokenizer;
+
+use crate::device::DeviceOptions;
 use crate::error::{Error, Result};
-use crate::gguf::Gguf;
-use crate::models::llama::{KvCache, Llama, LlamaConfig};
-use crate::sample::{Sampler, SamplingParams};
+use crate::formats::Gguf;
+use crate::formats::ModelBytes;
+use crate::models::llama::{Llama, LlamaConfig};
+use crate::options::composite_options;
 
-/// Prompts are run through the model in pieces of at most this many tokens, which bounds the
-/// size of the attention scores of a long prompt.
-const PREFILL_CHUNK: usize = 256;
+/// Tokens generated at most when the caller does not say.
+pub const DEFAULT_MAX_TOKENS: usize = 256;
 
-/// Options of one generation.
-#[derive(Clone, Debug)]
+/// Options of one generation (what `generate` and `ask` share). In JavaScript the sampling
+/// parameters sit in the same object.
+#[derive(Clone, Debug, PartialEq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+#[ts(rename = "SamplingOptions")]
 pub struct GenerateParams {
+    /// Tokens to generate at most (default 256). The context is never exceeded.
+    #[ts(as = "Option<_>", optional)]
     pub max_tokens: usize,
+    /// Read from the same object as the other options.
+    #[serde(skip_deserializing)]
+    #[ts(skip)]
     pub sampling: SamplingParams,
-    /// Generation stops before any of these strings; they are not part of the text.
+    /// Strings that end generation; they are not part of the text.
+    #[ts(as = "Option<_>", optional)]
     pub stop: Vec<String>,
     /// The context to stay within (prompt + generated); `None` uses the model's.
+    #[serde(skip)]
+    #[ts(skip)]
     pub context_tokens: Option<usize>,
     /// Keep going past end-of-turn tokens (benchmarks need a fixed number of tokens).
+    #[serde(skip)]
+    #[ts(skip)]
     pub ignore_eos: bool,
+    /// Called with each piece of new text (never half a character).
+    #[serde(skip_deserializing)]
+    #[ts(optional, type = "(delta: string) => void")]
+    pub on_token: Option<()>,
+    /// Aborting rejects with E_ABORTED between two tokens.
+    #[serde(skip_deserializing)]
+    #[ts(optional, type = "AbortSignal")]
+    pub signal: Option<()>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
         GenerateParams {
-            max_tokens: 256,
+            max_tokens: DEFAULT_MAX_TOKENS,
             sampling: SamplingParams::default(),
             stop: Vec::new(),
             context_tokens: None,
             ignore_eos: false,
+            on_token: None,
+            signal: None,
         }
     }
 }
 
+impl GenerateParams {
+    /// Checks what can be checked without the model and the prompt.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_tokens == 0 {
+            return Err(Error::Input("maxTokens must be at least 1".into()));
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return Err(Error::Input("stop strings must not be empty".into()));
+        }
+        self.sampling.validate()
+    }
+}
+
+/// The options of `Generator.generate` besides the sampling options.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GenerateOptions {
+    /// Use the prompt string as it is (special tokens such as `<|im_start|>` recognised) instead
+    /// of as a user message in the model's chat template.
+    #[ts(as = "Option<_>", optional)]
+    pub raw: bool,
+    /// Benchmarks: do not stop at end-of-turn tokens.
+    #[ts(as = "Option<_>", optional)]
+    pub ignore_eos: bool,
+    /// Read from the same object.
+    #[serde(skip_deserializing)]
+    #[ts(skip)]
+    pub params: GenerateParams,
+}
+
+/// What the browser's `Generator.load` takes: the GGUF file as bytes and the device.
+#[derive(Clone, Debug, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+#[ts(rename = "GeneratorLoadOptions")]
+pub struct GeneratorLoad {
+    /// A GGUF file (llama architecture; F32, F16, Q8_0, Q4_0 or Q4_1 tensors).
+    #[serde(with = "serde_bytes")]
+    #[ts(as = "ModelBytes")]
+    pub model: Vec<u8>,
+    #[serde(skip_deserializing)]
+    #[ts(skip)]
+    pub device: DeviceOptions,
+}
+
+composite_options!(GeneratorLoad { device: DeviceOptions }, validate: |l: &GeneratorLoad| {
+    if l.model.is_empty() {
+        return Err(Error::Input(
+            "option `model` is required: the GGUF file's bytes".into(),
+        ));
+    }
+    Ok(())
+});
+
 /// Why generation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum FinishReason {
     /// The model ended its turn.
@@ -61,11 +150,31 @@ pub enum FinishReason {
 }
 
 /// Token counts of one generation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+}
+
+/// Where the time of a generation went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    /// Time to the first generated token (the prompt's forward pass and the first read-back).
+    pub prefill_ms: f64,
+    /// Time of the remaining tokens.
+    pub decode_ms: f64,
+}
+
+/// What to generate from: a user message (the chat template applied), raw text (special tokens
+/// recognised), a chat, or token ids used as they are.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prompt {
+    User(String),
+    Raw(String),
+    Chat(Vec<Message>),
+    Ids(Vec<u32>),
 }
 
 /// A model and its tokenizer, ready to generate.
@@ -148,9 +257,41 @@ impl Generator {
         self.tokenizer.encode_chat(messages)
     }
 
+    /// The token ids a prompt runs as.
+    pub fn prompt_ids(&self, prompt: Prompt) -> Result<Vec<u32>> {
+        let nonempty = |s: &str| {
+            if s.trim().is_empty() {
+                Err(Error::Input("the prompt is empty".into()))
+            } else {
+                Ok(())
+            }
+        };
+        match prompt {
+            Prompt::User(s) => {
+                nonempty(&s)?;
+                self.chat_ids(&[Message::new("user", s)])
+            }
+            Prompt::Raw(s) => {
+                nonempty(&s)?;
+                self.tokenizer.encode(&s)
+            }
+            Prompt::Chat(messages) => self.chat_ids(&messages),
+            Prompt::Ids(ids) => {
+                let vocab = self.model.config().vocab_size;
+                match ids.iter().find(|&&i| i as usize >= vocab) {
+                    Some(bad) => Err(Error::Input(format!(
+                        "token id {bad} is outside the vocabulary of {vocab}"
+                    ))),
+                    None => Ok(ids),
+                }
+            }
+        }
+    }
+
     /// Starts generating after `prompt` (token ids). Fails when the prompt leaves no room in the
     /// context.
     pub fn start(&self, prompt: Vec<u32>, params: GenerateParams) -> Result<Generation<'_>> {
+        params.validate()?;
         let context = params
             .context_tokens
             .unwrap_or(usize::MAX)
@@ -164,220 +305,9 @@ impl Generator {
                 prompt.len()
             )));
         }
-        if params.max_tokens == 0 {
-            return Err(Error::Input("maxTokens must be at least 1".into()));
-        }
-        if params.stop.iter().any(String::is_empty) {
-            return Err(Error::Input("stop strings must not be empty".into()));
-        }
-        let budget = params.max_tokens.min(context - prompt.len());
-        let sampler = Sampler::new(params.sampling.clone())?;
-        Ok(Generation {
-            owner: self,
-            cache: self.model.new_cache(),
-            sampler,
-            prompt_len: prompt.len(),
-            ids: prompt,
-            budget,
-            limited_by_context: budget < params.max_tokens,
-            stop: params.stop,
-            ignore_eos: params.ignore_eos,
-            utf8: Utf8Stream::default(),
-            text: String::new(),
-            emitted: 0,
-            finished: None,
-            first_logits: None,
-        })
+        Generation::new(self, prompt, params, context)
     }
 }
 
-/// One generation in progress.
-pub struct Generation<'g> {
-    owner: &'g Generator,
-    cache: KvCache,
-    sampler: Sampler,
-    ids: Vec<u32>,
-    prompt_len: usize,
-    budget: usize,
-    limited_by_context: bool,
-    stop: Vec<String>,
-    ignore_eos: bool,
-    utf8: Utf8Stream,
-    /// Everything decoded so far (up to a stop string once one is found).
-    text: String,
-    /// How much of `text` has been handed out.
-    emitted: usize,
-    finished: Option<FinishReason>,
-    first_logits: Option<Vec<f32>>,
-}
-
-/// What one step produced.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Step {
-    /// The token chosen (absent when the step only ended the generation).
-    pub token: Option<u32>,
-    /// Text that became final with this step (may be empty: half a character, or text that
-    /// could still turn out to be the start of a stop string).
-    pub delta: String,
-}
-
-impl Generation<'_> {
-    /// Runs one step. `Ok(None)` once generation has finished.
-    pub async fn next(&mut self) -> Result<Option<Step>> {
-        if self.finished.is_some() {
-            return Ok(None);
-        }
-        let generated = self.ids.len() - self.prompt_len;
-        if generated >= self.budget {
-            return Ok(Some(self.finish(if self.limited_by_context {
-                FinishReason::Context
-            } else {
-                FinishReason::Length
-            })));
-        }
-        let mut logits = if self.cache.is_empty() {
-            let mut last = Vec::new();
-            for piece in self.ids.chunks(PREFILL_CHUNK) {
-                last = self.owner.model.logits(piece, &mut self.cache).await?;
-            }
-            self.first_logits = Some(last.clone());
-            last
-        } else {
-            let last = *self.ids.last().expect("prompt is not empty");
-            self.owner.model.logits(&[last], &mut self.cache).await?
-        };
-        let token = self.sampler.sample(&mut logits, &self.ids);
-        self.ids.push(token);
-        if !self.ignore_eos && self.owner.tokenizer.is_stop(token) {
-            let mut step = self.finish(FinishReason::Eos);
-            step.token = Some(token);
-            return Ok(Some(step));
-        }
-        let piece = self.utf8.push(self.owner.tokenizer.token_bytes(token));
-        self.text.push_str(&piece);
-        if self.cut_at_stop() {
-            let mut step = self.finish(FinishReason::Stop);
-            step.token = Some(token);
-            return Ok(Some(step));
-        }
-        // Hold back a tail that could still become a stop string.
-        let hold = self
-            .stop
-            .iter()
-            .map(|s| longest_prefix_suffix(&self.text[self.emitted..], s))
-            .max()
-            .unwrap_or(0);
-        let upto = self.text.len() - hold;
-        let delta = self.text[self.emitted..upto].to_string();
-        self.emitted = upto;
-        Ok(Some(Step {
-            token: Some(token),
-            delta,
-        }))
-    }
-
-    /// Truncates `text` at the first stop string, if one is there now.
-    fn cut_at_stop(&mut self) -> bool {
-        let from = self.emitted;
-        let hit = self
-            .stop
-            .iter()
-            .filter_map(|s| self.text[from..].find(s.as_str()).map(|i| from + i))
-            .min();
-        match hit {
-            Some(at) => {
-                self.text.truncate(at);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn finish(&mut self, reason: FinishReason) -> Step {
-        if reason != FinishReason::Stop {
-            let rest = self.utf8.finish();
-            self.text.push_str(&rest);
-            self.cut_at_stop();
-        }
-        self.finished = Some(reason);
-        let delta = self.text[self.emitted..].to_string();
-        self.emitted = self.text.len();
-        Step { token: None, delta }
-    }
-
-    /// Records a cancellation: the text so far stands, nothing more is generated.
-    pub fn cancel(&mut self) -> String {
-        if self.finished.is_none() {
-            self.finish(FinishReason::Cancelled).delta
-        } else {
-            String::new()
-        }
-    }
-
-    pub fn finish_reason(&self) -> Option<FinishReason> {
-        self.finished
-    }
-
-    /// The text generated so far (final once finished).
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn prompt_ids(&self) -> &[u32] {
-        &self.ids[..self.prompt_len]
-    }
-
-    /// Generated token ids (including the final end-of-turn token, if any).
-    pub fn generated_ids(&self) -> &[u32] {
-        &self.ids[self.prompt_len..]
-    }
-
-    /// Logits at the first generated position (after the prefill step).
-    pub fn first_logits(&self) -> Option<&[f32]> {
-        self.first_logits.as_deref()
-    }
-
-    pub fn usage(&self) -> Usage {
-        Usage {
-            prompt_tokens: self.prompt_len,
-            completion_tokens: self.ids.len() - self.prompt_len,
-        }
-    }
-
-    /// Runs to the end, calling `on_delta` with each non-empty delta.
-    pub async fn run(&mut self, mut on_delta: impl FnMut(&str)) -> Result<()> {
-        while let Some(step) = self.next().await? {
-            if !step.delta.is_empty() {
-                on_delta(&step.delta);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Length of the longest suffix of `text` that is a proper prefix of `stop` (at a char boundary).
-fn longest_prefix_suffix(text: &str, stop: &str) -> usize {
-    let max = text.len().min(stop.len().saturating_sub(1));
-    (1..=max)
-        .rev()
-        .find(|&n| {
-            text.is_char_boundary(text.len() - n)
-                && stop.is_char_boundary(n)
-                && text.ends_with(&stop[..n])
-        })
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_suffix_overlap() {
-        assert_eq!(longest_prefix_suffix("hello <|", "<|im_end|>"), 2);
-        assert_eq!(longest_prefix_suffix("hello", "<|im_end|>"), 0);
-        assert_eq!(longest_prefix_suffix("ab", "ab"), 0);
-        assert_eq!(longest_prefix_suffix("xa", "ab"), 1);
-        assert_eq!(longest_prefix_suffix("é", "éa"), 2);
-    }
-}
+composite_options!(GenerateParams { sampling: SamplingParams }, validate: GenerateParams::validate);
+composite_options!(GenerateOptions { params: GenerateParams }, validate: |o: &GenerateOptions| o.params.validate());

@@ -6,21 +6,34 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use ts_rs::TS;
 
 use crate::error::{Error, Result};
+use crate::options::Options;
 
 /// How to sample. The defaults give deterministic greedy decoding.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
 pub struct SamplingParams {
-    /// 0 means greedy (always the most likely token).
+    /// 0 (default) is greedy; higher is more random.
+    #[ts(as = "Option<_>", optional)]
     pub temperature: f32,
-    /// Keep only the k most likely tokens; 0 keeps all.
+    /// Keep the k most likely tokens when sampling, 0 = all (default 40).
+    #[ts(as = "Option<_>", optional)]
     pub top_k: usize,
-    /// Keep the smallest set of tokens whose probability reaches p; 1 keeps all.
+    /// Nucleus sampling, (0, 1] (default 0.95).
+    #[ts(as = "Option<_>", optional)]
     pub top_p: f32,
-    /// > 1 makes tokens seen in the last `repeat_last_n` tokens less likely; 1 is off.
+    /// > 1 discourages repeating the last 64 tokens (default 1, off).
+    #[ts(as = "Option<_>", optional)]
     pub repetition_penalty: f32,
+    /// Tokens the repetition penalty looks back on.
+    #[serde(skip)]
+    #[ts(skip)]
     pub repeat_last_n: usize,
+    /// Seed of the sampler (default 0): the same seed gives the same text.
+    #[ts(as = "Option<_>", optional)]
     pub seed: u64,
 }
 
@@ -151,6 +164,12 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     all.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     all.truncate(k);
     all
+}
+
+impl Options for SamplingParams {
+    fn validate(&self) -> Result<()> {
+        SamplingParams::validate(self)
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
-//! The generator's tokenizer and chat template.
+//! The generator's tokenizer.
 //!
 //! A GGUF file carries its tokenizer as metadata (`tokenizer.ggml.*`); this module turns that into
 //! a `tokenizers` byte-level BPE tokenizer with the same pre-tokenizer as the original
 //! `tokenizer.json`, or takes a `tokenizer.json` directly. It also knows each token's raw bytes, so
-//! generated text can be streamed without ever splitting a UTF-8 character, and it applies the
-//! model's chat template (ChatML for SmolLM2) in code.
+//! generated text can be streamed without ever splitting a UTF-8 character, and it turns a chat
+//! template's pieces into ids.
 
 use std::collections::HashMap;
 
@@ -15,8 +15,9 @@ use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 
+use super::template::{ChatTemplate, Message, Piece};
 use crate::error::{Error, Result};
-use crate::gguf::Gguf;
+use crate::formats::Gguf;
 
 /// ggml token types (llama.cpp's `llama_token_type`).
 const TOKEN_CONTROL: i64 = 3;
@@ -30,64 +31,6 @@ const END_OF_TURN: &[&str] = &[
     "</s>",
     "<end_of_turn>",
 ];
-
-/// One chat message.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Message {
-            role: role.to_string(),
-            content: content.into(),
-        }
-    }
-}
-
-/// The chat formats localrag applies itself (no template engine runs in the page).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChatTemplate {
-    /// `<|im_start|>role\ncontent<|im_end|>\n` per message, then `<|im_start|>assistant\n`.
-    /// `default_system` is inserted when the first message is not a system message, as the
-    /// model's own template does.
-    ChatMl { default_system: Option<String> },
-}
-
-impl ChatTemplate {
-    /// Recognises a Jinja chat template by its markers. Unknown templates are a typed error: the
-    /// caller can still generate from a raw prompt.
-    pub fn recognise(template: &str) -> Result<Self> {
-        if template.contains("<|im_start|>") {
-            // SmolLM2's template: `{% if loop.first and messages[0]['role'] != 'system' %}{{
-            // '<|im_start|>system\nYou are …<|im_end|>\n' }}{% endif %}`.
-            let marker = "<|im_start|>system\n";
-            let default_system = template
-                .contains("!= 'system'")
-                .then(|| template.find(marker))
-                .flatten()
-                .and_then(|at| {
-                    let rest = &template[at + marker.len()..];
-                    rest.find("<|im_end|>").map(|end| rest[..end].to_string())
-                })
-                .filter(|s| !s.contains('{') && !s.contains('\''));
-            return Ok(ChatTemplate::ChatMl { default_system });
-        }
-        Err(Error::Config(
-            "the model's chat template is not one localrag can apply (only ChatML is); generate from a raw prompt instead".into(),
-        ))
-    }
-}
-
-/// A prompt under construction: literal special tokens and text between them. Text is
-/// tokenized with special-token parsing off, so document text that happens to contain
-/// `<|im_end|>` cannot end a turn.
-enum Piece {
-    Special(u32),
-    Text(String),
-}
 
 /// The generator's tokenizer.
 pub struct ChatTokenizer {
@@ -393,40 +336,12 @@ impl ChatTokenizer {
     }
 
     fn pieces(&self, messages: &[Message]) -> Result<Vec<Piece>> {
-        let Some(ChatTemplate::ChatMl { default_system }) = &self.template else {
-            return Err(Error::Config(
+        match &self.template {
+            Some(t) => t.pieces(messages),
+            None => Err(Error::Config(
                 "this model has no chat template localrag can apply; use a raw prompt".into(),
-            ));
-        };
-        if messages.is_empty() {
-            return Err(Error::Input("a chat needs at least one message".into()));
+            )),
         }
-        let start = self.special_id("<|im_start|>")?;
-        let end = self.special_id("<|im_end|>")?;
-        let mut out = Vec::new();
-        let mut push = |role: &str, content: &str| {
-            out.push(Piece::Special(start));
-            out.push(Piece::Text(format!("{role}\n{content}")));
-            out.push(Piece::Special(end));
-            out.push(Piece::Text("\n".into()));
-        };
-        if messages[0].role != "system" {
-            if let Some(system) = default_system {
-                push("system", system);
-            }
-        }
-        for m in messages {
-            if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
-                return Err(Error::Input(format!(
-                    "message role `{}` is not one of system, user, assistant",
-                    m.role
-                )));
-            }
-            push(&m.role, &m.content);
-        }
-        out.push(Piece::Special(start));
-        out.push(Piece::Text("assistant\n".into()));
-        Ok(out)
     }
 
     /// The chat as the model sees it, as text (for display and for the reference script).
@@ -434,13 +349,7 @@ impl ChatTokenizer {
         let mut s = String::new();
         for p in self.pieces(messages)? {
             match p {
-                Piece::Special(id) => s.push_str(
-                    self.ids
-                        .iter()
-                        .find(|(_, v)| **v == id)
-                        .map(|(k, _)| k.as_str())
-                        .unwrap_or(""),
-                ),
+                Piece::Special(name) => s.push_str(name),
                 Piece::Text(t) => s.push_str(&t),
             }
         }
@@ -453,55 +362,11 @@ impl ChatTokenizer {
         let mut ids: Vec<u32> = self.bos.into_iter().collect();
         for p in self.pieces(messages)? {
             match p {
-                Piece::Special(id) => ids.push(id),
+                Piece::Special(name) => ids.push(self.special_id(name)?),
                 Piece::Text(t) => ids.extend(self.encode_plain(&t)?),
             }
         }
         Ok(ids)
-    }
-}
-
-/// Turns a stream of token bytes into text deltas that never split a UTF-8 character: bytes of an
-/// unfinished character wait for the next token; bytes that can never be valid become U+FFFD.
-#[derive(Default)]
-pub struct Utf8Stream {
-    pending: Vec<u8>,
-}
-
-impl Utf8Stream {
-    pub fn push(&mut self, bytes: &[u8]) -> String {
-        self.pending.extend_from_slice(bytes);
-        let mut out = String::new();
-        loop {
-            match std::str::from_utf8(&self.pending) {
-                Ok(s) => {
-                    out.push_str(s);
-                    self.pending.clear();
-                    return out;
-                }
-                Err(e) => {
-                    let good = e.valid_up_to();
-                    out.push_str(std::str::from_utf8(&self.pending[..good]).expect("validated"));
-                    match e.error_len() {
-                        Some(bad) => {
-                            out.push(char::REPLACEMENT_CHARACTER);
-                            self.pending.drain(..good + bad);
-                        }
-                        None => {
-                            self.pending.drain(..good);
-                            return out;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Whatever is left at the end (an unfinished character becomes U+FFFD).
-    pub fn finish(&mut self) -> String {
-        let s = String::from_utf8_lossy(&self.pending).into_owned();
-        self.pending.clear();
-        s
     }
 }
 
@@ -521,41 +386,5 @@ mod tests {
         assert_eq!(t[&'Ġ'], b' ');
         assert_eq!(t[&'Ċ'], b'\n');
         assert_eq!(t[&'!'], b'!');
-    }
-
-    #[test]
-    fn utf8_stream_never_splits_a_character() {
-        let text = "aé中😀b";
-        let bytes = text.as_bytes();
-        let mut s = Utf8Stream::default();
-        let mut out = String::new();
-        for b in bytes {
-            let d = s.push(&[*b]);
-            assert!(d.chars().all(|c| c != char::REPLACEMENT_CHARACTER));
-            out.push_str(&d);
-        }
-        out.push_str(&s.finish());
-        assert_eq!(out, text);
-        // An invalid byte becomes one replacement character, the rest is kept.
-        let mut s = Utf8Stream::default();
-        assert_eq!(s.push(&[b'x', 0xff, b'y']), "x\u{fffd}y");
-        // An unfinished character at the end is flushed as a replacement.
-        assert_eq!(s.push(&[0xe4, 0xb8]), "");
-        assert_eq!(s.finish(), "\u{fffd}");
-    }
-
-    #[test]
-    fn recognises_chatml_and_its_default_system_prompt() {
-        let t = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are nice<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}";
-        assert_eq!(
-            ChatTemplate::recognise(t).unwrap(),
-            ChatTemplate::ChatMl {
-                default_system: Some("You are nice".into())
-            }
-        );
-        assert!(matches!(
-            ChatTemplate::recognise("{{ bos_token }}[INST]"),
-            Err(Error::Config(_))
-        ));
     }
 }

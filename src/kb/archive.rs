@@ -16,8 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::store::Contents;
 use crate::error::{Error, Result};
-use crate::store::Contents;
 
 /// First bytes of every export file.
 pub const MAGIC: &[u8; 8] = b"LOCALRAG";

@@ -1,92 +1,121 @@
-//! Grounded answers: retrieved passages become a numbered prompt, the model answers citing
-//! `[n]`, and the citations are mapped back to the documents.
+//! Grounded answers, the one `ask` flow every front end calls:
 //!
-//! 1. [`relevant`] keeps the hits that pass the score threshold; none left means the answer is
+//! 1. [`prepare`]: search the knowledge base, keep the hits that pass the score threshold, and
+//!    build the numbered prompt ([`prompt`]); with nothing relevant the answer is
 //!    [`NO_ANSWER`] and the model is not called.
-//! 2. [`build_prompt`] numbers the passages `[1]..[n]` best first and packs whole passages while
-//!    the prompt and the answer (`max_tokens`) fit the context.
-//! 3. [`parse_citations`] reads `[n]`, `[n, m]` and `[n][m]` in the answer and maps each number to
-//!    its passage; numbers that were never given are dropped and reported.
+//! 2. [`answer`]: generate from the prompt (streaming, cancellation and pauses through
+//!    [`Hooks`]) and map the `[n]` citations back to the passages ([`citations`]).
+//!
+//! [`ask`] does both. The browser runs the two steps under different locks (retrieval holds the
+//! knowledge base, generation only the model).
 
-use serde::Serialize;
+mod citations;
+mod prompt;
 
-use crate::chat::{ChatTokenizer, Message};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+pub use citations::{Citation, cited_numbers, parse_citations};
+pub use prompt::{GroundedPrompt, SYSTEM_PROMPT, build_prompt};
+
+use crate::embed::Embed;
 use crate::error::{Error, Result};
-use crate::generator::{FinishReason, Generation, Usage};
-use crate::kb::Hit;
+use crate::generate::{FinishReason, GenerateParams, Generator, Timings, Usage};
+use crate::hooks::Hooks;
+use crate::kb::{Hit, KnowledgeBase, SearchOptions, Store};
+use crate::options::composite_options;
 
 /// The answer when no passage is relevant enough (the model is not run).
 pub const NO_ANSWER: &str = "I could not find anything about that in your documents.";
 
-/// Instructions given to the model with the passages.
-pub const SYSTEM_PROMPT: &str = "You are a helpful assistant. Answer the question using only the numbered passages. \
-After each fact, cite the passage it comes from as [n], for example [1]. \
-If the passages do not contain the answer, say that you do not know.";
-
-/// How an answer is produced.
-#[derive(Clone, Debug, PartialEq)]
+/// How `ask` answers: the search options, the generation options and its own.
+#[derive(Clone, Debug, PartialEq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
 pub struct AskOptions {
-    /// Passages retrieved.
-    pub k: usize,
-    /// Tokens the answer may take.
-    pub max_tokens: usize,
-    /// The context the prompt and the answer share (at most the model's).
-    pub context_tokens: usize,
-    /// Least cosine similarity between question and passage for the passage to be used.
+    /// Read from the same object.
+    #[serde(skip_deserializing)]
+    #[ts(skip)]
+    pub search: SearchOptions,
+    /// Read from the same object.
+    #[serde(skip_deserializing)]
+    #[ts(skip)]
+    pub generate: GenerateParams,
+    /// Least cosine similarity between question and passage, -1..1 (default 0.25). With no
+    /// passage above it, the answer says so and the model is not run.
+    #[ts(as = "Option<_>", optional)]
     pub min_score: f32,
+    /// Tokens the prompt and the answer share (default 2048, at most the model's context).
+    #[ts(as = "Option<_>", optional)]
+    pub context_tokens: usize,
 }
 
 impl Default for AskOptions {
     fn default() -> Self {
         AskOptions {
-            k: 5,
-            max_tokens: 256,
-            context_tokens: 2048,
+            search: SearchOptions::default(),
+            generate: GenerateParams::default(),
             min_score: 0.25,
+            context_tokens: 2048,
         }
     }
 }
 
-/// A passage the answer cites.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Citation {
-    /// The number the passage had in the prompt.
-    pub n: usize,
-    pub doc_id: String,
-    pub chunk_id: u64,
-    pub title: String,
-    /// UTF-16 offsets of the passage in its document.
-    pub start: usize,
-    pub end: usize,
-    pub text: String,
+impl AskOptions {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<()> {
+        self.search.validate()?;
+        self.generate.validate()?;
+        if !(-1.0..=1.0).contains(&self.min_score) {
+            return Err(Error::Input(format!(
+                "minScore must be a number from -1 to 1, got {}",
+                self.min_score
+            )));
+        }
+        if self.context_tokens == 0 {
+            return Err(Error::Input("contextTokens must be at least 1".into()));
+        }
+        Ok(())
+    }
 }
 
 /// What `ask` returns.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Answer {
     pub answer: String,
-    /// Cited passages, in order of first citation.
+    /// Passages the answer cites, in order of first citation.
     pub citations: Vec<Citation>,
-    /// Numbers cited that were not given in the prompt (dropped from `citations`).
+    /// Numbers the answer cites that were never given (dropped from `citations`).
     pub invalid_citations: Vec<usize>,
-    /// Passages given to the model, numbered from 1 (cited or not).
+    /// Every passage given to the model, numbered from 1.
     pub passages: Vec<Citation>,
     pub usage: Usage,
-    /// Why the answer ended (`None` when the model was not run).
+    /// null when no passage was relevant and the model did not run.
     pub finish_reason: Option<FinishReason>,
+    /// null when the model did not run.
+    pub timings: Option<Timings>,
 }
 
-/// A prompt with the passages it numbers.
+impl Answer {
+    /// The answer when nothing relevant was found.
+    pub fn none() -> Answer {
+        Answer {
+            answer: NO_ANSWER.to_string(),
+            citations: Vec::new(),
+            invalid_citations: Vec::new(),
+            passages: Vec::new(),
+            usage: Usage::default(),
+            finish_reason: None,
+            timings: None,
+        }
+    }
+}
+
+/// The first step's outcome: an answer already (nothing relevant), or a prompt to generate from.
 #[derive(Clone, Debug)]
-pub struct GroundedPrompt {
-    pub messages: Vec<Message>,
-    pub ids: Vec<u32>,
-    /// Passage `n` is `passages[n - 1]`.
-    pub passages: Vec<Hit>,
-    /// Relevant hits left out because they did not fit.
-    pub left_out: usize,
+pub enum Prepared {
+    Answered(Answer),
+    Prompt(GroundedPrompt),
 }
 
 /// The hits whose vector similarity reaches `min_score`. Hits found by the lexical retriever
@@ -102,149 +131,57 @@ pub fn relevant(hits: &[Hit], min_score: f32) -> Vec<Hit> {
         .collect()
 }
 
-fn passage_block(hits: &[Hit]) -> String {
-    let mut s = String::new();
-    for (i, h) in hits.iter().enumerate() {
-        let title = h.title.trim();
-        let text = h.text.trim();
-        if title.is_empty() {
-            s.push_str(&format!("[{}] {text}\n\n", i + 1));
-        } else {
-            s.push_str(&format!("[{}] {title}: {text}\n\n", i + 1));
-        }
-    }
-    s
-}
-
-fn messages(question: &str, hits: &[Hit]) -> Vec<Message> {
-    vec![
-        Message::new("system", SYSTEM_PROMPT),
-        Message::new(
-            "user",
-            format!(
-                "Passages:\n\n{}Question: {}",
-                passage_block(hits),
-                question.trim()
-            ),
-        ),
-    ]
-}
-
-/// Builds the prompt: passages best first, whole, as many as leave `max_tokens` for the answer
-/// within `context_tokens`. The token count is that of the final prompt, so it can never
-/// overflow.
-pub fn build_prompt(
-    tokenizer: &ChatTokenizer,
+/// Step 1: retrieval, relevance and the prompt.
+pub async fn prepare<S: Store, E: Embed>(
+    kb: &KnowledgeBase<S, E>,
+    generator: &Generator,
     question: &str,
-    hits: &[Hit],
-    max_tokens: usize,
-    context_tokens: usize,
-) -> Result<GroundedPrompt> {
-    if question.trim().is_empty() {
-        return Err(Error::Input("the question is empty".into()));
+    opts: &AskOptions,
+) -> Result<Prepared> {
+    opts.validate()?;
+    crate::kb::check_query(question, "the question")?;
+    let hits = kb.search(question, &opts.search).await?;
+    let hits = relevant(&hits, opts.min_score);
+    if hits.is_empty() {
+        return Ok(Prepared::Answered(Answer::none()));
     }
-    let budget = context_tokens.checked_sub(max_tokens).unwrap_or(0);
-    let bare = tokenizer.encode_chat(&messages(question, &[]))?;
-    if bare.len() > budget {
-        return Err(Error::Input(format!(
-            "the question takes {} tokens with the instructions; with {max_tokens} for the answer that exceeds the context of {context_tokens}",
-            bare.len()
-        )));
-    }
-    // Grow while the exact count fits; each passage is whole or absent.
-    let mut chosen = 0;
-    let mut ids = bare;
-    for n in 1..=hits.len() {
-        let candidate = tokenizer.encode_chat(&messages(question, &hits[..n]))?;
-        if candidate.len() > budget {
-            break;
+    let context = opts.context_tokens.min(generator.context_length());
+    build_prompt(
+        generator.tokenizer(),
+        question,
+        &hits,
+        opts.generate.max_tokens,
+        context,
+    )
+    .map(Prepared::Prompt)
+}
+
+/// Step 2: the answer. Without a prompt the prepared answer is streamed as it is.
+pub async fn answer(
+    generator: &Generator,
+    prepared: Prepared,
+    opts: &AskOptions,
+    hooks: &mut impl Hooks,
+) -> Result<Answer> {
+    let prompt = match prepared {
+        Prepared::Answered(a) => {
+            hooks.token(&a.answer);
+            return Ok(a);
         }
-        chosen = n;
-        ids = candidate;
+        Prepared::Prompt(p) => p,
+    };
+    if hooks.cancelled() {
+        return Err(Error::aborted());
     }
-    Ok(GroundedPrompt {
-        messages: messages(question, &hits[..chosen]),
-        ids,
-        passages: hits[..chosen].to_vec(),
-        left_out: hits.len() - chosen,
-    })
-}
-
-fn citation(n: usize, h: &Hit) -> Citation {
-    Citation {
-        n,
-        doc_id: h.doc_id.clone(),
-        chunk_id: h.chunk_id,
-        title: h.title.clone(),
-        start: h.start,
-        end: h.end,
-        text: h.text.clone(),
-    }
-}
-
-/// Every number cited in `text`, in order of appearance (repeats kept): `[1]`, `[1, 2]`,
-/// `[1,2,3]`, `[1][2]`. Brackets holding anything else (`[a]`, `[1.5]`) are not citations.
-pub fn cited_numbers(text: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else { break };
-        let inner = &after[..close];
-        let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
-        let numbers: Option<Vec<usize>> = parts
-            .iter()
-            .map(|p| {
-                (!p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| p.parse().ok())
-                    .flatten()
-            })
-            .collect();
-        match numbers {
-            Some(ns) => {
-                out.extend(ns);
-                rest = &after[close + 1..];
-            }
-            // Not a citation: look again from just after this `[` (it may contain another).
-            None => rest = after,
-        }
-    }
-    out
-}
-
-/// Maps cited numbers to passages: `(citations in order of first appearance, invalid numbers)`.
-pub fn parse_citations(text: &str, passages: &[Hit]) -> (Vec<Citation>, Vec<usize>) {
-    let mut cites: Vec<Citation> = Vec::new();
-    let mut invalid = Vec::new();
-    for n in cited_numbers(text) {
-        if n >= 1 && n <= passages.len() {
-            if !cites.iter().any(|c| c.n == n) {
-                cites.push(citation(n, &passages[n - 1]));
-            }
-        } else if !invalid.contains(&n) {
-            invalid.push(n);
-        }
-    }
-    (cites, invalid)
-}
-
-/// The answer when nothing relevant was found.
-pub fn no_answer() -> Answer {
-    Answer {
-        answer: NO_ANSWER.to_string(),
-        citations: Vec::new(),
-        invalid_citations: Vec::new(),
-        passages: Vec::new(),
-        usage: Usage::default(),
-        finish_reason: None,
-    }
-}
-
-/// The answer once `generation` has finished (or was cancelled).
-pub fn answer(prompt: &GroundedPrompt, generation: &Generation<'_>) -> Answer {
-    let text = generation.text().trim().to_string();
+    let params = GenerateParams {
+        context_tokens: Some(opts.context_tokens.min(generator.context_length())),
+        ..opts.generate.clone()
+    };
+    let mut g = generator.start(prompt.ids.clone(), params)?;
+    let timings = g.run(hooks).await?;
+    let text = g.text().trim().to_string();
     let (citations, invalid_citations) = parse_citations(&text, &prompt.passages);
-    Answer {
+    Ok(Answer {
         answer: text,
         citations,
         invalid_citations,
@@ -252,58 +189,32 @@ pub fn answer(prompt: &GroundedPrompt, generation: &Generation<'_>) -> Answer {
             .passages
             .iter()
             .enumerate()
-            .map(|(i, h)| citation(i + 1, h))
+            .map(|(i, h)| citations::citation(i + 1, h))
             .collect(),
-        usage: generation.usage(),
-        finish_reason: generation.finish_reason(),
-    }
+        usage: g.usage(),
+        finish_reason: g.finish_reason(),
+        timings: Some(timings),
+    })
 }
+
+/// Both steps.
+pub async fn ask<S: Store, E: Embed>(
+    kb: &KnowledgeBase<S, E>,
+    generator: &Generator,
+    question: &str,
+    opts: &AskOptions,
+    hooks: &mut impl Hooks,
+) -> Result<Answer> {
+    let prepared = prepare(kb, generator, question, opts).await?;
+    answer(generator, prepared, opts, hooks).await
+}
+
+composite_options!(AskOptions { search: SearchOptions, generate: GenerateParams }, validate: AskOptions::validate);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kb::HitScores;
-
-    pub(crate) fn hit(doc: &str, text: &str, vector: Option<f32>) -> Hit {
-        Hit {
-            doc_id: doc.into(),
-            chunk_id: 7,
-            text: text.into(),
-            start: 3,
-            end: 3 + text.encode_utf16().count(),
-            title: format!("title {doc}"),
-            source: String::new(),
-            metadata: serde_json::Value::Null,
-            score: 1.0,
-            scores: HitScores {
-                vector,
-                lexical: None,
-                fused: 0.0,
-                rerank: 0.0,
-            },
-        }
-    }
-
-    #[test]
-    fn reads_every_citation_form() {
-        assert_eq!(
-            cited_numbers("a [1] b [2, 3] c [4][5] [x] [1.5] [ 6 ]"),
-            vec![1, 2, 3, 4, 5, 6]
-        );
-        assert_eq!(cited_numbers("[[2]] [] [,] [12345678] ["), vec![2]);
-        assert_eq!(cited_numbers("no citations"), Vec::<usize>::new());
-    }
-
-    #[test]
-    fn maps_citations_and_reports_invalid_ones() {
-        let passages = vec![hit("a", "alpha", Some(0.9)), hit("b", "beta", Some(0.8))];
-        let (c, bad) = parse_citations("B is beta [2]. A [1][2]. Wrong [3] [0] [3].", &passages);
-        assert_eq!(c.iter().map(|c| c.n).collect::<Vec<_>>(), vec![2, 1]);
-        assert_eq!(c[0].doc_id, "b");
-        assert_eq!(c[0].text, "beta");
-        assert_eq!((c[0].start, c[0].end), (3, 7));
-        assert_eq!(bad, vec![3, 0]);
-    }
+    use citations::tests::hit;
 
     #[test]
     fn threshold_keeps_relevant_hits() {
@@ -318,5 +229,19 @@ mod tests {
         let mut lex = hit("d", "w", None);
         lex.scores.lexical = Some(2.0);
         assert_eq!(relevant(&[lex], 0.25).len(), 1);
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let mut o = AskOptions::default();
+        assert!(o.validate().is_ok());
+        o.min_score = 1.5;
+        assert_eq!(o.validate().unwrap_err().code(), "E_INPUT");
+        let mut o = AskOptions::default();
+        o.search.k = 0;
+        assert_eq!(o.validate().unwrap_err().code(), "E_INPUT");
+        let mut o = AskOptions::default();
+        o.generate.max_tokens = 0;
+        assert_eq!(o.validate().unwrap_err().code(), "E_INPUT");
     }
 }

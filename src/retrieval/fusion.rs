@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 
-use crate::index::dot;
+use crate::util::dot;
 
 /// The `k` of reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank), rank from 1.
 pub const RRF_K: f32 = 60.0;
 
 /// Which retrievers run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, ts_rs::TS,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Embedding similarity only.
     Vector,
@@ -21,21 +24,23 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "vector" => Some(Mode::Vector),
-            "lexical" => Some(Mode::Lexical),
-            "hybrid" => Some(Mode::Hybrid),
-            _ => None,
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Mode::Vector => "vector",
             Mode::Lexical => "lexical",
             Mode::Hybrid => "hybrid",
         }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        [Mode::Vector, Mode::Lexical, Mode::Hybrid]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("`{s}` is not one of vector, lexical, hybrid"))
     }
 }
 

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use instant_distance::{Builder, HnswMap, Point, Search};
 use serde::{Deserialize, Serialize};
 
+use super::sort_top;
 use crate::error::{Error, Result};
-use crate::lexical::sort_top;
+use crate::util::{bytes_to_f32s, dot, f32s_to_bytes, not_unit};
 
 /// A unit vector, shared between the index and the rest of the knowledge base.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,48 +59,6 @@ impl<'de> Deserialize<'de> for Vector {
     }
 }
 
-/// f32 values as little-endian bytes (how vectors are stored).
-pub fn f32s_to_bytes(v: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len() * 4);
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out
-}
-
-/// The inverse of [`f32s_to_bytes`]; `None` when the length is not a multiple of 4.
-pub fn bytes_to_f32s(b: &[u8]) -> Option<Vec<f32>> {
-    if b.len() % 4 != 0 {
-        return None;
-    }
-    Some(
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
-}
-
-/// Dot product, written so that the compiler vectorises it (8 lanes; SIMD128 in wasm).
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
 /// Tuning of the index. The defaults were picked by measurement (BENCHMARKS.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct IndexOptions {
@@ -132,8 +91,10 @@ impl Default for IndexOptions {
     }
 }
 
-/// What happened to a stored snapshot on open.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What happened to a stored snapshot on open. Shown as `"loaded"`, `"missing"` or
+/// `"rebuilt: <why>"`.
+#[derive(Clone, Debug, PartialEq, Eq, ts_rs::TS)]
+#[ts(type = "'loaded' | 'missing' | `rebuilt: ${string}`")]
 pub enum SnapshotState {
     /// Used as the base segment.
     Loaded,
@@ -141,6 +102,22 @@ pub enum SnapshotState {
     Missing,
     /// Stored, but it failed its checks (format, checksum, dimension, vectors); rebuilt.
     Rejected(String),
+}
+
+impl std::fmt::Display for SnapshotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotState::Loaded => f.write_str("loaded"),
+            SnapshotState::Missing => f.write_str("missing"),
+            SnapshotState::Rejected(why) => write!(f, "rebuilt: {why}"),
+        }
+    }
+}
+
+impl Serialize for SnapshotState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 struct Base {
@@ -249,8 +226,7 @@ impl VectorIndex {
         if v.iter().any(|x| !x.is_finite()) {
             return Err(Error::Input("vector holds NaN or infinity".into()));
         }
-        let n = dot(v, v).sqrt();
-        if (n - 1.0).abs() > 1e-3 {
+        if let Some(n) = not_unit(v) {
             return Err(Error::Input(format!(
                 "vector norm is {n}; the index needs unit vectors"
             )));
@@ -509,84 +485,10 @@ impl VectorIndex {
     }
 }
 
-/// Deterministic random unit vectors (xorshift; each coordinate a sum of three uniforms), the
-/// same natively and in wasm: benchmarks and tests use them.
-#[doc(hidden)]
-pub fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 11) as f64 / (1u64 << 53) as f64) as f32 - 0.5
-    };
-    (0..n)
-        .map(|_| {
-            let v: Vec<f32> = (0..dim).map(|_| next() + next() + next()).collect();
-            let norm = dot(&v, &v).sqrt();
-            v.into_iter().map(|x| x / norm).collect()
-        })
-        .collect()
-}
-
-/// Queries near the data: a data point plus an equally long random direction scaled by 0.75,
-/// normalised (cosine about 0.8 to its source), the way a question lands near its passage.
-#[doc(hidden)]
-pub fn noisy_queries(data: &[Vec<f32>], n: usize, seed: u64) -> Vec<Vec<f32>> {
-    let dim = data.first().map_or(0, Vec::len);
-    let noise = random_unit(n, dim, seed);
-    (0..n)
-        .map(|i| {
-            let base = &data[(i * 7919) % data.len()];
-            let v: Vec<f32> = base
-                .iter()
-                .zip(&noise[i])
-                .map(|(b, e)| b + 0.75 * e)
-                .collect();
-            let norm = dot(&v, &v).sqrt();
-            v.into_iter().map(|x| x / norm).collect()
-        })
-        .collect()
-}
-
-/// Search latency and recall of an index over `data` (ids = positions) for `queries`:
-/// (sorted HNSW-path latencies in ms, sorted exact latencies in ms, recall@k).
-#[doc(hidden)]
-pub fn measure(
-    idx: &VectorIndex,
-    queries: &[Vec<f32>],
-    k: usize,
-    now_ms: &dyn Fn() -> f64,
-) -> (Vec<f64>, Vec<f64>, f64) {
-    let mut fast = Vec::with_capacity(queries.len());
-    let mut slow = Vec::with_capacity(queries.len());
-    let mut found = 0;
-    for q in queries {
-        let t = now_ms();
-        let a = idx.search(q, k);
-        fast.push(now_ms() - t);
-        let t = now_ms();
-        let e = idx.exact(q, k);
-        slow.push(now_ms() - t);
-        found += a.iter().filter(|h| e.iter().any(|x| x.0 == h.0)).count();
-    }
-    fast.sort_by(f64::total_cmp);
-    slow.sort_by(f64::total_cmp);
-    (fast, slow, found as f64 / (k * queries.len()).max(1) as f64)
-}
-
-/// The value at quantile `q` of sorted samples.
-#[doc(hidden)]
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::retrieval::bench::random_unit;
 
     fn opts(exact_below: usize) -> IndexOptions {
         IndexOptions {
@@ -594,14 +496,6 @@ pub(crate) mod tests {
             mutable_min: 16,
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn dot_matches_naive() {
-        let v = random_unit(3, 37, 1);
-        let naive: f32 = v[0].iter().zip(&v[1]).map(|(a, b)| a * b).sum();
-        assert!((dot(&v[0], &v[1]) - naive).abs() < 1e-6);
-        assert!((dot(&v[2], &v[2]) - 1.0).abs() < 1e-5);
     }
 
     #[test]

@@ -10,18 +10,14 @@
 //! Every chunk is an exact slice of the document: its offsets are given in bytes (for Rust) and
 //! in UTF-16 code units (for JavaScript's `String.prototype.slice`).
 
+use super::analyze::is_cjk;
+use super::utf16::utf16_offsets;
 use crate::error::{Error, Result};
 
 /// Measures text the way the embedder does.
 pub trait TokenSpans {
     /// Byte spans of the tokens of `text`, in order, without special tokens or truncation.
     fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>>;
-}
-
-impl TokenSpans for crate::Embedder {
-    fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
-        crate::Embedder::token_spans(self, text)
-    }
 }
 
 /// How to chunk.
@@ -141,30 +137,6 @@ pub fn chunk_text(text: &str, tok: &dyn TokenSpans, opts: &ChunkOptions) -> Resu
         .collect())
 }
 
-/// Converts sorted byte offsets (on char boundaries) to UTF-16 offsets in one pass.
-pub fn utf16_offsets(text: &str, sorted_bytes: &[usize]) -> Vec<usize> {
-    let mut out = Vec::with_capacity(sorted_bytes.len());
-    let mut u16pos = 0;
-    let mut next = 0;
-    for (b, ch) in text.char_indices() {
-        while next < sorted_bytes.len() && sorted_bytes[next] <= b {
-            out.push(u16pos);
-            next += 1;
-        }
-        u16pos += ch.len_utf16();
-    }
-    while next < sorted_bytes.len() {
-        out.push(u16pos);
-        next += 1;
-    }
-    out
-}
-
-/// Length of `text` in UTF-16 code units.
-pub fn utf16_len(text: &str) -> usize {
-    text.chars().map(char::len_utf16).sum()
-}
-
 struct Counter<'a> {
     starts: &'a [usize],
 }
@@ -269,16 +241,6 @@ fn split(
             from = c;
         }
     }
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF   // Hiragana, Katakana
-        | 0x3400..=0x4DBF // CJK Extension A
-        | 0x4E00..=0x9FFF // CJK Unified Ideographs
-        | 0xAC00..=0xD7AF // Hangul syllables
-        | 0xF900..=0xFAFF // CJK Compatibility Ideographs
-        | 0x20000..=0x2FA1F)
 }
 
 /// Cut positions strictly inside `(a, b)` for a level.
@@ -426,6 +388,7 @@ fn trim(text: &str, a: usize, b: usize) -> (usize, usize) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::text::utf16_len;
 
     /// A stand-in tokenizer for tests: words, single punctuation marks, single CJK characters,
     /// and long words cut every 6 chars (like word pieces).
@@ -459,6 +422,14 @@ pub(crate) mod tests {
             }
             flush(word.take(), text.len(), &mut out);
             Ok(out)
+        }
+    }
+
+    /// Chunks of at most `max_tokens` tokens without overlap.
+    fn tight(max_tokens: usize) -> ChunkOptions {
+        ChunkOptions {
+            max_tokens,
+            overlap: 0,
         }
     }
 
@@ -505,13 +476,7 @@ pub(crate) mod tests {
         let p1 = "First paragraph about cats. Cats sleep a lot.";
         let p2 = "Second paragraph about dogs. Dogs bark.";
         let text = format!("{p1}\n\n{p2}");
-        let c = check(
-            &text,
-            ChunkOptions {
-                max_tokens: 14,
-                overlap: 0,
-            },
-        );
+        let c = check(&text, tight(14));
         let texts: Vec<&str> = c.iter().map(|c| c.text(&text)).collect();
         assert_eq!(texts, vec![p1, p2]);
     }
@@ -519,13 +484,7 @@ pub(crate) mod tests {
     #[test]
     fn long_paragraph_splits_at_sentences() {
         let text = "One two three four five. Six seven eight nine ten. Eleven twelve thirteen fourteen fifteen.";
-        let c = check(
-            text,
-            ChunkOptions {
-                max_tokens: 13,
-                overlap: 0,
-            },
-        );
+        let c = check(text, tight(13));
         let texts: Vec<&str> = c.iter().map(|c| c.text(text)).collect();
         assert_eq!(
             texts,
@@ -557,63 +516,33 @@ pub(crate) mod tests {
     #[test]
     fn cjk_without_spaces_is_split_at_sentences_then_characters() {
         let text = "今天天气很好。我们去公园散步吧！明天可能会下雨，所以要带伞。".repeat(3);
-        let c = check(
-            &text,
-            ChunkOptions {
-                max_tokens: 16,
-                overlap: 0,
-            },
-        );
+        let c = check(&text, tight(16));
         assert!(c.len() > 3);
         assert!(
             c.iter()
                 .all(|c| c.text(&text).ends_with(['。', '！', '，']))
         );
         let run = "汉".repeat(100);
-        let c = check(
-            &run,
-            ChunkOptions {
-                max_tokens: 16,
-                overlap: 0,
-            },
-        );
+        let c = check(&run, tight(16));
         assert_eq!(c.iter().map(|c| c.end16 - c.start16).sum::<usize>(), 100);
     }
 
     #[test]
     fn long_unbroken_lines_are_split_by_tokens() {
         let url = format!("https://example.com/{}", "segment/".repeat(200));
-        let c = check(
-            &url,
-            ChunkOptions {
-                max_tokens: 32,
-                overlap: 0,
-            },
-        );
+        let c = check(&url, tight(32));
         assert!(c.len() > 5);
         let joined: String = c.iter().map(|c| c.text(&url)).collect();
         assert_eq!(joined, url);
         let word = "x".repeat(5000);
-        let c = check(
-            &word,
-            ChunkOptions {
-                max_tokens: 32,
-                overlap: 0,
-            },
-        );
+        let c = check(&word, tight(32));
         assert_eq!(c.iter().map(|c| c.end - c.start).sum::<usize>(), 5000);
     }
 
     #[test]
     fn utf16_offsets_count_surrogate_pairs() {
         let text = "😀 emoji first. 𝄞 music. Ünïcödé and 中文。";
-        let c = check(
-            text,
-            ChunkOptions {
-                max_tokens: 8,
-                overlap: 0,
-            },
-        );
+        let c = check(text, tight(8));
         assert!(c.len() >= 2);
         assert_eq!(utf16_len("😀"), 2);
         assert_eq!(utf16_offsets("a😀b", &[0, 1, 5, 6]), vec![0, 1, 3, 4]);

@@ -13,7 +13,7 @@ use web_sys::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::{Contents, Op, Space, Store};
+use crate::kb::{Contents, Op, Space, Store};
 
 /// Database name prefix, so a page's other databases are never touched.
 pub const DB_PREFIX: &str = "localrag:";

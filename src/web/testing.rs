@@ -1,29 +1,16 @@
-//! Hidden exports for `make bench` (www/bench.js): the vector index and the stored size in the
-//! browser. Not part of the documented API.
+//! Exports for the benchmarks (`www/bench.js`) and the tests: the vector index and the stored
+//! size in the browser, the module's memory, and a deliberate panic. Built only with the feature
+//! `testing`, never into the npm package.
 
-use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::idb::IdbStore;
 use super::to_js_error;
-use crate::index::{
-    IndexOptions, SnapshotState, Vector, VectorIndex, measure, quantile, random_unit,
-};
-use crate::store::Store;
-
-fn now_fn() -> impl Fn() -> f64 {
-    let perf = Reflect::get(&js_sys::global(), &"performance".into()).unwrap_or(JsValue::UNDEFINED);
-    let now: Option<Function> = Reflect::get(&perf, &"now".into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok());
-    move || match &now {
-        Some(f) => f.call0(&perf).ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
-        None => js_sys::Date::now(),
-    }
-}
+use crate::kb::Store;
+use crate::retrieval::bench::{measure, noisy_queries, quantile, random_unit};
+use crate::retrieval::{IndexOptions, SnapshotState, Vector, VectorIndex};
 
 /// Panics on purpose, so the tests can check that the JS layer reports itself broken.
-#[doc(hidden)]
 #[wasm_bindgen(js_name = __panicForTest)]
 pub fn panic_for_test() {
     panic!("deliberate panic for a test");
@@ -32,7 +19,6 @@ pub fn panic_for_test() {
 /// Search latency and recall over `n` random 384-d unit vectors (the generator and seeds of
 /// benches/index.rs). With a snapshot (built natively), the base is loaded from it; without,
 /// it is built here and the build time reported.
-#[doc(hidden)]
 #[wasm_bindgen(js_name = __benchIndex)]
 pub fn bench_index(
     n: usize,
@@ -40,7 +26,7 @@ pub fn bench_index(
     queries: usize,
     vectors: Option<Vec<f32>>,
 ) -> Result<JsValue, JsValue> {
-    let now = now_fn();
+    let now = super::options::now_ms;
     let real = vectors.is_some();
     let (data, qs) = match vectors {
         // Real embeddings from benches/index.rs (REAL=n): the first n are the data, the rest
@@ -56,7 +42,7 @@ pub fn bench_index(
         }
         None => {
             let data = random_unit(n, 384, 7);
-            let qs = crate::index::noisy_queries(&data, queries, 98);
+            let qs = noisy_queries(&data, queries, 98);
             (data, qs)
         }
     };
@@ -90,7 +76,6 @@ pub fn bench_index(
 }
 
 /// Bytes of keys and values stored for knowledge base `name`, and its chunk count.
-#[doc(hidden)]
 #[wasm_bindgen(js_name = __storedBytes)]
 pub async fn stored_bytes(name: String) -> Result<JsValue, JsValue> {
     let store = IdbStore::open(&name).await.map_err(|e| to_js_error(&e))?;
@@ -104,7 +89,6 @@ pub async fn stored_bytes(name: String) -> Result<JsValue, JsValue> {
 }
 
 /// Bytes of the module's linear memory (what the CPU backend's weights live in).
-#[doc(hidden)]
 #[wasm_bindgen(js_name = __wasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
     let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();

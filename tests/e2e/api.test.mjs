@@ -28,8 +28,9 @@ async function freshPage() {
 for (const entry of ['index.js', 'worker.js']) {
   test(`${entry}: a panic marks the instance broken, and every later call fails with E_BROKEN`, { timeout: 300_000 }, async () => {
     const { context, page } = await freshPage();
+    // The package built with the feature `testing` has a deliberate panic; the shipped one not.
     const r = await page.evaluate(async (entry) => {
-      const { LocalRag } = await import(`./pkg/${entry}`);
+      const { LocalRag } = await import(`./pkg-testing/${entry}`);
       const rag = await LocalRag.open('api-broken', { embedder: './models/all-MiniLM-L6-v2/', backend: 'cpu' });
       await rag.add([{ id: 'a', text: 'Alpacas hum when they are curious.' }]);
       const before = [rag.broken, (await rag.search('alpacas'))[0].docId];
@@ -37,7 +38,7 @@ for (const entry of ['index.js', 'worker.js']) {
       if (entry === 'worker.js') {
         panic = await rag.__panicForTest().then(() => 'resolved', (e) => `${e.name} ${e.code}`);
       } else {
-        const raw = await import('./pkg/localrag.js');
+        const raw = await import('./pkg-testing/localrag.js');
         try { raw.__panicForTest(); panic = 'returned'; } catch (e) { panic = e.constructor.name; }
       }
       const after = await Promise.race([

@@ -17,7 +17,7 @@ test('package.json is complete', () => {
   assert.equal(pkg.sideEffects, false);
   assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', default: './index.js' });
   assert.deepEqual(pkg.exports['./worker'], { types: './worker.d.ts', default: './worker.js' });
-  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm']) {
+  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'models.js', 'contract.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm']) {
     assert.ok(pkg.files.includes(f), f);
   }
 });
@@ -30,7 +30,7 @@ test('npm pack takes the wasm, the JS, the types and the licences', () => {
 });
 
 test('every module the entry points import is in the package', () => {
-  for (const entry of ['index.js', 'worker.js', 'worker-entry.js']) {
+  for (const entry of ['index.js', 'worker.js', 'worker-entry.js', 'shared.js', 'models.js']) {
     const src = readFileSync(`${pkgDir}/${entry}`, 'utf8');
     for (const [, spec] of src.matchAll(/(?:from|new URL\()\s*'(\.\/[^']+)'/g)) {
       assert.ok(pkg.files.includes(spec.slice(2)), `${entry} needs ${spec}, which is not in files`);
@@ -51,8 +51,32 @@ test('the .d.ts describes the API precisely', () => {
   for (const type of ['DocumentInput', 'SearchOptions', 'Hit', 'AskOptions', 'Answer', 'Citation', 'KnowledgeBaseStats']) {
     assert.match(raw, new RegExp(`export (interface|type) ${type}\\b`), type);
   }
-  // Every code the JS layer knows is in the type.
-  const codes = readFileSync(`${pkgDir}/shared.js`, 'utf8').match(/'E_[A-Z_]+'/g);
-  for (const c of codes) assert.ok(dts.includes(c), `${c} missing from ErrorCode`);
+  // Every code the JS layer knows (generated from Rust) is in the type.
+  const codes = readFileSync(`${pkgDir}/contract.js`, 'utf8').match(/"E_[A-Z_]+"/g);
+  assert.ok(codes.length >= 17);
+  for (const c of codes) assert.ok(raw.includes(`'${c.slice(1, -1)}'`), `${c} missing from ErrorCode`);
+  assert.match(dts, /ErrorCode/);
   assert.equal(readFileSync(`${pkgDir}/worker.d.ts`, 'utf8').includes("export * from './index.js'"), true);
+});
+
+test('the test and bench exports are not in the shipped package, only in pkg-testing', () => {
+  const shipped = readFileSync(`${pkgDir}/localrag.js`, 'utf8');
+  const testing = readFileSync(`${ROOT}pkg-testing/localrag.js`, 'utf8');
+  for (const name of ['__panicForTest', '__benchIndex', '__storedBytes', '__wasmMemoryBytes']) {
+    assert.ok(!shipped.includes(name), `${name} ships in pkg/localrag.js`);
+    assert.ok(testing.includes(name), `${name} missing from pkg-testing`);
+  }
+});
+
+test('one method list: the page class, the Worker proxy and the Worker entry agree', async () => {
+  const { METHODS } = await import(`${pkgDir}/shared.js`);
+  const methods = (cls) => Object.getOwnPropertyNames(cls.prototype)
+    .filter((n) => n !== 'constructor' && !n.startsWith('__') && typeof Object.getOwnPropertyDescriptor(cls.prototype, n).value === 'function')
+    .sort();
+  const page = (await import(`${pkgDir}/index.js`)).LocalRag;
+  const worker = (await import(`${pkgDir}/worker.js`)).LocalRag;
+  assert.deepEqual(methods(page), methods(worker));
+  assert.deepEqual(methods(page), [...METHODS, 'close', 'destroy', 'onChange'].sort());
+  const entry = readFileSync(`${pkgDir}/worker-entry.js`, 'utf8');
+  assert.match(entry, /\[\.\.\.METHODS, 'close', 'destroy'\]/);
 });

@@ -1,22 +1,19 @@
 // localrag: private retrieval-augmented generation inside a web page.
 // `import { LocalRag } from 'localrag'` runs on the calling thread;
 // `import { LocalRag } from 'localrag/worker'` runs the same API in a dedicated Worker.
+// The data types are generated from the Rust types (src/web/types.d.ts, included in
+// localrag.d.ts); this file declares the JavaScript API around them.
 import type {
-  BackendChoice, DocumentInput, AddReport, SearchOptions, Hit, AskOptions, Answer,
-  StoredDocument, DocumentInfo, KnowledgeBaseStats,
+  DocumentInput, AddReport, AddOptions, SearchOptions, Hit, AskOptions, Answer, StoredDocument,
+  DocumentInfo, KnowledgeBaseStats, KnowledgeBaseOptions, OpenDeviceOptions, ErrorCode, ModelBytes,
+  Progress,
 } from './localrag.js';
 
 export type {
-  BackendChoice, DocumentInput, AddReport, SearchFilter, SearchOptions, Hit, AskOptions, Answer,
-  Citation, StoredDocument, StoredChunk, DocumentInfo, KnowledgeBaseStats, Usage, Timings,
-  FinishReason, SamplingOptions,
+  BackendChoice, DocumentInput, AddReport, AddOptions, SearchFilter, SearchOptions, Hit, HitScores,
+  AskOptions, Answer, Citation, StoredDocument, StoredChunk, DocumentInfo, KnowledgeBaseStats,
+  Usage, Timings, FinishReason, SamplingOptions, ErrorCode, ModelBytes,
 } from './localrag.js';
-
-/** Every code a localrag error can carry. */
-export type ErrorCode =
-  | 'E_INPUT' | 'E_MODEL_FETCH' | 'E_MODEL_FORMAT' | 'E_CONFIG' | 'E_TOKENIZER' | 'E_BACKEND'
-  | 'E_OUTPUT' | 'E_STORAGE' | 'E_QUOTA' | 'E_MODEL_MISMATCH' | 'E_DIM_MISMATCH' | 'E_CORRUPT'
-  | 'E_CLOSED' | 'E_ABORTED' | 'E_NO_GENERATOR' | 'E_BROKEN' | 'E_UNSUPPORTED';
 
 /** The codes above, in a frozen array. */
 export declare const ERROR_CODES: readonly ErrorCode[];
@@ -27,9 +24,6 @@ export declare class LocalRagError extends Error {
   readonly name: 'LocalRagError';
   readonly code: ErrorCode;
 }
-
-/** A model file given as bytes instead of a URL. */
-export type ModelBytes = ArrayBuffer | Uint8Array;
 
 /** A URL (same origin unless `allowCrossOrigin`) with an optional pinned SHA-256. */
 export interface ModelFile {
@@ -71,17 +65,15 @@ export interface OpenProgress {
   cached?: boolean;
 }
 
-export interface OpenOptions {
+/** The options of `open`: the model files, how they are fetched, the devices (generated type
+ * `OpenDeviceOptions`: `backend`, `generatorBackend`, `cpuBackend`) and the knowledge base's own
+ * (generated type `KnowledgeBaseOptions`: `chunkTokens`, `chunkOverlap`, `persist`, `exactBelow`,
+ * `efSearch`). */
+export interface OpenOptions extends KnowledgeBaseOptions, OpenDeviceOptions {
   /** Required. */
   embedder: EmbedderSource;
   /** Optional: without it, `search` works and `ask` fails with E_NO_GENERATOR. */
   generator?: GeneratorSource;
-  /** Device of both models (default 'auto': WebGPU when the browser gives an adapter, else CPU). */
-  backend?: BackendChoice;
-  /** Device of the generator only (default: `backend`). */
-  generatorBackend?: BackendChoice;
-  /** Burn CPU backend of the fallback (default 'flex'). */
-  cpuBackend?: 'flex' | 'ndarray';
   /** Allow model URLs on another origin (default false). */
   allowCrossOrigin?: boolean;
   /** Keep downloaded model files in the Cache API (default true), so a second visit
@@ -90,16 +82,6 @@ export interface OpenOptions {
   onProgress?: (p: OpenProgress) => void;
   /** Aborts downloads and loading (E_ABORTED). */
   signal?: AbortSignal;
-  /** Most tokens per chunk (default 200). */
-  chunkTokens?: number;
-  /** Tokens repeated between consecutive chunks (default 24). */
-  chunkOverlap?: number;
-  /** Ask the browser to keep this origin's storage (default true). */
-  persist?: boolean;
-  /** Advanced: exact search below this many chunks (default 4096). */
-  exactBelow?: number;
-  /** Advanced: HNSW candidate list 16..2048 (default 64). */
-  efSearch?: number;
 }
 
 export interface ImportOptions extends OpenOptions {
@@ -108,18 +90,8 @@ export interface ImportOptions extends OpenOptions {
   overwrite?: boolean;
 }
 
-/** Progress of `add`. */
-export interface AddProgress {
-  stage: 'chunk' | 'embed' | 'store' | 'index';
-  loaded: number;
-  total: number;
-}
-
-export interface AddOptions {
-  onProgress?: (p: AddProgress) => void;
-  /** Aborting before the write rejects with E_ABORTED and stores nothing. */
-  signal?: AbortSignal;
-}
+/** Progress of `add`: `{ stage, loaded, total }`. */
+export type AddProgress = Progress;
 
 /** A change to the stored documents, from this instance or another tab. */
 export interface ChangeEvent {

@@ -5,15 +5,14 @@
 // the knowledge base in IndexedDB, and keeps several tabs consistent: writes are serialized
 // with a Web Lock per knowledge base, every read first checks the stored write counter, and a
 // BroadcastChannel tells the other tabs at once. Types: index.d.ts.
-import init, { Embedder, Generator, KnowledgeBase, onPanic, sha256Hex } from './localrag.js';
+import init, { Embedder, Generator, KnowledgeBase, checkOpenOptions, onPanic, sha256Hex } from './localrag.js';
 import {
-  LocalRagError, abortedError, fromCoded, checkKeys, checkSignal, callSafely, fileBytes, baseHref,
-  isPlainObject as isObject, EMBEDDER_FILES, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
+  LocalRagError, abortedError, fromCoded, checkFunction, checkSignal, callSafely, fileBytes,
+  isPlainObject as isObject,
 } from './shared.js';
+import { MODEL_KEYS, checkModelOptions, clearModelCache, embedderFiles, generatorFile } from './models.js';
 
 export { LocalRagError, ERROR_CODES } from './shared.js';
-
-const MODEL_CACHE = 'localrag-models-v1';
 // ---- the wasm module: one per thread, shared by every instance ----
 
 let ready = null;
@@ -66,204 +65,12 @@ function guarded(fn) {
   });
 }
 
-// ---- option checks ----
-
 const input = (message) => new LocalRagError('E_INPUT', message);
-
-function checkFunction(options, key) {
-  const f = options[key];
-  if (f !== undefined && f !== null && typeof f !== 'function') throw input(`${key} must be a function`);
-  return f ?? null;
-}
-
-function checkBackend(options, key) {
-  const b = options[key];
-  if (b === undefined || b === null) return undefined;
-  if (!['auto', 'webgpu', 'cpu'].includes(b)) throw input(`${key} \`${b}\` is not one of 'auto', 'webgpu', 'cpu'`);
-  return b;
-}
-
-function checkBool(options, key, fallback) {
-  const v = options[key];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw input(`${key} must be a boolean`);
-  return v;
-}
 
 function checkName(name) {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw input('a knowledge base name must be a string of 1 to 200 characters');
   }
-}
-
-const isBytes = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
-const toBytes = (v) => (v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-
-function checkSha(v, what) {
-  if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v)) throw input(`${what} must be 64 hex digits (a SHA-256)`);
-  return v.toLowerCase();
-}
-
-// ---- model files: fetch with progress, optional SHA-256, Cache API ----
-
-async function sha256(bytes) {
-  if (globalThis.crypto?.subtle) {
-    const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-  }
-  await start();
-  return sha256Hex(bytes);
-}
-
-async function openCache(enabled) {
-  if (!enabled || typeof caches === 'undefined') return null;
-  try {
-    return await caches.open(MODEL_CACHE);
-  } catch {
-    return null; // e.g. an opaque origin: work without the cache
-  }
-}
-
-/**
- * The bytes of one model file. A cached copy is used when present (and when it matches the
- * pinned hash); otherwise the file is downloaded as a stream with progress, checked, and only
- * then cached, so an interrupted download leaves nothing behind and the next try starts clean.
- * An optional file that the server does not have (404) gives null, and that is cached too.
- */
-async function modelFile(url, { sha, optional, cache, allowCrossOrigin, progress, signal }) {
-  let abs;
-  try {
-    abs = new URL(url, baseHref()).href;
-  } catch {
-    throw input(`\`${url}\` is not a valid URL`);
-  }
-  const here = globalThis.location?.origin;
-  if (!allowCrossOrigin && here && new URL(abs).origin !== here) {
-    throw new LocalRagError(
-      'E_MODEL_FETCH',
-      `${abs} is on another origin than this page (${here}); model files come from the page's own origin unless you pass allowCrossOrigin: true`,
-    );
-  }
-  if (signal?.aborted) throw abortedError('loading the models');
-  const store = await openCache(cache);
-  if (store) {
-    const hit = await store.match(abs).catch(() => undefined);
-    if (hit) {
-      if (hit.headers.get('x-localrag-missing') === '1') return null;
-      const bytes = new Uint8Array(await hit.arrayBuffer());
-      if (!sha || (await sha256(bytes)) === sha) {
-        progress({ stage: 'download', file: abs, loaded: bytes.length, total: bytes.length, cached: true });
-        return bytes;
-      }
-      await store.delete(abs).catch(() => {}); // stale or damaged: download again
-    }
-  }
-  let response;
-  try {
-    response = await fetch(abs, { signal: signal ?? undefined, credentials: 'same-origin' });
-  } catch (e) {
-    if (signal?.aborted) throw abortedError('loading the models');
-    throw new LocalRagError('E_MODEL_FETCH', `could not download ${abs}: ${e?.message ?? e}; check the connection and try again`);
-  }
-  if (!response.ok) {
-    if (optional && response.status === 404) {
-      await store?.put(abs, new Response(null, { status: 200, headers: { 'x-localrag-missing': '1' } })).catch(() => {});
-      return null;
-    }
-    throw new LocalRagError('E_MODEL_FETCH', `could not download ${abs}: HTTP ${response.status} ${response.statusText}`.trim());
-  }
-  const encoded = response.headers.get('content-encoding');
-  const total = encoded ? 0 : Number(response.headers.get('content-length')) || 0;
-  const parts = [];
-  let loaded = 0;
-  try {
-    const reader = response.body.getReader();
-    progress({ stage: 'download', file: abs, loaded, total, cached: false });
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      loaded += value.length;
-      progress({ stage: 'download', file: abs, loaded, total, cached: false });
-    }
-  } catch (e) {
-    if (signal?.aborted) throw abortedError('loading the models');
-    throw new LocalRagError(
-      'E_MODEL_FETCH',
-      `the download of ${abs} was interrupted after ${loaded} bytes (${e?.message ?? e}); nothing was kept, try again`,
-    );
-  }
-  if (total && loaded !== total) {
-    throw new LocalRagError('E_MODEL_FETCH', `the download of ${abs} ended after ${loaded} of ${total} bytes; nothing was kept, try again`);
-  }
-  const bytes = new Uint8Array(loaded);
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.length;
-  }
-  parts.length = 0;
-  if (sha) {
-    const got = await sha256(bytes);
-    if (got !== sha) {
-      throw new LocalRagError('E_MODEL_FETCH', `${abs} has SHA-256 ${got}, not the expected ${sha}; it was not used or cached`);
-    }
-  }
-  if (store) {
-    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) };
-    await store.put(abs, new Response(bytes, { headers })).catch(() => {}); // a full quota only costs the cache
-  }
-  return bytes;
-}
-
-/** The embedder's files as bytes, from a folder URL and/or per-file URLs or bytes. */
-async function embedderFiles(source, fetchOpts) {
-  let folder = null;
-  let hashes = {};
-  let given = {};
-  if (typeof source === 'string') {
-    folder = source;
-  } else if (isObject(source)) {
-    checkKeys(source, ['url', 'sha256', ...EMBEDDER_FILES.map(([k]) => k)], 'embedder');
-    if (source.url !== undefined && typeof source.url !== 'string') throw input('embedder.url must be a string');
-    folder = source.url ?? null;
-    if (source.sha256 !== undefined) {
-      if (!isObject(source.sha256)) throw input("embedder.sha256 must map file names to hashes, e.g. { 'model.safetensors': '…' }");
-      hashes = Object.fromEntries(Object.entries(source.sha256).map(([f, h]) => [f, checkSha(h, `embedder.sha256['${f}']`)]));
-    }
-    given = source;
-  } else {
-    throw input('the `embedder` option is required: a folder URL or { url, model, config, tokenizer, sha256 }');
-  }
-  if (folder !== null && folder.length === 0) throw input('the embedder URL is empty');
-  const base = folder === null ? null : folder.endsWith('/') ? folder : `${folder}/`;
-  const out = {};
-  for (const [key, file, required] of EMBEDDER_FILES) {
-    const v = given[key];
-    if (v !== undefined && v !== null) {
-      if (isBytes(v)) out[key] = toBytes(v);
-      else if (typeof v === 'string') out[key] = await modelFile(v, { ...fetchOpts, sha: hashes[file] ?? null, optional: false });
-      else throw input(`embedder.${key} must be a URL string, an ArrayBuffer or a Uint8Array`);
-    } else if (base !== null) {
-      const bytes = await modelFile(new URL(file, new URL(base, baseHref())).href, { ...fetchOpts, sha: hashes[file] ?? null, optional: !required });
-      if (bytes) out[key] = bytes;
-    } else if (required) {
-      throw input(`embedder.${key} is required when no folder url is given`);
-    }
-  }
-  return out;
-}
-
-async function generatorFile(source, fetchOpts) {
-  if (isBytes(source)) return toBytes(source);
-  if (typeof source === 'string') return modelFile(source, { ...fetchOpts, sha: null, optional: false });
-  if (isObject(source)) {
-    checkKeys(source, ['url', 'sha256'], 'generator');
-    if (typeof source.url !== 'string') throw input('generator.url must be a string');
-    const sha = source.sha256 === undefined ? null : checkSha(source.sha256, 'generator.sha256');
-    return modelFile(source.url, { ...fetchOpts, sha, optional: false });
-  }
-  throw input('generator must be a URL string, { url, sha256 }, an ArrayBuffer or a Uint8Array');
 }
 
 // ---- many tabs ----
@@ -308,12 +115,12 @@ export class LocalRag {
 
   /** Downloads (or takes from the cache) the models, loads them, opens the knowledge base. */
   static open(name, options) {
-    return guarded(() => openOrImport(name, options, null, OPEN_KEYS));
+    return guarded(() => openOrImport(name, options, null));
   }
 
   /** Creates the knowledge base `name` from an export file and opens it. */
   static import(name, file, options) {
-    return guarded(async () => openOrImport(name, options, await fileBytes(file), IMPORT_KEYS));
+    return guarded(async () => openOrImport(name, options, await fileBytes(file)));
   }
 
   /** Deletes a knowledge base and everything it stored. */
@@ -327,8 +134,8 @@ export class LocalRag {
   }
 
   /** Removes the cached model files. */
-  static async clearModelCache() {
-    if (typeof caches !== 'undefined') await caches.delete(MODEL_CACHE);
+  static clearModelCache() {
+    return clearModelCache();
   }
 
   get name() { return this.#name; }
@@ -377,21 +184,15 @@ export class LocalRag {
   }
 
   add(docs, options) {
-    return this.#write(() => {
-      const o = checkKeys(options, ADD_KEYS, 'add');
-      const onProgress = checkFunction(o, 'onProgress');
-      const signal = checkSignal(o);
-      const report = onProgress ? (p) => onProgress({ stage: p.stage, loaded: p.done, total: p.total }) : undefined;
-      return this.#kb.add(docs, { onProgress: report, signal: signal ?? undefined });
-    });
+    return this.#write(() => this.#kb.add(docs, options));
   }
 
   search(query, options) {
-    return this.#read(() => this.#kb.search(query, checkKeys(options, SEARCH_KEYS, 'search')));
+    return this.#read(() => this.#kb.search(query, options));
   }
 
   ask(question, options) {
-    return this.#read(() => this.#kb.ask(question, checkKeys(options, ASK_KEYS, 'ask')));
+    return this.#read(() => this.#kb.ask(question, options));
   }
 
   remove(ids) {
@@ -455,63 +256,40 @@ export class LocalRag {
   }
 }
 
-async function openOrImport(name, options, file, keys) {
+async function openOrImport(name, options, file) {
   checkName(name);
   if (!isObject(options)) throw input('open needs an options object with at least `embedder`');
-  const o = checkKeys(options, keys, file ? 'import' : 'open');
-  if (o.embedder === undefined || o.embedder === null) {
-    throw input('the `embedder` option is required: a folder URL or { url, model, config, tokenizer, sha256 }');
-  }
-  const backend = checkBackend(o, 'backend') ?? 'auto';
-  const generatorBackend = checkBackend(o, 'generatorBackend') ?? backend;
-  if (o.cpuBackend !== undefined && !['flex', 'ndarray'].includes(o.cpuBackend)) {
-    throw input(`cpuBackend \`${o.cpuBackend}\` is not one of 'flex', 'ndarray'`);
-  }
-  const onProgress = checkFunction(o, 'onProgress');
-  const signal = checkSignal(o);
+  await start();
+  // Every option is checked before anything is downloaded: the model sources here, the rest
+  // (knowledge-base and device options, unknown keys) by the wasm side.
+  const onProgress = checkFunction(options, 'onProgress');
+  const signal = checkSignal(options);
+  checkOpenOptions(options, file !== null, [...MODEL_KEYS, 'onProgress', 'signal']);
+  const { cache, allowCrossOrigin } = checkModelOptions(options);
+  const {
+    embedder: embedderSource, generator: generatorSource, backend, generatorBackend, cpuBackend,
+    allowCrossOrigin: _a, cache: _c, onProgress: _p, signal: _s, ...kbOptions
+  } = options;
   const progress = (p) => {
     if (onProgress) callSafely(onProgress, p);
   };
-  const fetchOpts = {
-    cache: checkBool(o, 'cache', true),
-    allowCrossOrigin: checkBool(o, 'allowCrossOrigin', false),
-    progress,
-    signal,
-  };
-  // Checked before anything is downloaded (the model-dependent limit of chunkTokens, at most
-  // its maxSeqLength - 2, is checked again once the embedder is loaded).
-  const integer = (k, min, max) => {
-    const v = o[k];
-    if (v === undefined || v === null) return;
-    if (!Number.isInteger(v) || v < min || v > max) throw input(`${k} must be an integer from ${min} to ${max}, got ${v}`);
-  };
-  integer('chunkTokens', 8, 100_000);
-  integer('chunkOverlap', 0, 100_000);
-  integer('exactBelow', 0, 1e9);
-  integer('efSearch', 16, 2048);
-  checkBool(o, 'persist', true);
-  checkBool(o, 'overwrite', false);
-  const kbOptions = {};
-  for (const k of ['chunkTokens', 'chunkOverlap', 'persist', 'exactBelow', 'efSearch', 'overwrite']) {
-    if (o[k] !== undefined && o[k] !== null) kbOptions[k] = o[k];
-  }
-  await start();
+  const fetchOpts = { cache, allowCrossOrigin, progress, signal, hash: sha256Hex };
   const stopIfAborted = () => {
     if (signal?.aborted) throw abortedError('opening the knowledge base');
   };
-  const files = await embedderFiles(o.embedder, fetchOpts);
-  const gguf = o.generator === undefined || o.generator === null ? null : await generatorFile(o.generator, fetchOpts);
+  const files = await embedderFiles(embedderSource, fetchOpts);
+  const gguf = await generatorFile(generatorSource, fetchOpts);
   stopIfAborted();
   let embedder = null;
   let generator = null;
   try {
     progress({ stage: 'load-embedder', loaded: 0, total: 1 });
-    embedder = await Embedder.load({ ...files, backend, cpuBackend: o.cpuBackend });
+    embedder = await Embedder.load({ ...files, backend, cpuBackend });
     progress({ stage: 'load-embedder', loaded: 1, total: 1 });
     stopIfAborted();
     if (gguf) {
       progress({ stage: 'load-generator', loaded: 0, total: 1 });
-      generator = await Generator.load({ model: gguf, backend: generatorBackend, cpuBackend: o.cpuBackend });
+      generator = await Generator.load({ model: gguf, backend: generatorBackend ?? backend, cpuBackend });
       progress({ stage: 'load-generator', loaded: 1, total: 1 });
       stopIfAborted();
     }

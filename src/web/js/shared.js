@@ -1,12 +1,9 @@
-// Shared by the calling-thread API and the Worker proxy: the error type and the option names
-// each call accepts (so both reject a misspelt option with the same E_INPUT).
+// Shared by the calling-thread API, the Worker proxy and the Worker's entry: the error type,
+// the public method list, and small helpers. The error codes come from the Rust types
+// (contract.js is generated).
+import { ERROR_CODES } from './contract.js';
 
-/** Every code a LocalRagError can carry (listed in the README). */
-export const ERROR_CODES = Object.freeze([
-  'E_INPUT', 'E_MODEL_FETCH', 'E_MODEL_FORMAT', 'E_CONFIG', 'E_TOKENIZER', 'E_BACKEND', 'E_OUTPUT',
-  'E_STORAGE', 'E_QUOTA', 'E_MODEL_MISMATCH', 'E_DIM_MISMATCH', 'E_CORRUPT', 'E_CLOSED',
-  'E_ABORTED', 'E_NO_GENERATOR', 'E_BROKEN', 'E_UNSUPPORTED',
-]);
+export { ERROR_CODES };
 
 /** A JS `Error` with a stable `code`. */
 export class LocalRagError extends Error {
@@ -31,29 +28,15 @@ export function fromCoded(e) {
   return null;
 }
 
-export const OPEN_KEYS = Object.freeze([
-  'embedder', 'generator', 'backend', 'generatorBackend', 'cpuBackend', 'allowCrossOrigin', 'cache',
-  'onProgress', 'signal', 'chunkTokens', 'chunkOverlap', 'persist', 'exactBelow', 'efSearch',
-]);
-export const IMPORT_KEYS = Object.freeze([...OPEN_KEYS, 'overwrite']);
-export const ADD_KEYS = Object.freeze(['onProgress', 'signal']);
-export const SEARCH_KEYS = Object.freeze(['k', 'mode', 'filter', 'mmrLambda', 'rerank']);
-export const ASK_KEYS = Object.freeze([
-  ...SEARCH_KEYS, 'minScore', 'contextTokens', 'maxTokens', 'temperature', 'topK', 'topP',
-  'repetitionPenalty', 'seed', 'stop', 'onToken', 'signal',
-]);
+/**
+ * The instance methods of `LocalRag` that work on the knowledge base: the calling-thread class
+ * defines them, the Worker proxy forwards exactly these, and the Worker's entry accepts exactly
+ * these (`close`, `destroy` and `onChange` are handled on each side).
+ */
+export const METHODS = Object.freeze(['add', 'search', 'ask', 'remove', 'get', 'list', 'stats', 'embed', 'export']);
 
 /** A non-null, non-array object. */
 export const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-/** The embedder's files: option key, file name in a sentence-transformers folder, required. */
-export const EMBEDDER_FILES = Object.freeze([
-  ['model', 'model.safetensors', true],
-  ['config', 'config.json', true],
-  ['tokenizer', 'tokenizer.json', true],
-  ['poolingConfig', '1_Pooling/config.json', false],
-  ['sentenceConfig', 'sentence_bert_config.json', false],
-]);
 
 /** The page's own URL (in a Worker: its script's), against which model URLs are resolved. */
 export const baseHref = () => globalThis.document?.baseURI ?? globalThis.location?.href;
@@ -66,6 +49,13 @@ export function checkSignal(options) {
     throw new LocalRagError('E_INPUT', 'signal must be an AbortSignal');
   }
   return s;
+}
+
+/** A function-valued option, or null (else E_INPUT). */
+export function checkFunction(options, key) {
+  const f = options?.[key];
+  if (f !== undefined && f !== null && typeof f !== 'function') throw new LocalRagError('E_INPUT', `${key} must be a function`);
+  return f ?? null;
 }
 
 /** Calls a user callback; an exception in it is reported, but does not break the operation. */
@@ -83,16 +73,4 @@ export async function fileBytes(file) {
   if (file instanceof ArrayBuffer) return new Uint8Array(file);
   if (ArrayBuffer.isView(file)) return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   throw new LocalRagError('E_INPUT', 'import takes the file as a Blob, an ArrayBuffer or a Uint8Array');
-}
-
-/** `options` (undefined, null or an object with only `allowed` keys), or E_INPUT. */
-export function checkKeys(options, allowed, what) {
-  if (options === undefined || options === null) return {};
-  if (!isPlainObject(options)) throw new LocalRagError('E_INPUT', `${what} options must be an object`);
-  for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) {
-      throw new LocalRagError('E_INPUT', `unknown ${what} option \`${key}\` (known: ${allowed.join(', ')})`);
-    }
-  }
-  return options;
 }

@@ -1,7 +1,8 @@
 // The Worker side of localrag/worker: runs the calling-thread API (index.js) for one instance
 // and answers the messages of worker.js.
 import { LocalRag, LocalRagError } from './index.js';
-import { __panicForTest } from './localrag.js';
+import * as wasm from './localrag.js';
+import { METHODS } from './shared.js';
 
 let rag = null;
 const controllers = new Map();
@@ -13,14 +14,12 @@ function errorOf(e) {
   return { code: 'E_BROKEN', message: `unexpected error in the localrag Worker: ${e?.message ?? e}` };
 }
 
-/** Puts back the callbacks and the signal that worker.js replaced with `true`. */
-function revive(id, args) {
+/** Puts back the callbacks (named in the message) and the signal that worker.js replaced. */
+function revive(id, args, callbacks) {
   const last = args[args.length - 1];
   if (!last || typeof last !== 'object' || Array.isArray(last) || ArrayBuffer.isView(last)) return args;
   const o = { ...last };
-  for (const name of ['onProgress', 'onToken']) {
-    if (o[name] === true) o[name] = (value) => post({ type: 'callback', id, name, value });
-  }
+  for (const name of callbacks ?? []) o[name] = (value) => post({ type: 'callback', id, name, value });
   if (o.signal === true) {
     const c = new AbortController();
     controllers.set(id, c);
@@ -50,13 +49,15 @@ async function run(op, args) {
     case 'clearModelCache':
       return LocalRag.clearModelCache();
     case '__panicForTest':
-      // Hidden: lets the tests check that a panic marks the instance broken (E_BROKEN).
-      __panicForTest();
+      // Only in a build with the `testing` feature: lets the tests check that a panic marks the
+      // instance broken (E_BROKEN).
+      if (typeof wasm.__panicForTest !== 'function') throw new LocalRagError('E_UNSUPPORTED', 'this build has no test exports');
+      wasm.__panicForTest();
       return undefined;
     case 'call': {
       const [method, ...rest] = args;
       if (!rag) throw new LocalRagError('E_CLOSED', 'no knowledge base is open in this Worker');
-      if (!['add', 'search', 'ask', 'remove', 'get', 'list', 'stats', 'embed', 'export', 'close', 'destroy'].includes(method)) {
+      if (![...METHODS, 'close', 'destroy'].includes(method)) {
         throw new LocalRagError('E_INPUT', `unknown method ${method}`);
       }
       return rag[method](...rest);
@@ -74,7 +75,7 @@ self.onmessage = async (ev) => {
   }
   if (m?.type !== 'call') return;
   try {
-    const value = await run(m.op, revive(m.id, m.args));
+    const value = await run(m.op, revive(m.id, m.args, m.callbacks));
     post({ type: 'result', id: m.id, value }, transferables(value));
   } catch (e) {
     post({ type: 'error', id: m.id, error: errorOf(e) });

@@ -5,14 +5,15 @@
 // is forwarded as an `abort` message; export files, imported files and vectors move as
 // transferables. Errors arrive as LocalRagError with the same codes.
 import {
-  LocalRagError, abortedError, fromCoded, checkKeys, checkSignal, callSafely, fileBytes, baseHref,
-  isPlainObject, EMBEDDER_FILES, OPEN_KEYS, IMPORT_KEYS, ADD_KEYS, SEARCH_KEYS, ASK_KEYS,
+  LocalRagError, METHODS, abortedError, fromCoded, checkSignal, callSafely, fileBytes, baseHref,
+  isPlainObject,
 } from './shared.js';
+import { EMBEDDER_FILES } from './contract.js';
 
 export { LocalRagError, ERROR_CODES } from './shared.js';
 
-const CALLBACKS = ['onProgress', 'onToken'];
 const secret = Symbol('LocalRagWorker');
+const CALL = Symbol('call');
 
 function spawn() {
   if (typeof Worker === 'undefined') {
@@ -35,7 +36,7 @@ function resolveModels(options) {
   if (typeof out.embedder === 'string') out.embedder = abs(out.embedder);
   else if (isPlainObject(out.embedder)) {
     out.embedder = { ...out.embedder };
-    for (const k of ['url', ...EMBEDDER_FILES.map(([key]) => key)]) {
+    for (const k of ['url', ...EMBEDDER_FILES.map((f) => f.key)]) {
       if (typeof out.embedder[k] === 'string') out.embedder[k] = abs(out.embedder[k]);
     }
   }
@@ -90,7 +91,11 @@ class Channel {
     else call.reject(fromCoded(m.error) ?? new LocalRagError('E_BROKEN', String(m.error?.message ?? m.error)));
   }
 
-  /** Sends `op` with `args`; functions in the last (options) argument become callbacks. */
+  /**
+   * Sends `op` with `args`. Every function in the last (options) argument becomes a callback:
+   * it is named in the message and the Worker puts a forwarding function in its place (the
+   * Worker's side then checks the option names, so a misspelt one is refused there).
+   */
   call(op, args, transfer = []) {
     if (this.#dead) return Promise.reject(this.#dead);
     return new Promise((resolve, reject) => {
@@ -100,10 +105,10 @@ class Channel {
       const last = args.length ? args[args.length - 1] : undefined;
       if (isPlainObject(last) && !ArrayBuffer.isView(last) && !(last instanceof ArrayBuffer)) {
         const o = { ...last };
-        for (const k of CALLBACKS) {
-          if (typeof o[k] === 'function') {
-            callbacks[k] = o[k];
-            o[k] = true; // the Worker puts a forwarding function here
+        for (const [k, v] of Object.entries(o)) {
+          if (typeof v === 'function') {
+            callbacks[k] = v;
+            o[k] = null;
           }
         }
         try {
@@ -126,7 +131,7 @@ class Channel {
       const cleanup = () => signal?.removeEventListener('abort', onAbort);
       this.#calls.set(id, { resolve, reject, callbacks, cleanup });
       try {
-        this.#worker.postMessage({ type: 'call', id, op, args }, transfer);
+        this.#worker.postMessage({ type: 'call', id, op, args, callbacks: Object.keys(callbacks) }, transfer);
       } catch (e) {
         this.#calls.delete(id);
         cleanup();
@@ -179,7 +184,6 @@ export class LocalRag {
   }
 
   static async open(name, options) {
-    if (options !== undefined && options !== null) checkKeys(options, OPEN_KEYS, 'open');
     return LocalRag.#start('open', [name, resolveModels(options)]);
   }
 
@@ -188,7 +192,6 @@ export class LocalRag {
     // A private copy (a Blob's bytes already are one) moves to the Worker without a second
     // copy; the caller's buffer stays intact.
     const bytes = typeof Blob !== 'undefined' && file instanceof Blob ? view : view.slice();
-    if (options !== undefined && options !== null) checkKeys(options, IMPORT_KEYS, 'import');
     return LocalRag.#start('import', [name, bytes, resolveModels(options)], [bytes.buffer]);
   }
 
@@ -206,7 +209,7 @@ export class LocalRag {
   get dim() { return this.#info.dim; }
   get broken() { return this.#broken || this.#channel.dead?.code === 'E_BROKEN'; }
 
-  async #call(method, ...args) {
+  async [CALL](method, ...args) {
     if (this.#closed) throw new LocalRagError('E_CLOSED', `knowledge base "${this.#info.name}" is closed`);
     try {
       return await this.#channel.call('call', [method, ...args]);
@@ -216,16 +219,6 @@ export class LocalRag {
     }
   }
 
-  // Option names are checked here too: a function under a misspelt key could not be sent.
-  async add(docs, options) { checkKeys(options, ADD_KEYS, 'add'); return this.#call('add', docs, options); }
-  async search(query, options) { checkKeys(options, SEARCH_KEYS, 'search'); return this.#call('search', query, options); }
-  async ask(question, options) { checkKeys(options, ASK_KEYS, 'ask'); return this.#call('ask', question, options); }
-  remove(ids) { return this.#call('remove', ids); }
-  get(id) { return this.#call('get', id); }
-  list() { return this.#call('list'); }
-  stats() { return this.#call('stats'); }
-  embed(texts) { return this.#call('embed', texts); }
-  export() { return this.#call('export'); }
 
   /** Hidden, for tests: makes the Worker's wasm module panic. */
   __panicForTest() { return this.#channel.call('__panicForTest', []).catch((e) => { if (e?.code === 'E_BROKEN') this.#broken = true; throw e; }); }
@@ -239,7 +232,7 @@ export class LocalRag {
   async close() {
     if (this.#closed) return;
     try {
-      await this.#call('close');
+      await this[CALL]('close');
     } finally {
       this.#closed = true;
       this.#listeners.clear();
@@ -250,10 +243,21 @@ export class LocalRag {
   async destroy() {
     if (this.#closed) return LocalRag.destroy(this.#info.name);
     try {
-      await this.#call('destroy');
+      await this[CALL]('destroy');
     } finally {
       this.#closed = true;
       this.#channel.terminate();
     }
   }
+}
+
+// The knowledge-base methods, forwarded as they are (one list: shared.js).
+for (const method of METHODS) {
+  Object.defineProperty(LocalRag.prototype, method, {
+    value: function (...args) {
+      return this[CALL](method, ...args);
+    },
+    writable: true,
+    configurable: true,
+  });
 }

@@ -1,0 +1,393 @@
+//! The commands: each loads what it needs onto the chosen device, reads stdin and writes JSON
+//! lines.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+
+use burn::tensor::Device;
+use localrag::ask::ask;
+use localrag::{
+    Answer, AskOptions, ChunkOptions, DocInput, Embedder, EmbedderFileBytes, EmbedderOptions,
+    FinishReason, GenerateParams, Generator, Hit, Hooks, KbOptions, KnowledgeBase, MemoryStore,
+    Message, Metrics, SamplingParams, SearchOptions, evaluate, top_k,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::{Backend, Cli, CliError, Command, ModelArgs, SamplingArgs, SearchArgs};
+use crate::input::{Query, parse_query, read_corpus, read_qrels, stdin_lines};
+
+/// Lines embedded per call: bounded memory, output streams as input arrives.
+const LINES_PER_CALL: usize = 256;
+/// Documents added per call, so that progress shows on stderr.
+const DOCS_PER_ADD: usize = 256;
+
+type Kb = KnowledgeBase<MemoryStore, Embedder>;
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Embed { model, batch_size } => embed(&model, batch_size),
+        Command::Search(args) => search(&args),
+        Command::Eval { search, qrels } => eval(&search, &qrels),
+        Command::Generate {
+            model,
+            raw,
+            json,
+            backend,
+            sampling,
+        } => generate(&model, raw, json, backend, &sampling),
+        Command::Ask {
+            model,
+            generator,
+            corpus,
+            k,
+            min_score,
+            context,
+            sampling,
+        } => {
+            let opts = AskOptions {
+                search: SearchOptions {
+                    k,
+                    ..Default::default()
+                },
+                generate: generate_params(&sampling)?,
+                min_score,
+                context_tokens: context,
+            };
+            ask_all(&model, &generator, &corpus, &opts)
+        }
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+/// The device of `backend`, reported on stderr for `what` (`embedder`, `generator`).
+fn device(backend: Backend, what: &str) -> Result<Device, CliError> {
+    let (device, name) = match backend {
+        Backend::Cpu => (localrag::cpu_device(), "cpu".to_string()),
+        Backend::Wgpu => (localrag::gpu_device()?, "wgpu".to_string()),
+        Backend::Auto => match localrag::hardware_gpu_device() {
+            Ok(device) => (device, "wgpu".to_string()),
+            Err(why) => (localrag::cpu_device(), format!("cpu ({why})")),
+        },
+    };
+    let adapter = match (&name[..], localrag::gpu_adapter_info()) {
+        ("wgpu", Some(info)) => format!(": {info}"),
+        _ => String::new(),
+    };
+    eprintln!("{what} on {name}{adapter}");
+    Ok(device)
+}
+
+fn load_embedder(m: &ModelArgs, options: EmbedderOptions) -> Result<Embedder, CliError> {
+    let files = EmbedderFileBytes::read_dir(&m.model_dir)?;
+    let device = device(m.backend, "embedder")?;
+    Ok(Embedder::load(files.files(), options, &device)?)
+}
+
+fn load_generator(path: &Path, backend: Backend) -> Result<Generator, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    let device = device(backend, "generator")?;
+    Generator::from_gguf(&bytes, &device)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))
+}
+
+fn embed(m: &ModelArgs, batch_size: usize) -> Result<(), CliError> {
+    let options = EmbedderOptions {
+        batch_size,
+        ..Default::default()
+    };
+    options
+        .validate()
+        .map_err(|e| CliError::Usage(e.message().to_string()))?;
+    let embedder = load_embedder(m, options)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut pending: Vec<String> = Vec::new();
+    let mut flush = |pending: &mut Vec<String>| -> Result<(), CliError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for v in pollster::block_on(embedder.embed(pending))? {
+            writeln!(out, "{}", serde_json::to_string(&v).map_err(failed)?).map_err(failed)?;
+        }
+        out.flush().map_err(failed)?;
+        pending.clear();
+        Ok(())
+    };
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
+        let text: String = serde_json::from_str(&line).map_err(|e| {
+            CliError::Failed(format!(
+                "stdin line {}: expected a JSON string ({e})",
+                n + 1
+            ))
+        })?;
+        pending.push(text);
+        if pending.len() == LINES_PER_CALL {
+            flush(&mut pending)?;
+        }
+    }
+    flush(&mut pending)
+}
+
+/// Loads the embedder and indexes the corpus in memory.
+fn build(m: &ModelArgs, corpus: &Path, chunk: ChunkOptions) -> Result<Kb, CliError> {
+    let docs = read_corpus(corpus)?;
+    let embedder = load_embedder(m, EmbedderOptions::default())?;
+    let opts = KbOptions {
+        chunk,
+        ..Default::default()
+    };
+    let mut kb = pollster::block_on(KnowledgeBase::open(MemoryStore::new(), embedder, opts))?;
+    let total = docs.len();
+    let (mut done, mut chunks) = (0, 0);
+    let mut docs = docs.into_iter().peekable();
+    while docs.peek().is_some() {
+        let (lines, batch): (Vec<usize>, Vec<DocInput>) = docs.by_ref().take(DOCS_PER_ADD).unzip();
+        let n = batch.len();
+        let report = pollster::block_on(kb.add(batch)).map_err(|e| {
+            CliError::Failed(format!(
+                "{} lines {}-{}: {e}",
+                corpus.display(),
+                lines[0],
+                lines[n - 1]
+            ))
+        })?;
+        done += n;
+        chunks += report.chunks;
+        eprintln!("indexed {done}/{total} documents");
+    }
+    eprintln!("{chunks} chunks");
+    Ok(kb)
+}
+
+fn chunking(args: &SearchArgs) -> ChunkOptions {
+    let mut chunk = ChunkOptions::default();
+    if let Some(n) = args.max_tokens {
+        chunk.max_tokens = n;
+    }
+    if let Some(n) = args.overlap {
+        chunk.overlap = n;
+    }
+    chunk
+}
+
+fn search_options(args: &SearchArgs, k: usize) -> SearchOptions {
+    SearchOptions {
+        k,
+        mode: args.mode,
+        rerank: !args.no_mmr,
+        ..Default::default()
+    }
+}
+
+fn run_query(kb: &Kb, n: usize, q: &Query, opts: &SearchOptions) -> Result<Vec<Hit>, CliError> {
+    pollster::block_on(kb.search(&q.text, opts))
+        .map_err(|e| CliError::Failed(format!("stdin line {n} (qid {}): {e}", q.key)))
+}
+
+#[derive(Serialize)]
+struct QueryLine<'a> {
+    qid: &'a Value,
+    hits: Vec<HitLine<'a>>,
+}
+
+#[derive(Serialize)]
+struct HitLine<'a> {
+    doc_id: &'a str,
+    chunk_id: u64,
+    score: f32,
+}
+
+fn search(args: &SearchArgs) -> Result<(), CliError> {
+    let kb = build(&args.model, &args.corpus, chunking(args))?;
+    eprintln!("mode {}", args.mode.name());
+    let opts = search_options(args, args.k);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in stdin_lines() {
+        let (n, line) = line?;
+        let q = parse_query(n, &line)?;
+        let hits = run_query(&kb, n, &q, &opts)?;
+        let hits = hits
+            .iter()
+            .map(|h| HitLine {
+                doc_id: &h.doc_id,
+                chunk_id: h.chunk_id,
+                score: h.score,
+            })
+            .collect();
+        let line = serde_json::to_string(&QueryLine { qid: &q.qid, hits }).map_err(failed)?;
+        writeln!(out, "{line}").map_err(failed)?;
+        out.flush().map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EvalLine<'a> {
+    mode: &'a str,
+    k: usize,
+    #[serde(flatten)]
+    metrics: &'a Metrics,
+}
+
+fn eval(args: &SearchArgs, qrels: &Path) -> Result<(), CliError> {
+    let qrels = read_qrels(qrels)?;
+    let mut queries = Vec::new();
+    let mut seen = HashSet::new();
+    for line in stdin_lines() {
+        let (n, line) = line?;
+        let q = parse_query(n, &line)?;
+        if !seen.insert(q.key.clone()) {
+            return Err(CliError::Failed(format!(
+                "stdin line {n}: qid {:?} appears twice",
+                q.key
+            )));
+        }
+        queries.push((n, q));
+    }
+    let kb = build(&args.model, &args.corpus, chunking(args))?;
+    // Metrics are taken at 10: retrieve at least that many.
+    let k = args.k.max(10);
+    let opts = search_options(args, k);
+    let mut runs = Vec::with_capacity(queries.len());
+    for (n, q) in &queries {
+        let hits = run_query(&kb, *n, q, &opts)?;
+        runs.push((q.key.clone(), hits.into_iter().map(|h| h.doc_id).collect()));
+    }
+    let metrics = evaluate(&runs, &qrels);
+    let unjudged = queries.len() - metrics.queries;
+    if unjudged > 0 {
+        eprintln!(
+            "{unjudged} of {} queries have no relevant document in the qrels and are not counted",
+            queries.len()
+        );
+    }
+    let line = serde_json::to_string(&EvalLine {
+        mode: args.mode.name(),
+        k,
+        metrics: &metrics,
+    })
+    .map_err(failed)?;
+    println!("{line}");
+    Ok(())
+}
+
+/// The sampling flags as generation parameters (out-of-range values: a usage error).
+fn generate_params(s: &SamplingArgs) -> Result<GenerateParams, CliError> {
+    let d = GenerateParams::default();
+    let ds = SamplingParams::default();
+    let params = GenerateParams {
+        max_tokens: s.max_tokens.unwrap_or(d.max_tokens),
+        sampling: SamplingParams {
+            temperature: s.temperature.unwrap_or(ds.temperature),
+            top_k: s.top_k.unwrap_or(ds.top_k),
+            top_p: s.top_p.unwrap_or(ds.top_p),
+            repetition_penalty: s.repetition_penalty.unwrap_or(ds.repetition_penalty),
+            seed: s.seed.unwrap_or(ds.seed),
+            ..ds
+        },
+        stop: s.stop.clone(),
+        ..d
+    };
+    params
+        .validate()
+        .map_err(|e| CliError::Usage(e.message().to_string()))?;
+    Ok(params)
+}
+
+/// Streams generated text to stdout.
+struct Print(bool);
+
+impl Hooks for Print {
+    fn token(&mut self, delta: &str) {
+        if self.0 {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(delta.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GenerateLine<'a> {
+    prompt_ids: &'a [u32],
+    ids: &'a [u32],
+    text: &'a str,
+    finish_reason: Option<FinishReason>,
+    /// The five most likely tokens at the first generated position: `[id, logit]`.
+    top5: Vec<(u32, f32)>,
+}
+
+fn generate(
+    model: &Path,
+    raw: bool,
+    json: bool,
+    backend: Backend,
+    sampling: &SamplingArgs,
+) -> Result<(), CliError> {
+    let params = generate_params(sampling)?;
+    let mut prompt = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut prompt)
+        .map_err(|e| CliError::Failed(format!("reading stdin: {e}")))?;
+    let generator = load_generator(model, backend)?;
+    let ids = if raw {
+        generator.tokenizer().encode(&prompt)?
+    } else {
+        generator.chat_ids(&[Message::new("user", prompt.trim_end_matches('\n'))])?
+    };
+    let mut g = generator.start(ids, params)?;
+    pollster::block_on(g.run(&mut Print(!json)))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = serde_json::to_string(&GenerateLine {
+            prompt_ids: g.prompt_ids(),
+            ids: g.generated_ids(),
+            text: g.text(),
+            finish_reason: g.finish_reason(),
+            top5: g.first_logits().map(|l| top_k(l, 5)).unwrap_or_default(),
+        })
+        .map_err(failed)?;
+        writeln!(out, "{line}").map_err(failed)?;
+    } else {
+        writeln!(out).map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct AskLine<'a> {
+    question: &'a str,
+    #[serde(flatten)]
+    answer: &'a Answer,
+}
+
+fn ask_all(
+    m: &ModelArgs,
+    generator: &Path,
+    corpus: &Path,
+    opts: &AskOptions,
+) -> Result<(), CliError> {
+    opts.validate()
+        .map_err(|e| CliError::Usage(e.message().to_string()))?;
+    let generator = load_generator(generator, m.backend)?;
+    let kb = build(m, corpus, ChunkOptions::default())?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in stdin_lines() {
+        let (n, question) = line?;
+        let answer = pollster::block_on(ask(&kb, &generator, &question, opts, &mut ()))
+            .map_err(|e| CliError::Failed(format!("stdin line {n}: {e}")))?;
+        let line = serde_json::to_string(&AskLine {
+            question: &question,
+            answer: &answer,
+        })
+        .map_err(failed)?;
+        writeln!(out, "{line}").map_err(failed)?;
+        out.flush().map_err(failed)?;
+    }
+    Ok(())
+}

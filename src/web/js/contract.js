@@ -1,0 +1,51 @@
+// Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test contract`; do not edit.
+
+/** Every code a LocalRagError can carry (listed in the README). */
+export const ERROR_CODES = Object.freeze([
+  "E_INPUT",
+  "E_MODEL_FETCH",
+  "E_MODEL_FORMAT",
+  "E_CONFIG",
+  "E_TOKENIZER",
+  "E_BACKEND",
+  "E_OUTPUT",
+  "E_STORAGE",
+  "E_QUOTA",
+  "E_MODEL_MISMATCH",
+  "E_DIM_MISMATCH",
+  "E_CORRUPT",
+  "E_CLOSED",
+  "E_ABORTED",
+  "E_NO_GENERATOR",
+  "E_BROKEN",
+  "E_UNSUPPORTED"
+]);
+
+/** The embedder's files: option key, path in a sentence-transformers folder, required. */
+export const EMBEDDER_FILES = Object.freeze([
+  {
+    "key": "config",
+    "path": "config.json",
+    "required": true
+  },
+  {
+    "key": "tokenizer",
+    "path": "tokenizer.json",
+    "required": true
+  },
+  {
+    "key": "poolingConfig",
+    "path": "1_Pooling/config.json",
+    "required": false
+  },
+  {
+    "key": "sentenceConfig",
+    "path": "sentence_bert_config.json",
+    "required": false
+  },
+  {
+    "key": "model",
+    "path": "model.safetensors",
+    "required": true
+  }
+].map(Object.freeze));
