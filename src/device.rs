@@ -118,6 +118,8 @@ pub fn is_software_adapter(fallback_flag: bool, device_type_cpu: bool, descripti
 struct Gpu {
     device: Device,
     description: String,
+    /// Read by native `auto` (the browser layer asks the browser instead).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     software: bool,
 }
 

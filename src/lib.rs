@@ -40,9 +40,9 @@ pub mod contract;
 pub mod web;
 
 pub use device::{BackendChoice, BackendKind, CpuBackend, DeviceOptions, OpenDeviceOptions};
+pub use device::{cpu_device, gpu_adapter_info, gpu_device_async, is_software_adapter};
 #[cfg(not(target_arch = "wasm32"))]
-pub use device::{cpu_device, gpu_adapter_info, gpu_device, hardware_gpu_device};
-pub use device::{gpu_device_async, is_software_adapter};
+pub use device::{gpu_device, hardware_gpu_device};
 pub use embed::{
     Embed, Embedder, EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderOptions, FILES,
     MAX_BATCH_SIZE, MAX_TEXT_BYTES, Pooling,

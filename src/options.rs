@@ -95,6 +95,15 @@ macro_rules! composite_options {
 }
 pub(crate) use composite_options;
 
+/// The error of an option that does not deserialize: `path` names it (`k`, `filter.docIds`).
+pub fn bad_option(path: &str, why: &str) -> Error {
+    if path.is_empty() || path == "." {
+        Error::Input(format!("bad options: {why}"))
+    } else {
+        Error::Input(format!("option `{path}`: {why}"))
+    }
+}
+
 /// A JSON object as a source (the CLI's and the tests' way to give options).
 impl Source for serde_json::Value {
     fn keys(&self) -> Result<Vec<String>> {
@@ -110,6 +119,7 @@ impl Source for serde_json::Value {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             v => v.clone(),
         };
-        serde_json::from_value(value).map_err(|e| Error::Input(format!("bad option: {e}")))
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| bad_option(&e.path().to_string(), &e.inner().to_string()))
     }
 }

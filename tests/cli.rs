@@ -311,112 +311,67 @@ fn search_and_eval_report_usage_and_corpus_errors() {
         "{err}"
     );
 
-    // A malformed corpus line: exit 1, naming the line (blank lines count).
+    // Bad input files and bad stdin lines: exit 1, the message naming the file's line (blank
+    // lines count) or the stdin line. One row per case: (corpus file or the fixture, qrels
+    // file for eval, stdin, what stderr must contain).
     let tmp = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bad = tmp.join("cli-bad-corpus.jsonl");
-    std::fs::write(
-        &bad,
+    let file = |name: &str, text: &str| {
+        let path = tmp.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let malformed = file(
+        "cli-bad-corpus.jsonl",
         "{\"id\":\"a\",\"title\":\"A\",\"text\":\"first\"}\n\n{\"id\":\"b\",\"text\":\"second\"\n",
-    )
-    .unwrap();
-    let bad = bad.to_str().unwrap();
-    for args in [
-        vec!["search", "--model-dir", dir, "--corpus", bad],
-        vec![
-            "eval",
-            "--model-dir",
-            dir,
-            "--corpus",
-            bad,
-            "--qrels",
-            &qrels,
-        ],
-    ] {
-        let out = run(&args, "");
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains("line 3"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
-    }
-    // A document without text and a repeated id are refused with their line too.
-    let bad2 = tmp.join("cli-bad-corpus-2.jsonl");
-    std::fs::write(
-        &bad2,
+    );
+    let no_text = file(
+        "cli-no-text.jsonl",
         "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"title\":\"no text\"}\n",
-    )
-    .unwrap();
-    let out = run(
-        &[
-            "search",
-            "--model-dir",
-            dir,
-            "--corpus",
-            bad2.to_str().unwrap(),
-        ],
-        "",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
-    std::fs::write(
-        &bad2,
+    let same_id = file(
+        "cli-same-id.jsonl",
         "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}\n",
-    )
-    .unwrap();
-    let out = run(
-        &[
-            "search",
-            "--model-dir",
-            dir,
-            "--corpus",
-            bad2.to_str().unwrap(),
-        ],
-        "",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 2") && stderr(&out).contains("line 1"),
-        "{}",
-        stderr(&out)
-    );
-
-    // Bad qrels and bad queries: exit 1 with the line.
-    let bad_qrels = tmp.join("cli-bad-qrels.jsonl");
-    std::fs::write(
-        &bad_qrels,
+    let bad_qrels = file(
+        "cli-bad-qrels.jsonl",
         "{\"qid\":\"q1\",\"doc_id\":\"a\"}\n{\"qid\":\"q1\",\"doc_id\":\"b\",\"relevance\":-1}\n",
-    )
-    .unwrap();
-    let out = run(
-        &[
-            "eval",
-            "--model-dir",
-            dir,
-            "--corpus",
-            &corpus,
-            "--qrels",
-            bad_qrels.to_str().unwrap(),
-        ],
-        "",
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
-    let out = run(
-        &[
-            "search",
+    let no_qid = "{\"qid\":\"q1\",\"text\":\"tides\"}\n{\"text\":\"no qid\"}\n";
+    let cases: [(&str, Option<&str>, &str, &[&str]); 6] = [
+        (&malformed, None, "", &["line 3"]),
+        (&malformed, Some(&qrels), "", &["line 3"]),
+        (&no_text, None, "", &["line 2"]),
+        (&same_id, None, "", &["line 2", "line 1"]),
+        (&corpus, Some(&bad_qrels), "", &["line 2"]),
+        (&corpus, None, no_qid, &["stdin line 2"]),
+    ];
+    for (corpus_file, qrels_file, stdin, wanted) in cases {
+        let mut args = vec![
+            if qrels_file.is_some() {
+                "eval"
+            } else {
+                "search"
+            },
             "--model-dir",
             dir,
             "--corpus",
-            &corpus,
+            corpus_file,
             "--mode",
             "lexical",
-        ],
-        "{\"qid\":\"q1\",\"text\":\"tides\"}\n{\"text\":\"no qid\"}\n",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("stdin line 2"), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        ];
+        if let Some(q) = qrels_file {
+            args.extend(["--qrels", q]);
+        }
+        let out = run(&args, stdin);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?}: {err} should name {w}");
+        }
+        // A bad stdin line stops after the good lines before it were answered.
+        let answered = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(answered, usize::from(!stdin.is_empty()), "{args:?}");
+    }
     // A missing model folder is a typed failure.
     let out = run(
         &["search", "--model-dir", "/nonexistent", "--corpus", &corpus],

@@ -8,8 +8,7 @@ use ts_rs::TS;
 use super::EmbedderOptions;
 use crate::device::DeviceOptions;
 #[cfg(not(target_arch = "wasm32"))]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formats::ModelBytes;
 use crate::options::{Options, composite_options};
 
@@ -182,6 +181,14 @@ mod tests {
         assert_eq!(
             EmbedderLoad::read_from(&zero, "x", &[]).unwrap_err().code(),
             "E_INPUT"
+        );
+        // A value of the wrong type is named by its key.
+        let typed =
+            serde_json::json!({ "config": [1], "tokenizer": [2], "model": [3], "batchSize": "8" });
+        let e = EmbedderLoad::read_from(&typed, "x", &[]).unwrap_err();
+        assert!(
+            e.message().starts_with("option `batchSize`: invalid type"),
+            "{e}"
         );
     }
 

@@ -290,13 +290,13 @@ impl KnowledgeBase {
         let generator = self.generator.borrow().clone();
         self.with(|state| async move {
             let question = text_of(&question, "the question")?;
+            let opts: AskOptions = read(&options, "ask")?;
+            let mut hooks = JsHooks::from_options(&options)?;
             let gen_inner = generator.ok_or_else(|| {
                 Error::NoGenerator(
                     "no generator: call setGenerator(await Generator.load(...)) first".into(),
                 )
             })?;
-            let opts: AskOptions = read(&options, "ask")?;
-            let mut hooks = JsHooks::from_options(&options)?;
             let generator = &gen_inner.generator;
             // Retrieval holds the knowledge base; generation only the model.
             let prepared = {

@@ -10,7 +10,7 @@ use crate::device::OpenDeviceOptions;
 use crate::error::{Error, Result};
 use crate::hooks::{Hooks, Progress};
 use crate::kb::{ImportOptions, KnowledgeBaseOptions};
-use crate::options::{Options, Source};
+use crate::options::{Options, Source, bad_option};
 
 /// The hook keys: callbacks and the signal, which the wasm side takes as they are.
 pub(crate) const HOOK_KEYS: [&str; 3] = ["onProgress", "onToken", "signal"];
@@ -38,16 +38,13 @@ impl JsSource {
         if !options.is_object() || Array::is_array(options) {
             return Err(Error::Input(format!("{what} options must be an object")));
         }
-        // `null` means "not given", as `undefined` does (serde would refuse it for a number).
-        let keys = Object::keys(options.unchecked_ref());
-        if keys
-            .iter()
-            .any(|k| Reflect::get(options, &k).is_ok_and(|v| v.is_null()))
-        {
+        // `null` and `undefined` mean "not given" (serde would refuse them for a number).
+        let keys = Object::keys(options.unchecked_ref::<Object>());
+        let given = |k: &JsValue| Reflect::get(options, k).ok().filter(|v| !absent(v));
+        if keys.iter().any(|k| given(&k).is_none()) {
             let copy = Object::new();
             for k in keys.iter() {
-                let v = Reflect::get(options, &k).unwrap_or(JsValue::UNDEFINED);
-                if !v.is_null() {
+                if let Some(v) = given(&k) {
                     let _ = Reflect::set(&copy, &k, &v);
                 }
             }
@@ -59,15 +56,18 @@ impl JsSource {
 
 impl Source for JsSource {
     fn keys(&self) -> Result<Vec<String>> {
-        Ok(Object::keys(self.0.unchecked_ref())
+        Ok(Object::keys(self.0.unchecked_ref::<Object>())
             .iter()
             .filter_map(|k| k.as_string())
             .collect())
     }
 
     fn read<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_wasm_bindgen::from_value(self.0.clone())
-            .map_err(|e| Error::Input(format!("bad option: {e}")))
+        serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(self.0.clone()))
+            .map_err(|e| {
+                let message = e.inner().to_string();
+                bad_option(&e.path().to_string(), message.trim_start_matches("Error: "))
+            })
     }
 }
 
