@@ -381,6 +381,22 @@ fn search_and_eval_report_usage_and_corpus_errors() {
     assert!(stderr(&out).contains("E_MODEL_FETCH"), "{}", stderr(&out));
 }
 
+/// `localrag ask` over `corpus` with the test models, `extra` flags and `stdin` questions.
+fn ask(corpus: &std::path::Path, extra: &[&str], stdin: &str) -> std::process::Output {
+    let (dir, gguf) = (common::model_dir(), common::gguf_path());
+    let mut args = vec![
+        "ask",
+        "--model-dir",
+        dir.to_str().unwrap(),
+        "--generator",
+        gguf.to_str().unwrap(),
+        "--corpus",
+        corpus.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run(&args, stdin)
+}
+
 fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     assert!(
         out.status.success(),
@@ -483,21 +499,9 @@ fn ask_answers_from_the_corpus_with_passages() {
         .join("\n"),
     )
     .unwrap();
-    let corpus = corpus_path.to_str().unwrap();
-    let dir = common::model_dir();
-    let gguf = common::gguf_path();
-    let out = run(
-        &[
-            "ask",
-            "--model-dir",
-            dir.to_str().unwrap(),
-            "--generator",
-            gguf.to_str().unwrap(),
-            "--corpus",
-            corpus,
-            "--max-tokens",
-            "48",
-        ],
+    let out = ask(
+        &corpus_path,
+        &["--max-tokens", "48"],
         "When was the Eiffel Tower completed?\nWhat is the airspeed of an unladen swallow in the Andromeda galaxy?\n",
     );
     let lines = json_lines(&out);
@@ -528,23 +532,10 @@ fn the_backend_flag_places_every_model() {
         r#"{"id":"eiffel","title":"Eiffel Tower","text":"The Eiffel Tower in Paris was completed in 1889."}"#,
     )
     .unwrap();
-    let dir = common::model_dir();
-    let gguf = common::gguf_path();
     let ask = |backend: &str| {
-        run(
-            &[
-                "ask",
-                "--model-dir",
-                dir.to_str().unwrap(),
-                "--generator",
-                gguf.to_str().unwrap(),
-                "--corpus",
-                corpus_path.to_str().unwrap(),
-                "--max-tokens",
-                "2",
-                "--backend",
-                backend,
-            ],
+        ask(
+            &corpus_path,
+            &["--max-tokens", "2", "--backend", backend],
             "When was the Eiffel Tower completed?\n",
         )
     };
