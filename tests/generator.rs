@@ -55,7 +55,7 @@ fn bytes() -> &'static [u8] {
 
 fn generator() -> &'static Generator {
     static GEN: OnceLock<Generator> = OnceLock::new();
-    GEN.get_or_init(|| Generator::from_gguf(bytes(), &cpu_device()).expect("model loads"))
+    GEN.get_or_init(|| Generator::from_gguf(bytes().to_vec(), &cpu_device()).expect("model loads"))
 }
 
 /// f32 arithmetic against the float64 reference: the reference's own float32 run differs by
@@ -375,7 +375,7 @@ fn grounded_prompt_never_exceeds_the_context() {
 fn a_damaged_gguf_is_a_typed_error() {
     let b = bytes();
     for cut in [0, 3, 10, 1000, 100_000, b.len() / 2, b.len() - 1] {
-        match Generator::from_gguf(&b[..cut], &cpu_device()) {
+        match Generator::from_gguf(b[..cut].to_vec(), &cpu_device()) {
             Err(e) => assert_eq!(e.code(), "E_MODEL_FORMAT", "cut at {cut}: {e}"),
             Ok(_) => panic!("cut at {cut} loaded"),
         }

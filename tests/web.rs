@@ -744,7 +744,7 @@ async fn gguf() -> Rc<Vec<u8>> {
 async fn check_generator(device: &burn::tensor::Device, label: &str) {
     let golden: LlmGolden = serde_json::from_str(LLM_GOLDEN).unwrap();
     let bytes = gguf().await;
-    let generator = localrag::Generator::from_gguf(&bytes, device).unwrap();
+    let generator = localrag::Generator::from_gguf(bytes.to_vec(), device).unwrap();
     for (i, case) in golden.cases.iter().take(2).enumerate() {
         let params = localrag::GenerateParams {
             max_tokens: BROWSER_STEPS,

@@ -532,7 +532,7 @@ pub(crate) mod tests {
         q.extend([3u8; 32]);
         w.tensor("q", &[32], 8, &q);
         if unknown {
-            w.tensor("k", &[256], 12, &[0; 144]);
+            w.tensor("k", &[256], 10, &[0; 84]);
         }
         w.finish()
     }
@@ -561,7 +561,7 @@ pub(crate) mod tests {
         let e = g.tensor_f32("w", &[2, 3]).unwrap_err().to_string();
         assert!(e.contains("dims"), "{e}");
         let e = g.tensor_f32("k", &[256]).unwrap_err().to_string();
-        assert!(e.contains("Q4_K"), "{e}");
+        assert!(e.contains("Q2_K"), "{e}");
         assert!(
             g.tensor_f32("nope", &[1])
                 .unwrap_err()

@@ -14,7 +14,7 @@ use super::stream::TextStream;
 use super::{FinishReason, GenerateParams, Generator, Timings, Usage};
 use crate::error::{Error, Result};
 use crate::hooks::Hooks;
-use crate::models::llama::KvCache;
+use crate::models::decoder::Cache;
 
 /// Prompts are run through the model in pieces of at most this many tokens, which bounds the
 /// size of the attention scores of a long prompt.
@@ -23,7 +23,7 @@ const PREFILL_CHUNK: usize = 256;
 /// One generation in progress.
 pub struct Generation<'g> {
     owner: &'g Generator,
-    cache: KvCache,
+    cache: Cache,
     sampler: Sampler,
     ids: Vec<u32>,
     prompt_len: usize,
@@ -68,7 +68,9 @@ impl<'g> Generation<'g> {
         let budget = params.max_tokens.min(context - prompt.len());
         Ok(Generation {
             owner,
-            cache: owner.model().new_cache(),
+            cache: owner
+                .model()
+                .new_cache(context.min(prompt.len() + params.max_tokens)),
             sampler: Sampler::new(params.sampling)?,
             prompt_len: prompt.len(),
             ids: prompt,

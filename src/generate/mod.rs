@@ -22,12 +22,13 @@ pub use sampler::{SamplingParams, argmax, top_k};
 pub use template::{ChatTemplate, Message};
 pub use tokenizer::ChatTokenizer;
 
-use crate::device::DeviceOptions;
+use crate::device::{DeviceOptions, kind_of};
 use crate::error::{Error, Result};
 use crate::formats::Gguf;
 use crate::formats::ModelBytes;
-use crate::models::llama::{Llama, LlamaConfig};
+use crate::models::decoder::{Decoder, DecoderWeights, SafetensorsSource};
 use crate::options::composite_options;
+use std::sync::Arc;
 
 /// Tokens generated at most when the caller does not say.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
@@ -115,7 +116,7 @@ pub struct GenerateOptions {
 #[serde(rename_all = "camelCase", default)]
 #[ts(rename = "GeneratorLoadOptions")]
 pub struct GeneratorLoad {
-    /// A GGUF file (llama architecture; F32, F16, Q8_0, Q4_0 or Q4_1 tensors).
+    /// A GGUF file (architectures: see `ARCHITECTURES`; weights of any type `GgmlType::READABLE`).
     #[serde(with = "serde_bytes")]
     #[ts(as = "ModelBytes")]
     pub model: Vec<u8>,
@@ -179,29 +180,32 @@ pub enum Prompt {
 
 /// A model and its tokenizer, ready to generate.
 pub struct Generator {
-    model: Llama,
+    model: Decoder,
     tokenizer: ChatTokenizer,
 }
 
 impl Generator {
-    /// From the bytes of a GGUF file: config, tokenizer and weights all come from it.
-    pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<Self> {
-        let g = Gguf::parse(bytes)?;
+    /// From the bytes of a GGUF file: config, tokenizer and weights all come from it. The
+    /// weights stay in the file's blocks and share its bytes, which the generator keeps.
+    pub fn from_gguf(bytes: Vec<u8>, device: &Device) -> Result<Self> {
+        let bytes = Arc::new(bytes);
+        let g = Gguf::parse(&bytes)?;
         let tokenizer = ChatTokenizer::from_gguf(&g)?;
-        let model = Llama::from_gguf(&g, device)?;
+        let model = Decoder::from_gguf(&g, bytes.clone(), kind_of(device), device)?;
         Self::new(model, tokenizer)
     }
 
     /// From a Hugging Face checkpoint: `model.safetensors`, `config.json`, `tokenizer.json` and
     /// optionally `tokenizer_config.json` (for the chat template and the EOS token).
     pub fn from_safetensors(
-        weights: &[u8],
+        weights: Vec<u8>,
         config: &[u8],
         tokenizer: &[u8],
         tokenizer_config: Option<&[u8]>,
         device: &Device,
     ) -> Result<Self> {
-        let config = LlamaConfig::from_json(config)?;
+        let config = crate::models::llama::config_from_json(config)?;
+        config.check()?;
         let tc: Option<serde_json::Value> = match tokenizer_config {
             Some(b) => Some(serde_json::from_slice(b).map_err(|e| {
                 Error::Config(format!("tokenizer_config.json is not valid JSON: {e}"))
@@ -220,11 +224,21 @@ impl Generator {
         let eos = field("eos_token").unwrap_or_else(|| "<|im_end|>".to_string());
         let tokenizer =
             ChatTokenizer::from_json(tokenizer, &eos, field("chat_template").as_deref())?;
-        let model = Llama::from_safetensors(weights, config, device)?;
+        let bytes = Arc::new(weights);
+        let file = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::ModelFormat(format!("not a valid safetensors file: {e}")))?;
+        let weights: DecoderWeights = crate::models::decoder::load_weights(
+            &config,
+            &SafetensorsSource {
+                file,
+                bytes: bytes.clone(),
+            },
+        )?;
+        let model = Decoder::new(config, weights, kind_of(device), device);
         Self::new(model, tokenizer)
     }
 
-    fn new(model: Llama, tokenizer: ChatTokenizer) -> Result<Self> {
+    fn new(model: Decoder, tokenizer: ChatTokenizer) -> Result<Self> {
         if tokenizer.vocab_size() > model.config().vocab_size {
             return Err(Error::Tokenizer(format!(
                 "the tokenizer has {} tokens, the model only {}",
@@ -239,12 +253,8 @@ impl Generator {
         &self.tokenizer
     }
 
-    pub fn model(&self) -> &Llama {
+    pub fn model(&self) -> &Decoder {
         &self.model
-    }
-
-    pub fn device(&self) -> &Device {
-        self.model.device()
     }
 
     /// The model's context length.

@@ -75,8 +75,7 @@ impl Generator {
         let load: GeneratorLoad = read(&options, "Generator.load")?;
         let chosen = choose_device(load.device.backend, load.device.cpu_backend).await?;
         let started = now_ms();
-        let generator = crate::Generator::from_gguf(&load.model, &chosen.device)?;
-        drop(load);
+        let generator = crate::Generator::from_gguf(load.model, &chosen.device)?;
         Ok(Generator {
             inner: Rc::new(Inner {
                 generator,
@@ -108,8 +107,7 @@ impl Generator {
     /// Bytes of weights held on the device (GPU buffers, or wasm memory on the CPU backend).
     #[wasm_bindgen(getter, js_name = weightBytes)]
     pub fn weight_bytes(&self) -> f64 {
-        let (device, cpu) = self.inner.generator.model().weight_bytes();
-        (device + cpu) as f64
+        self.inner.generator.model().weight_bytes() as f64
     }
 
     /// Token ids of a prompt exactly as `generate` would run it.

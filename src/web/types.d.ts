@@ -426,7 +426,7 @@ export type KnowledgeBaseStats = {
  */
 export type GeneratorLoadOptions = {
   /**
-   * A GGUF file (llama architecture; F32, F16, Q8_0, Q4_0 or Q4_1 tensors).
+   * A GGUF file (architectures: see `ARCHITECTURES`; weights of any type `GgmlType::READABLE`).
    */
   model: ModelBytes;
 } & DeviceOptions;

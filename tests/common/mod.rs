@@ -121,3 +121,13 @@ pub fn gguf_path() -> PathBuf {
                 .join("www/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         })
 }
+
+/// Gemma 3 270M Q4_K_M, the test model `make test-models` fetches (override with LOCALRAG_GEMMA).
+pub fn gemma_path() -> PathBuf {
+    std::env::var_os("LOCALRAG_GEMMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(".cache/test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf")
+        })
+}

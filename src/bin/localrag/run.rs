@@ -92,7 +92,7 @@ fn load_generator(path: &Path, backend: Backend) -> Result<Generator, CliError> 
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", path.display())))?;
     let device = device(backend, "generator")?;
-    Generator::from_gguf(&bytes, &device)
+    Generator::from_gguf(bytes, &device)
         .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))
 }
 

@@ -1,0 +1,262 @@
+//! Matrix products with weights kept in their ggml blocks (see `crate::formats::quant`).
+//!
+//! A [`QMatrix`] is a weight matrix exactly as a GGUF file stores it: `rows` rows (one per
+//! output), each `cols` elements of whole blocks. It shares the file's bytes instead of copying
+//! them, so a model held this way takes the memory of its file. `cpu` has the CPU kernels.
+
+pub mod cpu;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::formats::GgmlType;
+
+/// Rows dequantized at once in a many-row product (a panel of at most 64 × cols floats).
+const PANEL: usize = 64;
+/// From this many activation rows on, a product dequantizes panels and uses `gemm`.
+const GEMM_FROM: usize = 4;
+
+/// A weight matrix in its ggml blocks: row `r` is `bytes[offset + r·row_bytes ..]`.
+#[derive(Clone)]
+pub struct QMatrix {
+    kind: GgmlType,
+    rows: usize,
+    cols: usize,
+    row_bytes: usize,
+    data: Arc<Vec<u8>>,
+    offset: usize,
+}
+
+impl std::fmt::Debug for QMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "QMatrix({} × {} {})",
+            self.rows,
+            self.cols,
+            self.kind.name()
+        )
+    }
+}
+
+impl QMatrix {
+    /// The matrix whose blocks start at `offset` in `data`. Fails when the type cannot be read,
+    /// `cols` is not whole blocks, or the bytes end early.
+    pub fn new(
+        kind: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: Arc<Vec<u8>>,
+        offset: usize,
+    ) -> Result<Self> {
+        let row_bytes = kind.row_bytes(cols).ok_or_else(|| {
+            Error::ModelFormat(format!(
+                "rows of {cols} elements of {} cannot be read (supported: {})",
+                kind.name(),
+                GgmlType::READABLE.map(|t| t.name()).join(", ")
+            ))
+        })?;
+        let end = rows
+            .checked_mul(row_bytes)
+            .and_then(|n| n.checked_add(offset))
+            .filter(|&end| end <= data.len())
+            .ok_or_else(|| {
+                Error::ModelFormat(format!(
+                    "a {rows} × {cols} {} matrix does not fit in the file",
+                    kind.name()
+                ))
+            })?;
+        let _ = end;
+        Ok(QMatrix {
+            kind,
+            rows,
+            cols,
+            row_bytes,
+            data,
+            offset,
+        })
+    }
+
+    /// A matrix of f32 values (tests, and weights a model computes itself).
+    pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Self {
+        assert_eq!(values.len(), rows * cols);
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Self::new(GgmlType::F32, rows, cols, Arc::new(bytes), 0).expect("f32 rows fit")
+    }
+
+    pub fn kind(&self) -> GgmlType {
+        self.kind
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The bytes of all rows.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[self.offset..self.offset + self.rows * self.row_bytes]
+    }
+
+    /// The bytes of row `r`.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let start = self.offset + r * self.row_bytes;
+        &self.data[start..start + self.row_bytes]
+    }
+
+    /// Row `r` as f32 values.
+    pub fn row_f32(&self, r: usize) -> Vec<f32> {
+        let mut out = vec![0f32; self.cols];
+        cpu::dequantize_rows(self.kind, self.row(r), self.cols, &mut out);
+        out
+    }
+
+    /// `y = W·x` for one row of activations (`x.len() = cols`, `y.len() = rows`).
+    pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        assert_eq!((x.len(), y.len()), (self.cols, self.rows));
+        let prepared = cpu::Activations::for_kind(self.kind, x);
+        for (r, out) in y.iter_mut().enumerate() {
+            *out = cpu::dot_row(self.kind, self.row(r), &prepared);
+        }
+    }
+
+    /// `y = x·Wᵀ` for `m` rows of activations (`x`: m × cols, `y`: m × rows, row-major).
+    pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        assert_eq!((x.len(), y.len()), (m * self.cols, m * self.rows));
+        if m < GEMM_FROM {
+            for (xr, yr) in x.chunks_exact(self.cols).zip(y.chunks_exact_mut(self.rows)) {
+                self.matvec(xr, yr);
+            }
+            return;
+        }
+        let mut panel = vec![0f32; PANEL.min(self.rows) * self.cols];
+        for r0 in (0..self.rows).step_by(PANEL) {
+            let n = PANEL.min(self.rows - r0);
+            let bytes = &self.data[self.offset + r0 * self.row_bytes..][..n * self.row_bytes];
+            cpu::dequantize_rows(self.kind, bytes, self.cols, &mut panel[..n * self.cols]);
+            cpu::gemm_panel(
+                x,
+                m,
+                self.cols,
+                &panel[..n * self.cols],
+                n,
+                y,
+                r0,
+                self.rows,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::dequantize;
+
+    /// Blocks of `kind` made of random bytes with small finite scales (offsets of the f16
+    /// fields as in the fixture script).
+    pub(crate) fn random_matrix(kind: GgmlType, rows: usize, cols: usize, seed: u64) -> QMatrix {
+        let mut s = seed | 1;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let (per_block, block_bytes) = kind.block().unwrap();
+        let blocks = rows * cols / per_block;
+        let mut bytes = Vec::with_capacity(blocks * block_bytes);
+        for _ in 0..blocks {
+            let mut b: Vec<u8> = (0..block_bytes).map(|_| next() as u8).collect();
+            let scale = |next: &mut dyn FnMut() -> u64| {
+                let v = ((next() % 2001) as f32 / 1000.0 - 1.0) * 0.05;
+                match kind {
+                    GgmlType::BF16 => burn::tensor::bf16::from_f32(v * 20.0).to_le_bytes(),
+                    _ => burn::tensor::f16::from_f32(v).to_le_bytes(),
+                }
+            };
+            let fields: &[usize] = match kind {
+                GgmlType::Q4_0
+                | GgmlType::Q5_0
+                | GgmlType::Q8_0
+                | GgmlType::F16
+                | GgmlType::BF16 => &[0],
+                GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
+                GgmlType::Q6K => &[208],
+                _ => &[],
+            };
+            for &f in fields {
+                b[f..f + 2].copy_from_slice(&scale(&mut next));
+            }
+            if kind == GgmlType::F32 {
+                let v = ((next() % 2001) as f32 / 1000.0 - 1.0).to_le_bytes();
+                b.copy_from_slice(&v);
+            }
+            bytes.extend(b);
+        }
+        QMatrix::new(kind, rows, cols, Arc::new(bytes), 0).unwrap()
+    }
+
+    fn activations(n: usize, seed: u64) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u64 * 7919 + seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    /// Every kind: the products equal the dequantized weights' f32 products, up to the 16-bit
+    /// quantization of the activations (one row) and the summation order (many rows).
+    #[test]
+    fn products_match_dequantized_weights() {
+        let (rows, cols) = (70, 512);
+        for kind in GgmlType::READABLE {
+            let w = random_matrix(kind, rows, cols, 11 + kind.id() as u64);
+            let dense = dequantize(kind, w.bytes(), rows * cols).unwrap();
+            for m in [1, 3, 9] {
+                let x = activations(m * cols, m as u64);
+                let mut y = vec![0f32; m * rows];
+                w.matmul(&x, m, &mut y);
+                let mut worst = 0f32;
+                let mut scale = 0f32;
+                for t in 0..m {
+                    for r in 0..rows {
+                        let want: f32 = (0..cols)
+                            .map(|c| dense[r * cols + c] * x[t * cols + c])
+                            .sum();
+                        worst = worst.max((y[t * rows + r] - want).abs());
+                        scale = scale.max(want.abs());
+                    }
+                }
+                // 16-bit activations: rounding errors of about 1/65534 of each block's largest.
+                let tolerance = if m >= GEMM_FROM
+                    || matches!(kind, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+                {
+                    1e-4 * scale.max(1.0)
+                } else {
+                    3e-4 * scale.max(1.0)
+                };
+                assert!(
+                    worst <= tolerance,
+                    "{} m={m}: off by {worst} (scale {scale})",
+                    kind.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        let data = Arc::new(vec![0u8; 100]);
+        assert!(QMatrix::new(GgmlType::Q8_0, 2, 32, data.clone(), 0).is_ok());
+        assert_eq!(
+            QMatrix::new(GgmlType::Q8_0, 3, 32, data.clone(), 0)
+                .unwrap_err()
+                .code(),
+            "E_MODEL_FORMAT"
+        );
+        assert!(QMatrix::new(GgmlType::Q8_0, 1, 33, data.clone(), 0).is_err());
+        assert!(QMatrix::new(GgmlType::Other(16), 1, 32, data, 0).is_err());
+    }
+}
