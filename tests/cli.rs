@@ -556,3 +556,57 @@ fn the_backend_flag_places_every_model() {
     );
     assert!(err.contains("generator on cpu ("), "{err}");
 }
+
+/// `generate --raw` on every other architecture: Gemma 3 (SentencePiece, k-quants) and the
+/// tiny Qwen2 / Qwen3 / Llama 3 files give the reference's prompt ids and first greedy tokens.
+#[test]
+fn generate_runs_every_architecture() {
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/decoder_golden.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = common::test_models_dir();
+    let gemma = common::gemma_path();
+    // Gemma from its text prompt; the tiny models' byte vocabularies from the same ids as text.
+    let case = &golden["gemma3"]["cases"][0];
+    let out = run(
+        &[
+            "generate",
+            "--model",
+            gemma.to_str().unwrap(),
+            "--raw",
+            "--max-tokens",
+            "4",
+            "--json",
+        ],
+        case["prompt"].as_str().unwrap(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["prompt_ids"], case["ids"]);
+    assert_eq!(
+        line["ids"].as_array().unwrap()[..],
+        case["greedy"].as_array().unwrap()[..4]
+    );
+    for name in ["qwen2", "qwen3", "llama3"] {
+        let model = dir.join(format!("tiny/{name}.gguf"));
+        let out = run(
+            &[
+                "generate",
+                "--model",
+                model.to_str().unwrap(),
+                "--max-tokens",
+                "3",
+                "--json",
+            ],
+            "Hello there",
+        );
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let line = &json_lines(&out)[0];
+        assert_eq!(line["ids"].as_array().unwrap().len(), 3, "{name}");
+    }
+}

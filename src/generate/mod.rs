@@ -9,6 +9,7 @@
 
 mod generation;
 mod sampler;
+mod spm;
 mod stream;
 mod template;
 mod tokenizer;

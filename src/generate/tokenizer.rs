@@ -2,26 +2,31 @@
 //!
 //! A GGUF file carries its tokenizer as metadata (`tokenizer.ggml.*`); this module turns that into
 //! a `tokenizers` byte-level BPE tokenizer with the same pre-tokenizer as the original
-//! `tokenizer.json`, or takes a `tokenizer.json` directly. It also knows each token's raw bytes, so
+//! `tokenizer.json` (model `gpt2`) or a SentencePiece-style one (model `llama`, see `spm`), or
+//! takes a `tokenizer.json` directly. It also knows each token's raw bytes, so
 //! generated text can be streamed without ever splitting a UTF-8 character, and it turns a chat
 //! template's pieces into ids.
 
 use std::collections::HashMap;
 
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, Tokenizer};
 
+use super::spm::{self, Spm};
 use super::template::{ChatTemplate, Message, Piece};
 use crate::error::{Error, Result};
 use crate::formats::Gguf;
 
-/// ggml token types (llama.cpp's `llama_token_type`).
-const TOKEN_CONTROL: i64 = 3;
-const TOKEN_USER_DEFINED: i64 = 4;
+use spm::{CONTROL as TOKEN_CONTROL, USER_DEFINED as TOKEN_USER_DEFINED};
 
 /// Special tokens that end a turn in the model families localrag knows.
 const END_OF_TURN: &[&str] = &[
@@ -34,17 +39,17 @@ const END_OF_TURN: &[&str] = &[
 
 /// The generator's tokenizer.
 pub struct ChatTokenizer {
-    /// Parses special tokens in its input (for raw prompts and parity tests).
-    tokenizer: Tokenizer,
-    /// The same tokenizer with special-token parsing off (for message contents).
-    plain: Tokenizer,
+    engine: Engine,
     token_bytes: Vec<Vec<u8>>,
     special: Vec<bool>,
-    ids: HashMap<String, u32>,
     pub eos: u32,
     pub bos: Option<u32>,
     stop_ids: Vec<u32>,
-    template: Option<ChatTemplate>,
+    /// The chat template, or why the model's own cannot be used.
+    template: std::result::Result<ChatTemplate, String>,
+    /// Finds the special tokens in template markup.
+    special_matcher: Option<AhoCorasick>,
+    special_ids: Vec<u32>,
 }
 
 /// GPT-2's byte ↔ printable-character table (the alphabet of byte-level BPE): printable Latin-1
@@ -67,17 +72,79 @@ fn byte_of_char() -> HashMap<char, u8> {
     map
 }
 
+enum Engine {
+    Bpe {
+        /// Parses special tokens in its input (for raw prompts and parity tests).
+        tokenizer: Box<Tokenizer>,
+        /// The same tokenizer with special-token parsing off (for message contents).
+        plain: Box<Tokenizer>,
+    },
+    Spm(Box<Spm>),
+}
+
+impl Engine {
+    fn encode(&self, text: &str, special: bool, out: &mut Vec<u32>) -> Result<()> {
+        match self {
+            Engine::Bpe { tokenizer, plain } => {
+                let t = if special { tokenizer } else { plain };
+                out.extend_from_slice(t.encode(text, false).map_err(tok_err)?.get_ids());
+            }
+            Engine::Spm(s) => s.encode(text, special, out),
+        }
+        Ok(())
+    }
+}
+
+/// The split rules of llama.cpp's pre-tokenizer names (`tokenizer.ggml.pre`), as the models'
+/// own `tokenizer.json` files state them.
+fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper> {
+    // Llama 3 keeps runs of up to three digits together, Qwen2 splits every digit.
+    const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    let split = |pattern: &str| -> Result<PreTokenizerWrapper> {
+        let split = Split::new(
+            SplitPattern::Regex(pattern.into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tok_err)?;
+        Ok(Sequence::new(vec![
+            split.into(),
+            ByteLevel::new(false, false, false).into(),
+        ])
+        .into())
+    };
+    match pre {
+        // GPT-2's own regex inside the byte-level step.
+        "default" | "gpt-2" | "gpt2" => Ok(ByteLevel::new(false, true, true).into()),
+        // SmolLM and the StarCoder family split every digit on its own first.
+        "smollm" | "starcoder" | "refact" => Ok(Sequence::new(vec![
+            Digits::new(true).into(),
+            ByteLevel::new(false, true, true).into(),
+        ])
+        .into()),
+        "llama-bpe" | "llama3" | "smaug-bpe" => split(LLAMA3),
+        "qwen2" | "deepseek-r1-qwen" => split(QWEN2),
+        other => Err(Error::Tokenizer(format!(
+            "pre-tokenizer `{other}` is not supported (known: gpt2, smollm, starcoder, refact, \
+             llama-bpe, qwen2)"
+        ))),
+    }
+}
+
 fn tok_err(e: impl std::fmt::Display) -> Error {
     Error::Tokenizer(format!("{e}"))
 }
 
 impl ChatTokenizer {
-    /// Builds the tokenizer from a GGUF file's `tokenizer.ggml.*` metadata (model `gpt2`).
+    /// Builds the tokenizer from a GGUF file's `tokenizer.ggml.*` metadata (model `gpt2` or
+    /// `llama`).
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let model = g.require_str("tokenizer.ggml.model")?;
-        if model != "gpt2" {
+        if model != "gpt2" && model != "llama" {
             return Err(Error::Tokenizer(format!(
-                "tokenizer model `{model}` is not supported (only byte-level BPE, `gpt2`)"
+                "tokenizer model `{model}` is not supported (byte-level BPE `gpt2`, \
+                 SentencePiece `llama`)"
             )));
         }
         let strings = |key: &str| -> Result<Vec<String>> {
@@ -87,7 +154,6 @@ impl ChatTokenizer {
                 .ok_or_else(|| Error::Tokenizer(format!("`{key}` is not an array of strings")))
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
-        let merges_raw = strings("tokenizer.ggml.merges")?;
         let types: Vec<i64> = match g.get("tokenizer.ggml.token_type") {
             Some(v) => v
                 .as_array()
@@ -106,6 +172,78 @@ impl ChatTokenizer {
                 tokens.len()
             )));
         }
+        let id = |key: &str| g.get(key).and_then(|v| v.as_u64()).map(|v| v as u32);
+        let flag =
+            |key: &str, default: bool| g.get(key).and_then(|v| v.as_bool()).unwrap_or(default);
+        let eos = id("tokenizer.ggml.eos_token_id")
+            .ok_or_else(|| Error::Tokenizer("`tokenizer.ggml.eos_token_id` is missing".into()))?;
+        let bos = if flag("tokenizer.ggml.add_bos_token", model == "llama") {
+            id("tokenizer.ggml.bos_token_id")
+        } else {
+            None
+        };
+        let text_of = |id: Option<u32>| {
+            id.and_then(|i| tokens.get(i as usize))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let template = match g.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
+            Some(t) => ChatTemplate::new(
+                t,
+                &text_of(id("tokenizer.ggml.bos_token_id")),
+                &text_of(Some(eos)),
+            )
+            .map_err(|e| e.to_string()),
+            None => Ok(ChatTemplate::chatml()),
+        };
+        if let Some(bad) = [Some(eos), bos]
+            .into_iter()
+            .flatten()
+            .find(|&i| i as usize >= tokens.len())
+        {
+            return Err(Error::Tokenizer(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
+        }
+        if model == "llama" {
+            let scores: Vec<f32> = g
+                .require("tokenizer.ggml.scores")?
+                .as_array()
+                .and_then(|a| a.iter().map(|x| x.as_f64().map(|v| v as f32)).collect())
+                .ok_or_else(|| {
+                    Error::Tokenizer("`tokenizer.ggml.scores` is not an array of numbers".into())
+                })?;
+            if scores.len() != tokens.len() {
+                return Err(Error::Tokenizer(format!(
+                    "{} scores for {} tokens",
+                    scores.len(),
+                    tokens.len()
+                )));
+            }
+            let spm = Spm::new(
+                &tokens,
+                &scores,
+                &types,
+                id("tokenizer.ggml.unknown_token_id"),
+                flag("tokenizer.ggml.add_space_prefix", true),
+            )?;
+            let token_bytes = tokens
+                .iter()
+                .zip(&types)
+                .map(|(t, &ty)| spm::token_bytes(t, ty))
+                .collect();
+            let special = types.iter().map(|&t| t == TOKEN_CONTROL).collect();
+            return Self::finish(
+                Engine::Spm(Box::new(spm)),
+                tokens,
+                special,
+                token_bytes,
+                eos,
+                bos,
+                template,
+            );
+        }
+        let merges_raw = strings("tokenizer.ggml.merges")?;
         let vocab: Vocab = tokens
             .iter()
             .enumerate()
@@ -126,27 +264,8 @@ impl ChatTokenizer {
             .get("tokenizer.ggml.pre")
             .and_then(|v| v.as_str())
             .unwrap_or("default");
-        let byte_level = ByteLevel::new(false, true, true);
         let mut tokenizer = Tokenizer::new(bpe);
-        // llama.cpp's pre-tokenizer names: `smollm` (and the StarCoder family it comes from)
-        // split every digit on its own before the GPT-2 regex.
-        match pre {
-            "smollm" | "starcoder" | "refact" | "default" | "gpt-2" | "gpt2" => {
-                if pre != "default" && pre != "gpt-2" && pre != "gpt2" {
-                    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
-                        Digits::new(true).into(),
-                        byte_level.into(),
-                    ])));
-                } else {
-                    tokenizer.with_pre_tokenizer(Some(byte_level));
-                }
-            }
-            other => {
-                return Err(Error::Tokenizer(format!(
-                    "pre-tokenizer `{other}` is not supported (known: smollm, starcoder, refact, gpt2)"
-                )));
-            }
-        }
+        tokenizer.with_pre_tokenizer(Some(pre_tokenizer(pre)?));
         tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
         let specials: Vec<AddedToken> = tokens
             .iter()
@@ -159,23 +278,7 @@ impl ChatTokenizer {
             .iter()
             .map(|t| *t == TOKEN_CONTROL || *t == TOKEN_USER_DEFINED)
             .collect();
-        let id = |key: &str| g.get(key).and_then(|v| v.as_u64()).map(|v| v as u32);
-        let eos = id("tokenizer.ggml.eos_token_id")
-            .ok_or_else(|| Error::Tokenizer("`tokenizer.ggml.eos_token_id` is missing".into()))?;
-        let add_bos = g
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        let bos = if add_bos {
-            id("tokenizer.ggml.bos_token_id")
-        } else {
-            None
-        };
-        let template = match g.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
-            Some(t) => ChatTemplate::recognise(t).ok(),
-            None => None,
-        };
-        Self::finish(tokenizer, tokens, special, eos, bos, template)
+        Self::bpe(tokenizer, tokens, special, eos, bos, template)
     }
 
     /// Takes a `tokenizer.json` (a model shipped as safetensors). `chat_template` comes from
@@ -203,22 +306,20 @@ impl ChatTokenizer {
             ))
         })?;
         let template = match chat_template {
-            Some(t) => Some(ChatTemplate::recognise(t)?),
-            None if tokenizer.token_to_id("<|im_start|>").is_some() => Some(ChatTemplate::ChatMl {
-                default_system: None,
-            }),
-            None => None,
+            Some(t) => ChatTemplate::new(t, "", eos_token)?,
+            None => ChatTemplate::chatml(),
         };
-        Self::finish(tokenizer, tokens, special, eos, None, template)
+        Self::bpe(tokenizer, tokens, special, eos, None, Ok(template))
     }
 
-    fn finish(
+    /// A byte-level BPE tokenizer: token strings are in GPT-2's byte alphabet.
+    fn bpe(
         tokenizer: Tokenizer,
         tokens: Vec<String>,
         special: Vec<bool>,
         eos: u32,
         bos: Option<u32>,
-        template: Option<ChatTemplate>,
+        template: std::result::Result<ChatTemplate, String>,
     ) -> Result<Self> {
         let table = byte_of_char();
         let token_bytes: Vec<Vec<u8>> = tokens
@@ -240,6 +341,24 @@ impl ChatTokenizer {
                 }
             })
             .collect();
+        let mut plain = tokenizer.clone();
+        plain.set_encode_special_tokens(true);
+        let engine = Engine::Bpe {
+            tokenizer: Box::new(tokenizer),
+            plain: Box::new(plain),
+        };
+        Self::finish(engine, tokens, special, token_bytes, eos, bos, template)
+    }
+
+    fn finish(
+        engine: Engine,
+        tokens: Vec<String>,
+        special: Vec<bool>,
+        token_bytes: Vec<Vec<u8>>,
+        eos: u32,
+        bos: Option<u32>,
+        template: std::result::Result<ChatTemplate, String>,
+    ) -> Result<Self> {
         let ids: HashMap<String, u32> = tokens
             .iter()
             .zip(&special)
@@ -255,14 +374,27 @@ impl ChatTokenizer {
                 }
             }
         }
-        let mut plain = tokenizer.clone();
-        plain.set_encode_special_tokens(true);
+        let (names, special_ids): (Vec<&String>, Vec<u32>) = ids
+            .iter()
+            .filter(|(t, _)| !t.is_empty())
+            .map(|(t, &i)| (t, i))
+            .unzip();
+        let special_matcher = if names.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(names)
+                    .map_err(|e| Error::Tokenizer(format!("special tokens: {e}")))?,
+            )
+        };
         Ok(ChatTokenizer {
-            tokenizer,
-            plain,
+            special_matcher,
+            special_ids,
+            engine,
             token_bytes,
             special,
-            ids,
             eos,
             bos,
             stop_ids,
@@ -270,9 +402,15 @@ impl ChatTokenizer {
         })
     }
 
-    /// The tokenizer as a `tokenizer.json` document (what [`ChatTokenizer::from_json`] reads).
+    /// The tokenizer as a `tokenizer.json` document (what [`ChatTokenizer::from_json`] reads);
+    /// only byte-level BPE tokenizers have one.
     pub fn to_json(&self) -> Result<String> {
-        self.tokenizer.to_string(false).map_err(tok_err)
+        match &self.engine {
+            Engine::Bpe { tokenizer, .. } => tokenizer.to_string(false).map_err(tok_err),
+            Engine::Spm(_) => Err(Error::Tokenizer(
+                "a SentencePiece tokenizer from a GGUF file has no tokenizer.json form".into(),
+            )),
+        }
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -282,21 +420,16 @@ impl ChatTokenizer {
     /// Tokenizes text in which special tokens such as `<|im_start|>` are recognised (a raw
     /// prompt). A BOS token is prepended when the model asks for one.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.tokenizer.encode(text, false).map_err(tok_err)?;
-        let mut ids = Vec::with_capacity(enc.len() + 1);
-        ids.extend(self.bos);
-        ids.extend_from_slice(enc.get_ids());
+        let mut ids: Vec<u32> = self.bos.into_iter().collect();
+        self.engine.encode(text, true, &mut ids)?;
         Ok(ids)
     }
 
     /// Tokenizes text as plain text: special-token strings in it are ordinary characters.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self
-            .plain
-            .encode(text, false)
-            .map_err(tok_err)?
-            .get_ids()
-            .to_vec())
+        let mut ids = Vec::new();
+        self.engine.encode(text, false, &mut ids)?;
+        Ok(ids)
     }
 
     /// The raw bytes a token stands for (empty for control tokens).
@@ -325,46 +458,58 @@ impl ChatTokenizer {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    pub fn template(&self) -> Option<&ChatTemplate> {
-        self.template.as_ref()
-    }
-
-    fn special_id(&self, name: &str) -> Result<u32> {
-        self.ids.get(name).copied().ok_or_else(|| {
-            Error::Tokenizer(format!("the chat token `{name}` is not in the vocabulary"))
-        })
-    }
-
-    fn pieces(&self, messages: &[Message]) -> Result<Vec<Piece>> {
-        match &self.template {
-            Some(t) => t.pieces(messages),
-            None => Err(Error::Config(
-                "this model has no chat template localrag can apply; use a raw prompt".into(),
-            )),
-        }
+    /// The chat template: the model's own, or ChatML when it has none.
+    pub fn template(&self) -> Result<&ChatTemplate> {
+        self.template.as_ref().map_err(|e| Error::Config(e.clone()))
     }
 
     /// The chat as the model sees it, as text (for display and for the reference script).
     pub fn apply_template(&self, messages: &[Message]) -> Result<String> {
         let mut s = String::new();
-        for p in self.pieces(messages)? {
+        for p in self.template()?.pieces(messages)? {
             match p {
-                Piece::Special(name) => s.push_str(name),
-                Piece::Text(t) => s.push_str(&t),
+                Piece::Markup(t) | Piece::Text(t) => s.push_str(&t),
             }
         }
         Ok(s)
     }
 
-    /// The chat's token ids, with its contents tokenized as plain text. For benign contents this
-    /// equals `encode(apply_template(messages))`.
+    /// The chat's token ids. Special tokens come only from the template's markup; message
+    /// contents, and the markup's text around them, are tokenized as plain text in one run, so
+    /// for benign contents this equals `encode(apply_template(messages))`.
     pub fn encode_chat(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        let mut ids: Vec<u32> = self.bos.into_iter().collect();
-        for p in self.pieces(messages)? {
-            match p {
-                Piece::Special(name) => ids.push(self.special_id(name)?),
-                Piece::Text(t) => ids.extend(self.encode_plain(&t)?),
+        let mut ids = Vec::new();
+        let mut text = String::new();
+        let flush = |text: &mut String, ids: &mut Vec<u32>| -> Result<()> {
+            if !text.is_empty() {
+                self.engine.encode(text, false, ids)?;
+                text.clear();
             }
+            Ok(())
+        };
+        for p in self.template()?.pieces(messages)? {
+            match p {
+                Piece::Text(t) => text.push_str(&t),
+                Piece::Markup(m) => {
+                    let mut at = 0;
+                    if let Some(matcher) = &self.special_matcher {
+                        for found in matcher.find_iter(&m) {
+                            text.push_str(&m[at..found.start()]);
+                            flush(&mut text, &mut ids)?;
+                            ids.push(self.special_ids[found.pattern().as_usize()]);
+                            at = found.end();
+                        }
+                    }
+                    text.push_str(&m[at..]);
+                }
+            }
+        }
+        flush(&mut text, &mut ids)?;
+        // A template that prints the BOS itself gets no second one.
+        if let Some(bos) = self.bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
         }
         Ok(ids)
     }

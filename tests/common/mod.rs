@@ -122,12 +122,14 @@ pub fn gguf_path() -> PathBuf {
         })
 }
 
-/// Gemma 3 270M Q4_K_M, the test model `make test-models` fetches (override with LOCALRAG_GEMMA).
-pub fn gemma_path() -> PathBuf {
-    std::env::var_os("LOCALRAG_GEMMA")
+/// Where `make test-models` puts the test-only models (override with LOCALRAG_TEST_MODELS).
+pub fn test_models_dir() -> PathBuf {
+    std::env::var_os("LOCALRAG_TEST_MODELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join(".cache/test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/test-models"))
+}
+
+/// Gemma 3 270M Q4_K_M, the test model `make test-models` fetches.
+pub fn gemma_path() -> PathBuf {
+    test_models_dir().join("gemma3-270m/gemma-3-270m-q4_k_m.gguf")
 }
