@@ -147,9 +147,10 @@ test-native:
 	cargo test --release
 	cargo fmt --all -- --check
 
-# wasm-bindgen-test in headless Chromium; the model files come from a CORS server on loopback.
+# wasm-bindgen-test in headless Chromium; the model files come from CORS servers on loopback
+# (the package's models, and the test-only ones).
 test-wasm:
-	scripts/with-server.sh www/models 8766 -- \
+	scripts/with-server.sh www/models 8766 -- scripts/with-server.sh $(TEST_MODELS) 8767 -- \
 	  cargo test --profile wasm --target $(WASM_TARGET) --test web
 
 test-e2e: pkg-testing pkg

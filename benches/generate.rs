@@ -1,17 +1,18 @@
-//! `cargo bench --bench generate`: the generator (SmolLM2-135M-Instruct Q4_1) natively on each
-//! backend: model load from bytes already in memory, prefill of a 512-token prompt, decode of 64
-//! tokens (end-of-turn ignored), weight memory. Prints one JSON object per line (read by
-//! scripts/bench.sh into BENCHMARKS.md).
+//! `cargo bench --bench generate`: the generator natively, per model file and engine: load from
+//! bytes already in memory, prefill of a 512-token prompt, decode of 64 tokens (end-of-turn
+//! ignored), weight bytes and resident memory growth during the load. Engines: `cpu` (weights
+//! in their quantized blocks), `cpu-f32` (the same engine with the weights dequantized to f32 on
+//! load: the reference, measured in the same run) and `wgpu` when an adapter is present.
+//! Prints one JSON object per line (read by scripts/bench.sh into BENCHMARKS.md).
 
 use std::time::Instant;
 
-use localrag::{CpuBackend, gpu_device};
-use localrag::{GenerateParams, Generator};
+use localrag::{GenerateParams, Generator, cpu_device, gpu_device};
 
 const PROMPT: usize = 512;
 const DECODE: usize = 64;
 
-/// Exactly `PROMPT` token ids of ordinary prose (the same in the browser bench).
+/// Exactly `PROMPT` token ids of ordinary prose (the browser bench uses the same text).
 pub fn prompt_ids(g: &Generator) -> Vec<u32> {
     let text = (0..400)
         .map(|i| {
@@ -25,56 +26,87 @@ pub fn prompt_ids(g: &Generator) -> Vec<u32> {
     ids[..PROMPT].to_vec()
 }
 
+/// Resident memory of this process, in bytes (Linux).
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 fn main() {
-    let path = std::env::var("LOCALRAG_GGUF")
-        .unwrap_or_else(|_| "www/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf".into());
-    let bytes = std::fs::read(&path).expect("GGUF model: run `make assets`");
-    let mut backends: Vec<(&str, burn::tensor::Device)> =
-        vec![("cpu-flex", CpuBackend::Flex.device())];
-    match gpu_device() {
-        Ok(d) => backends.push(("wgpu", d)),
-        Err(e) => eprintln!("no wgpu adapter, skipping: {e}"),
+    let mut models = vec![(
+        "smollm2-135m-q4_1",
+        std::env::var("LOCALRAG_GGUF")
+            .unwrap_or_else(|_| "www/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf".into()),
+    )];
+    let gemma = ".cache/test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf";
+    if std::path::Path::new(gemma).exists() {
+        models.push(("gemma3-270m-q4_k_m", gemma.into()));
     }
     let only = std::env::var("LOCALRAG_BENCH_BACKENDS").ok();
-    for (name, device) in backends {
-        if only
-            .as_ref()
-            .is_some_and(|o| !o.split(',').any(|b| b == name))
-        {
-            continue;
+    for (model, path) in models {
+        let bytes = std::fs::read(&path).expect("GGUF model: run `make assets test-models`");
+        for engine in ["cpu", "cpu-f32", "wgpu"] {
+            if only
+                .as_ref()
+                .is_some_and(|o| !o.split(',').any(|b| b == engine))
+            {
+                continue;
+            }
+            let device = if engine == "wgpu" {
+                match gpu_device() {
+                    Ok(d) => d,
+                    Err(e) => {
+                        eprintln!("no wgpu adapter, skipping: {e}");
+                        continue;
+                    }
+                }
+            } else {
+                cpu_device()
+            };
+            let input = bytes.clone();
+            let before = rss();
+            let t = Instant::now();
+            let g = if engine == "cpu-f32" {
+                Generator::from_gguf_f32(input, &device)
+            } else {
+                Generator::from_gguf(input, &device)
+            }
+            .expect("load");
+            let load_ms = t.elapsed().as_secs_f64() * 1e3;
+            // The file's bytes were already resident (a copy made before `before`).
+            let rss_growth = rss().saturating_sub(before);
+            let weight_bytes = g.model().weight_bytes();
+            let ids = prompt_ids(&g);
+            // Warm-up: compile the kernels of both shapes.
+            let params = GenerateParams {
+                max_tokens: 2,
+                ignore_eos: true,
+                ..Default::default()
+            };
+            let mut w = g.start(ids.clone(), params).unwrap();
+            pollster::block_on(w.run(&mut ())).unwrap();
+
+            let params = GenerateParams {
+                max_tokens: DECODE,
+                ignore_eos: true,
+                ..Default::default()
+            };
+            let mut run = g.start(ids.clone(), params).unwrap();
+            let t = Instant::now();
+            pollster::block_on(run.next()).unwrap();
+            let prefill = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            while pollster::block_on(run.next()).unwrap().is_some() {}
+            let decode = t.elapsed().as_secs_f64();
+            let decoded = run.usage().completion_tokens - 1;
+            println!(
+                "{{\"bench\":\"generate\",\"where\":\"native\",\"engine\":\"localrag\",\"backend\":\"{engine}\",\"model\":\"{model}\",\"file_bytes\":{},\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes},\"rss_growth\":{rss_growth}}}",
+                bytes.len(),
+                PROMPT as f64 / prefill,
+                decoded as f64 / decode,
+            );
         }
-        let t = Instant::now();
-        let g = Generator::from_gguf(bytes.clone(), &device).expect("load");
-        let load_ms = t.elapsed().as_secs_f64() * 1e3;
-        let weight_bytes = g.model().weight_bytes();
-        let ids = prompt_ids(&g);
-        // Warm-up: compile the kernels of both shapes.
-        let params = GenerateParams {
-            max_tokens: 2,
-            ignore_eos: true,
-            ..Default::default()
-        };
-        let mut w = g.start(ids.clone(), params).unwrap();
-        pollster::block_on(w.run(&mut ())).unwrap();
-
-        let params = GenerateParams {
-            max_tokens: DECODE,
-            ignore_eos: true,
-            ..Default::default()
-        };
-        let mut run = g.start(ids.clone(), params).unwrap();
-        let t = Instant::now();
-        pollster::block_on(run.next()).unwrap();
-        let prefill = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        while pollster::block_on(run.next()).unwrap().is_some() {}
-        let decode = t.elapsed().as_secs_f64();
-        let decoded = run.usage().completion_tokens - 1;
-
-        println!(
-            "{{\"bench\":\"generate\",\"where\":\"native\",\"backend\":\"{name}\",\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes}}}",
-            PROMPT as f64 / prefill,
-            decoded as f64 / decode,
-        );
     }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: native and browser embedding throughput, package size, into BENCHMARKS.md.
+# make bench: native and browser embedding throughput, generator speed and memory (side by side
+# with wllama in the browser), package size, into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache
@@ -15,6 +16,11 @@ echo "== native generator (cargo bench --bench generate)"
 cargo bench --bench generate 2>/dev/null | tee -a "$out"
 echo "== browser (tests/e2e/bench.mjs, headless Chromium)"
 rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
+# wllama (the generator's reference engine) and the test-only Gemma file, served from the same
+# origin for this run only.
+rm -rf www/wllama www/test-models && mkdir -p www/wllama www/test-models/gemma3-270m
+cp -r tests/e2e/node_modules/@wllama/wllama/esm www/wllama/
+ln -f .cache/test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf www/test-models/gemma3-270m/
 rm -rf www/bench-data && mkdir -p www/bench-data && cp .cache/bench/*.snap .cache/bench/*.f32 www/bench-data/ 2>/dev/null || true
 node tests/e2e/bench.mjs "${BROWSER_BENCH_QUERY:-?chunks=16&rounds=1&suites=embed,index,ingest,generate}" | tee -a "$out"
 python3 scripts/bench_report.py "$out" > BENCHMARKS.md

@@ -179,7 +179,7 @@ fn tiny_bytes(name: &str) -> Vec<u8> {
 }
 
 /// Qwen2 (q/k/v biases), Qwen3 (q/k norms, 8 × 64 query dims for 256 hidden) and Llama 3 (pair
-/// rotation on permuted rows, rope frequency factors, untied head) with Q8_0, Q5_1, Q4_K, Q5_K
+/// rotation on permuted rows, rope frequency factors, untied head) with Q8_0, Q4_0, Q5_1, Q4_K, Q5_K
 /// and Q6_K weights, against the reference; their own chat templates render.
 #[test]
 fn tiny_qwen2_qwen3_and_llama3_match_the_reference() {

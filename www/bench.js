@@ -94,26 +94,69 @@ if (suites.includes('ingest')) {
   await KnowledgeBase.destroyByName('bench-ingest');
 }
 if (suites.includes('generate')) {
-  // The generator: load from bytes already fetched, prefill of 512 tokens, 64 decoded tokens
-  // (end-of-turn ignored), as benches/generate.rs does natively with the same prompt.
-  const url = new URL('./models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', location.href).href;
-  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-  const text = Array.from({ length: 400 }, (_, i) =>
-    `Sentence ${i} describes the river, the mountain and the market in some detail. `).join('');
+  // The generator side by side with wllama (llama.cpp in wasm, single-threaded, CPU) on the same
+  // GGUF files and the same prompt of about 512 tokens, 64 greedy tokens (end of text ignored),
+  // runs interleaved. Memory: wasm memory growth during `Generator.load` (ours) and the renderer
+  // process's RSS growth from before the load to after the generation (both engines; read by
+  // tests/e2e/bench.mjs through window.rendererRss).
   const decode = Number(params.get('decode') ?? 64);
-  for (const backend of (params.get('genBackends') ?? 'webgpu,cpu').split(',')) {
-    const memBefore = __wasmMemoryBytes();
-    const g = await Generator.load({ model: bytes, backend });
-    const ids = g.tokenize(text, true).slice(0, 512);
-    await g.generate(ids, { maxTokens: 2, ignoreEos: true }); // warm-up: kernels compile
-    const r = await g.generate(ids, { maxTokens: decode, ignoreEos: true });
-    const decoded = r.usage.completionTokens - 1;
-    push({ bench: 'generate', where: 'browser', backend, prompt_tokens: ids.length, decode_tokens: decoded,
-      load_ms: Math.round(g.loadMs), prefill_s: +(r.timings.prefillMs / 1000).toFixed(3),
-      prefill_tok_s: +(ids.length / (r.timings.prefillMs / 1000)).toFixed(1),
-      decode_s: +(r.timings.decodeMs / 1000).toFixed(3), decode_tok_s: +(decoded / (r.timings.decodeMs / 1000)).toFixed(2),
-      weight_bytes: g.weightBytes, wasm_memory_growth: __wasmMemoryBytes() - memBefore, actual: g.backend });
-    g.free();
+  const rounds = Number(params.get('genRounds') ?? 2);
+  const models = [
+    ['smollm2-135m-q4_1', './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'],
+    ['gemma3-270m-q4_k_m', './test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf'],
+  ].filter(([name]) => (params.get('genModels') ?? 'smollm2-135m-q4_1,gemma3-270m-q4_k_m').split(',').includes(name));
+  const engines = (params.get('genBackends') ?? 'cpu,cpu-f32,wllama,webgpu').split(',');
+  const rss = async () => (window.rendererRss ? await window.rendererRss() : NaN);
+  let Wllama = null;
+  if (engines.includes('wllama')) ({ Wllama } = await import('./wllama/esm/index.js'));
+  for (const [name, path] of models) {
+    const url = new URL(path, location.href).href;
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    // The longest text of repeated sentences that is at most 512 tokens for our tokenizer.
+    const probe = await Generator.load({ model: bytes, backend: 'cpu' });
+    const sentence = (i) => `Sentence ${i} describes the river, the mountain and the market in some detail. `;
+    let n = 1;
+    while (probe.tokenize(Array.from({ length: n + 1 }, (_, i) => sentence(i)).join(''), true).length <= 512) n++;
+    const text = Array.from({ length: n }, (_, i) => sentence(i)).join('');
+    probe.free();
+    for (let round = 0; round < rounds; round++) {
+      for (const engine of engines) {
+        const rssBefore = await rss();
+        if (engine === 'wllama') {
+          const w = new Wllama({ default: new URL('./wllama/esm/wasm/wllama.wasm', location.href).href });
+          const t0 = performance.now();
+          await w.loadModel([new Blob([bytes])], { n_threads: 1, n_gpu_layers: 0, n_ctx: 1024, n_batch: 512, warmup: false });
+          const loadMs = performance.now() - t0;
+          await w.createCompletion({ prompt: text, max_tokens: 2, temp: 0, ignore_eos: true }); // warm-up
+          const r = await w.createCompletion({ prompt: text + ' ', max_tokens: decode + 1, temp: 0, top_k: 1, ignore_eos: true });
+          const t = r.timings;
+          push({ bench: 'generate', where: 'browser', engine: 'wllama', model: name, round, file_bytes: bytes.length,
+            prompt_tokens: t.prompt_n, decode_tokens: t.predicted_n, load_ms: Math.round(loadMs),
+            prefill_tok_s: +(t.prompt_n / (t.prompt_ms / 1000)).toFixed(1), decode_tok_s: +(t.predicted_n / (t.predicted_ms / 1000)).toFixed(2),
+            rss_growth: (await rss()) - rssBefore });
+          await w.exit();
+          continue;
+        }
+        const memBefore = __wasmMemoryBytes();
+        // `cpu-f32`: the same CPU engine with the weights dequantized to f32 on load (what the
+        // generator did before it kept the blocks), measured in the same run as the reference.
+        const g = engine === 'cpu-f32'
+          ? await Generator.__loadF32({ model: bytes, backend: 'cpu' })
+          : await Generator.load({ model: bytes, backend: engine });
+        const loadGrowth = __wasmMemoryBytes() - memBefore;
+        const ids = g.tokenize(text, true);
+        await g.generate(ids, { maxTokens: 2, ignoreEos: true }); // warm-up: kernels compile
+        const r = await g.generate(ids, { maxTokens: decode + 1, ignoreEos: true });
+        const decoded = r.usage.completionTokens - 1;
+        push({ bench: 'generate', where: 'browser', engine: 'localrag', backend: engine, actual: g.backend, model: name, round,
+          file_bytes: bytes.length, prompt_tokens: ids.length, decode_tokens: decoded, load_ms: Math.round(g.loadMs),
+          prefill_tok_s: +(ids.length / (r.timings.prefillMs / 1000)).toFixed(1),
+          decode_tok_s: +(decoded / (r.timings.decodeMs / 1000)).toFixed(2), weight_bytes: g.weightBytes,
+          wasm_memory_growth_load: loadGrowth, wasm_memory_growth: __wasmMemoryBytes() - memBefore,
+          rss_growth: (await rss()) - rssBefore });
+        g.free();
+      }
+    }
   }
 }
 window.benchResults = results;

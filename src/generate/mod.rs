@@ -196,6 +196,28 @@ impl Generator {
         Self::new(model, tokenizer)
     }
 
+    /// [`Generator::from_gguf`] with every weight matrix dequantized to f32 on load, as the
+    /// generator did before it kept the blocks: the benchmarks' side-by-side reference.
+    #[cfg(feature = "testing")]
+    pub fn from_gguf_f32(bytes: Vec<u8>, device: &Device) -> Result<Self> {
+        let bytes = Arc::new(bytes);
+        let g = Gguf::parse(&bytes)?;
+        let tokenizer = ChatTokenizer::from_gguf(&g)?;
+        let config = crate::models::decoder::config_of(&g)?;
+        let weights = crate::models::decoder::load_weights(
+            &config,
+            &crate::models::decoder::GgufSource {
+                gguf: &g,
+                bytes: bytes.clone(),
+            },
+        )?
+        .to_f32();
+        drop(g);
+        drop(bytes);
+        let model = Decoder::new(config, weights, kind_of(device), device);
+        Self::new(model, tokenizer)
+    }
+
     /// From a Hugging Face checkpoint: `model.safetensors`, `config.json`, `tokenizer.json` and
     /// optionally `tokenizer_config.json` (for the chat template and the EOS token).
     pub fn from_safetensors(

@@ -84,6 +84,14 @@ impl QMatrix {
         Self::new(GgmlType::F32, rows, cols, Arc::new(bytes), 0).expect("f32 rows fit")
     }
 
+    /// The same matrix with its weights dequantized to f32 (4 bytes per weight): the
+    /// benchmarks' reference for what keeping the blocks saves.
+    pub fn to_f32(&self) -> Self {
+        let mut values = vec![0f32; self.rows * self.cols];
+        cpu::dequantize_rows(self.kind, self.bytes(), self.cols, &mut values);
+        Self::from_f32(self.rows, self.cols, &values)
+    }
+
     pub fn kind(&self) -> GgmlType {
         self.kind
     }

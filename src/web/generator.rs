@@ -72,10 +72,28 @@ impl Generator {
     }
 
     async fn load_inner(options: JsValue) -> Result<Generator> {
+        Self::load_with(options, crate::Generator::from_gguf).await
+    }
+
+    /// The benchmarks' reference: [`Generator::load`] with the weights dequantized to f32.
+    #[cfg(feature = "testing")]
+    #[wasm_bindgen(js_name = __loadF32, unchecked_return_type = "Generator")]
+    pub async fn load_f32(
+        options: GeneratorLoadOptions,
+    ) -> std::result::Result<Generator, JsValue> {
+        Self::load_with(options.into(), crate::Generator::from_gguf_f32)
+            .await
+            .map_err(|e| to_js_error(&e))
+    }
+
+    async fn load_with(
+        options: JsValue,
+        build: fn(Vec<u8>, &burn::tensor::Device) -> Result<crate::Generator>,
+    ) -> Result<Generator> {
         let load: GeneratorLoad = read(&options, "Generator.load")?;
         let chosen = choose_device(load.device.backend, load.device.cpu_backend).await?;
         let started = now_ms();
-        let generator = crate::Generator::from_gguf(load.model, &chosen.device)?;
+        let generator = build(load.model, &chosen.device)?;
         Ok(Generator {
             inner: Rc::new(Inner {
                 generator,

@@ -1,12 +1,21 @@
 // `make bench`, browser half: runs www/bench.html in headless Chromium (WebGPU on SwiftShader)
 // and prints one JSON object per line.
 import { startServer, launch } from './browser.mjs';
+import { execFileSync } from 'node:child_process';
+
+function rendererRss() {
+  const out = execFileSync('ps', ['-C', 'chromium', '-o', 'rss=,args='], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes('--type=renderer'))
+    .reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]) * 1024, 0);
+}
 
 const query = process.argv[2] ?? '';
 const server = await startServer('www', 8768);
 const browser = await launch();
 try {
   const page = await browser.newPage();
+  // The resident memory of Chromium's renderer processes (the page and its workers), in bytes.
+  await page.exposeFunction('rendererRss', () => rendererRss());
   page.on('pageerror', (e) => console.error('page error:', e.message));
   // Rows are printed as they finish (stderr), the full list at the end (stdout).
   page.on('console', (m) => { if (m.text().startsWith('bench-row ')) console.error(m.text().slice(10)); });

@@ -4,7 +4,7 @@ head size not hidden/heads) and Llama 3 (adjacent-pair rotary rows as llama.cpp'
 writes them, rope frequency factors, an untied output head), for the generator's tests.
 
 Weights come from a fixed xorshift stream (the same bytes on every machine and numpy version)
-and are stored in the block types the tests need: Q8_0, Q5_1, Q4_K, Q5_K and Q6_K, the
+and are stored in the block types the tests need: Q8_0, Q4_0, Q5_1, Q4_K, Q5_K and Q6_K, the
 k-quants by the reference quantizer below (simple min/max scales, checked against `gguf`'s
 dequantize on every tensor). The tokenizer is a byte-level BPE over GPT-2's byte alphabet with
 a few merges, the model family's special tokens, its pre-tokenizer name and a chat template.
@@ -160,7 +160,7 @@ MERGES = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s", "r e", "
 FAMILIES = {
     "qwen2": dict(arch="qwen2", pre="qwen2", heads=4, kv=2, head_dim=None, layers=2, ff=512,
                   specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], eos="<|im_end|>",
-                  bos=None, types={"attn": T.Q8_0, "ffn": T.Q5_1, "embd": T.Q8_0},
+                  bos=None, types={"attn": T.Q8_0, "ffn": T.Q4_0, "embd": T.Q5_1},
                   template="{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are Qwen, a tiny test model.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"),
     "qwen3": dict(arch="qwen3", pre="qwen2", heads=8, kv=2, head_dim=64, layers=2, ff=512,
                   specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], eos="<|im_end|>",

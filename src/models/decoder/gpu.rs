@@ -1,6 +1,7 @@
 //! The forward pass on a Burn device (WebGPU in the browser, wgpu natively): the same model as
-//! `cpu.rs`, written with Burn's tensor operations. Matrices are uploaded as `[in, out]` f32
-//! tensors; the key/value cache grows by concatenation.
+//! `cpu.rs`, written with Burn's tensor operations. Matrices are still uploaded dequantized, as
+//! `[in, out]` f32 tensors split into parts WebGPU can bind (kernels that read the quantized
+//! blocks on the GPU are not written yet); the key/value cache grows by concatenation.
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -37,37 +38,71 @@ fn vector(v: &[f32], device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
 }
 
-/// `[in, out]` f32 of a stacked set of matrices with the same input size (one matmul).
-fn upload(parts: &[&QMatrix], device: &Device) -> Tensor<2> {
-    let cols = parts[0].cols();
-    let rows: usize = parts.iter().map(|m| m.rows()).sum();
-    let mut t = vec![0f32; rows * cols];
-    let mut r0 = 0;
-    for m in parts {
-        for r in 0..m.rows() {
-            let row = m.row_f32(r);
-            for (c, v) in row.iter().enumerate() {
-                t[c * rows + r0 + r] = *v;
-            }
-        }
-        r0 += m.rows();
+/// Bytes of one uploaded weight tensor at most: WebGPU guarantees storage bindings of 128 MiB
+/// only, and a large vocabulary's output matrix (Gemma: 262 144 × 640 f32 = 671 MB) is more.
+const PART_BYTES: usize = 64 << 20;
+
+/// A stack of matrices with the same input size as `[in, out]` f32 tensors, split by output
+/// columns into parts of at most `PART_BYTES`: `x·W` is one matmul per part.
+struct Dense {
+    parts: Vec<Tensor<2>>,
+}
+
+impl Dense {
+    fn upload(stack: &[&QMatrix], device: &Device) -> Self {
+        Self::upload_in_parts(stack, device, PART_BYTES)
     }
-    Tensor::from_data(TensorData::new(t, [cols, rows]), device)
+
+    fn upload_in_parts(stack: &[&QMatrix], device: &Device, part_bytes: usize) -> Self {
+        let cols = stack[0].cols();
+        let rows: Vec<(&QMatrix, usize)> = stack
+            .iter()
+            .flat_map(|m| (0..m.rows()).map(move |r| (*m, r)))
+            .collect();
+        let per_part = (part_bytes / (4 * cols)).max(1);
+        let parts = rows
+            .chunks(per_part)
+            .map(|chunk| {
+                let n = chunk.len();
+                let mut t = vec![0f32; n * cols];
+                for (j, (m, r)) in chunk.iter().enumerate() {
+                    for (c, v) in m.row_f32(*r).iter().enumerate() {
+                        t[c * n + j] = *v;
+                    }
+                }
+                Tensor::from_data(TensorData::new(t, [cols, n]), device)
+            })
+            .collect();
+        Dense { parts }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        if let [one] = self.parts.as_slice() {
+            return x.matmul(one.clone());
+        }
+        Tensor::cat(
+            self.parts
+                .iter()
+                .map(|p| x.clone().matmul(p.clone()))
+                .collect(),
+            1,
+        )
+    }
 }
 
 struct Block {
     attn_norm: Norm,
     /// q, k and v side by side: `[hidden, q_dim + 2·kv_dim]`.
-    qkv: Tensor<2>,
+    qkv: Dense,
     qkv_bias: Option<Tensor<1>>,
     q_norm: Option<Norm>,
     k_norm: Option<Norm>,
-    output: Tensor<2>,
+    output: Dense,
     post_attn_norm: Option<Norm>,
     ffn_norm: Norm,
     /// gate and up side by side: `[hidden, 2·intermediate]`.
-    gate_up: Tensor<2>,
-    down: Tensor<2>,
+    gate_up: Dense,
+    down: Dense,
     post_ffw_norm: Option<Norm>,
 }
 
@@ -76,7 +111,7 @@ pub struct GpuDecoder {
     blocks: Vec<Block>,
     norm: Norm,
     /// `[hidden, vocab]`.
-    lm_head: Tensor<2>,
+    lm_head: Dense,
     device: Device,
 }
 
@@ -95,7 +130,7 @@ impl GpuDecoder {
             .iter()
             .map(|l| Block {
                 attn_norm: norm(&l.attn_norm),
-                qkv: upload(&[&l.q, &l.k, &l.v], device),
+                qkv: Dense::upload(&[&l.q, &l.k, &l.v], device),
                 qkv_bias: match (&l.q_bias, &l.k_bias, &l.v_bias) {
                     (Some(q), Some(k), Some(v)) => {
                         Some(vector(&[q.as_slice(), k, v].concat(), device))
@@ -104,18 +139,18 @@ impl GpuDecoder {
                 },
                 q_norm: l.q_norm.as_deref().map(norm),
                 k_norm: l.k_norm.as_deref().map(norm),
-                output: upload(&[&l.o], device),
+                output: Dense::upload(&[&l.o], device),
                 post_attn_norm: l.post_attn_norm.as_deref().map(norm),
                 ffn_norm: norm(&l.ffn_norm),
-                gate_up: upload(&[&l.gate, &l.up], device),
-                down: upload(&[&l.down], device),
+                gate_up: Dense::upload(&[&l.gate, &l.up], device),
+                down: Dense::upload(&[&l.down], device),
                 post_ffw_norm: l.post_ffw_norm.as_deref().map(norm),
             })
             .collect();
         GpuDecoder {
             blocks,
             norm: norm(&w.norm),
-            lm_head: upload(&[&w.output], device),
+            lm_head: Dense::upload(&[&w.output], device),
             device: device.clone(),
         }
     }
@@ -206,7 +241,7 @@ impl GpuDecoder {
             let sliding = usize::from(c.is_sliding(i));
             let (cos, sin) = &tables[sliding];
             let normed = block.attn_norm.forward(x.clone());
-            let mut qkv = normed.reshape([seq, h]).matmul(block.qkv.clone());
+            let mut qkv = block.qkv.forward(normed.reshape([seq, h]));
             if let Some(b) = &block.qkv_bias {
                 qkv = qkv + b.clone().unsqueeze::<2>();
             }
@@ -235,13 +270,13 @@ impl GpuDecoder {
                 .reshape([1, heads, seq, d])
                 .swap_dims(1, 2)
                 .reshape([seq, qd]);
-            let mut o = context.matmul(block.output.clone()).reshape([1, seq, h]);
+            let mut o = block.output.forward(context).reshape([1, seq, h]);
             if let Some(n) = &block.post_attn_norm {
                 o = n.forward(o);
             }
             x = x + o;
             let normed = block.ffn_norm.forward(x.clone()).reshape([seq, h]);
-            let gate_up = normed.matmul(block.gate_up.clone());
+            let gate_up = block.gate_up.forward(normed);
             let ff = c.intermediate_size;
             let gate = gate_up.clone().narrow(1, 0, ff);
             let gate = match c.activation {
@@ -249,19 +284,15 @@ impl GpuDecoder {
                 Activation::GeluTanh => gelu_tanh(gate),
             };
             let hidden = gate * gate_up.narrow(1, ff, ff);
-            let mut down = hidden.matmul(block.down.clone()).reshape([1, seq, h]);
+            let mut down = block.down.forward(hidden).reshape([1, seq, h]);
             if let Some(n) = &block.post_ffw_norm {
                 down = n.forward(down);
             }
             x = x + down;
         }
         cache.len = total;
-        let last = x.narrow(1, seq - 1, 1);
-        Ok(self
-            .norm
-            .forward(last)
-            .reshape([1, h])
-            .matmul(self.lm_head.clone()))
+        let last = self.norm.forward(x.narrow(1, seq - 1, 1)).reshape([1, h]);
+        Ok(self.lm_head.forward(last))
     }
 
     /// [`GpuDecoder::forward`] read back to the CPU.
@@ -318,4 +349,44 @@ fn gelu_tanh(x: Tensor<2>) -> Tensor<2> {
     const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
     let inner = (x.clone() + x.clone() * x.clone() * x.clone() * 0.044_715) * SQRT_2_OVER_PI;
     x * (inner.tanh() + 1.0) * 0.5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matrix_in_parts_multiplies_like_one() {
+        let device = crate::device::cpu_device();
+        let (a, b) = (
+            QMatrix::from_f32(
+                40,
+                16,
+                &(0..640).map(|i| (i % 13) as f32 - 6.0).collect::<Vec<_>>(),
+            ),
+            QMatrix::from_f32(
+                30,
+                16,
+                &(0..480).map(|i| (i % 7) as f32 * 0.5).collect::<Vec<_>>(),
+            ),
+        );
+        let x = Tensor::<2>::from_data(
+            TensorData::new(
+                (0..48).map(|i| i as f32 / 10.0).collect::<Vec<_>>(),
+                [3, 16],
+            ),
+            &device,
+        );
+        let whole = Dense::upload_in_parts(&[&a, &b], &device, usize::MAX);
+        let parts = Dense::upload_in_parts(&[&a, &b], &device, 4 * 16 * 16);
+        assert_eq!((whole.parts.len(), parts.parts.len()), (1, 5));
+        let want = whole
+            .forward(x.clone())
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let got = parts.forward(x).into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(got.len(), 3 * 70);
+        assert_eq!(got, want);
+    }
 }

@@ -74,6 +74,47 @@ impl DecoderWeights {
     }
 }
 
+impl DecoderWeights {
+    /// Every matrix dequantized to f32 (what the generator held before it kept the blocks):
+    /// the benchmarks' reference.
+    pub fn to_f32(&self) -> DecoderWeights {
+        let tied = std::ptr::eq(self.tokens.bytes().as_ptr(), self.output.bytes().as_ptr());
+        let tokens = self.tokens.to_f32();
+        DecoderWeights {
+            output: if tied {
+                tokens.clone()
+            } else {
+                self.output.to_f32()
+            },
+            tokens,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    attn_norm: l.attn_norm.clone(),
+                    q: l.q.to_f32(),
+                    k: l.k.to_f32(),
+                    v: l.v.to_f32(),
+                    q_bias: l.q_bias.clone(),
+                    k_bias: l.k_bias.clone(),
+                    v_bias: l.v_bias.clone(),
+                    q_norm: l.q_norm.clone(),
+                    k_norm: l.k_norm.clone(),
+                    o: l.o.to_f32(),
+                    post_attn_norm: l.post_attn_norm.clone(),
+                    ffn_norm: l.ffn_norm.clone(),
+                    gate: l.gate.to_f32(),
+                    up: l.up.to_f32(),
+                    down: l.down.to_f32(),
+                    post_ffw_norm: l.post_ffw_norm.clone(),
+                })
+                .collect(),
+            norm: self.norm.clone(),
+            rope_factors: self.rope_factors.clone(),
+        }
+    }
+}
+
 /// Where the weights come from: a tensor by its GGUF name and its Hugging Face name.
 pub trait Source {
     /// A `[rows, cols]` matrix (rows = outputs), checked against the config's shape.
