@@ -20,10 +20,7 @@ fn recall(data: &[Vec<f32>], queries: &[Vec<f32>], opts: IndexOptions, label: &s
     for (i, v) in data.iter().enumerate() {
         idx.insert(i as u64, Vector::new(v.clone())).unwrap();
     }
-    assert!(
-        idx.maybe_compact(),
-        "past exact_below: a base is built"
-    );
+    assert!(idx.maybe_compact(), "past exact_below: a base is built");
     assert_eq!(idx.stats().base, data.len());
     let mut found = 0;
     for q in queries {
