@@ -1,8 +1,10 @@
 //! `cargo bench --bench generate`: the generator natively, per model file and engine: load from
 //! bytes already in memory, prefill of a 512-token prompt, decode of 64 tokens (end-of-turn
-//! ignored), weight bytes and resident memory growth during the load. Engines: `cpu` (weights
-//! in their quantized blocks), `cpu-f32` (the same engine with the weights dequantized to f32 on
-//! load: the reference, measured in the same run) and `wgpu` when an adapter is present.
+//! ignored), weight bytes and resident memory growth during the load. Engines: `cpu` and `wgpu`
+//! (when an adapter is present) keep the weights in their quantized blocks; `cpu-f32` and
+//! `wgpu-f32` run the generator as it was before (every matrix dequantized to f32 on load, Burn's
+//! tensor operations): the reference, measured in the same run. On wgpu also the bytes uploaded
+//! and the dispatches of one decode step.
 //! Prints one JSON object per line (read by scripts/bench.sh into BENCHMARKS.md).
 
 use std::time::Instant;
@@ -47,14 +49,14 @@ fn main() {
     let only = std::env::var("LOCALRAG_BENCH_BACKENDS").ok();
     for (model, path) in models {
         let bytes = std::fs::read(&path).expect("GGUF model: run `make assets test-models`");
-        for engine in ["cpu", "cpu-f32", "wgpu"] {
+        for engine in ["cpu", "cpu-f32", "wgpu", "wgpu-f32"] {
             if only
                 .as_ref()
                 .is_some_and(|o| !o.split(',').any(|b| b == engine))
             {
                 continue;
             }
-            let device = if engine == "wgpu" {
+            let device = if engine.starts_with("wgpu") {
                 match gpu_device() {
                     Ok(d) => d,
                     Err(e) => {
@@ -68,7 +70,7 @@ fn main() {
             let input = bytes.clone();
             let before = rss();
             let t = Instant::now();
-            let g = if engine == "cpu-f32" {
+            let g = if engine.ends_with("-f32") {
                 Generator::from_gguf_f32(input, &device)
             } else {
                 Generator::from_gguf(input, &device)
@@ -101,8 +103,12 @@ fn main() {
             while pollster::block_on(run.next()).unwrap().is_some() {}
             let decode = t.elapsed().as_secs_f64();
             let decoded = run.usage().completion_tokens - 1;
+            let dispatches = run
+                .dispatches()
+                .map_or("null".to_string(), |d| d.to_string());
+            let gpu_bytes = g.model().gpu_bytes();
             println!(
-                "{{\"bench\":\"generate\",\"where\":\"native\",\"engine\":\"localrag\",\"backend\":\"{engine}\",\"model\":\"{model}\",\"file_bytes\":{},\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes},\"rss_growth\":{rss_growth}}}",
+                "{{\"bench\":\"generate\",\"where\":\"native\",\"engine\":\"localrag\",\"backend\":\"{engine}\",\"model\":\"{model}\",\"file_bytes\":{},\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes},\"gpu_bytes\":{gpu_bytes},\"dispatches_per_step\":{dispatches},\"rss_growth\":{rss_growth}}}",
                 bytes.len(),
                 PROMPT as f64 / prefill,
                 decoded as f64 / decode,

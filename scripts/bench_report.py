@@ -109,13 +109,15 @@ if gen:
     print("\n## Generator\n")
     print("A prompt of 512 tokens (the same prose everywhere; wllama tokenizes the same text itself), then 64 tokens "
           "generated greedily with end of text ignored, after one warm-up generation. *cpu* keeps the weights in "
-          "their quantized blocks (16-bit activation integer dot products, wasm simd128 in the browser); *cpu-f32* "
-          "is the same engine with every weight dequantized to f32 on load, which is what the generator did before: "
-          "the reference, measured in the same run. *wllama* is llama.cpp compiled to WebAssembly "
+          "their quantized blocks (16-bit activation integer dot products, wasm simd128 in the browser); *webgpu*/*wgpu* "
+          "keep them too (WGSL kernels that dequantize each weight where they read it). *cpu-f32*/*wgpu-f32*/*webgpu-f32* "
+          "run the generator as it was before the quantized kernels — every weight dequantized to f32 on load, Burn's "
+          "tensor operations — the reference, measured in the same run (each quantized row is compared with the f32 "
+          "row of its own device). *wllama* is llama.cpp compiled to WebAssembly "
           "(`@wllama/wllama` 3.8.1, one thread, CPU, `n_gpu_layers: 0`), run interleaved with ours on the same "
           "file in the same page; its figures are its own `timings`. Browser rows are the best of the interleaved "
-          "rounds. *webgpu*/*wgpu* run on SwiftShader/lavapipe (CPU emulations; the weights are still "
-          "dequantized to f32 for them). Memory: growth during the load over the file's size — wasm memory for "
+          "rounds. *webgpu*/*wgpu* run on SwiftShader/lavapipe here (CPU emulations: their speed says nothing about a GPU); "
+          "*dispatches* are the GPU dispatches of one decode step. Memory: growth during the load over the file's size — wasm memory for "
           "localrag in the browser, renderer-process RSS from before the load to after the generation for both "
           "engines (`rss`), process RSS natively (`cargo bench --bench generate`), where the file's bytes were already in memory before the load, so the total is 1 + the figure. Ratios are prefill and decode "
           "speed against the reference row of the same model and place.\n")
@@ -129,13 +131,14 @@ if gen:
     models = sorted({k[1] for k in best})
     for model in models:
         print(f"\n### {model}\n")
-        print("| where | engine | backend | prefill tok/s | decode tok/s | vs cpu-f32 (prefill / decode) | "
-              "vs wllama (prefill / decode) | load ms | memory growth / file |")
-        print("|---|---|---|---:|---:|---:|---:|---:|---|")
+        print("| where | engine | backend | prefill tok/s | decode tok/s | vs f32 reference (prefill / decode) | "
+              "vs wllama (prefill / decode) | load ms | memory growth / file | dispatches |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---|---:|")
         for k, r in sorted(best.items()):
             if k[1] != model:
                 continue
-            ref = best.get((k[0], model, "localrag", "cpu-f32"))
+            base = (k[3] or "").removesuffix("-f32")
+            ref = best.get((k[0], model, "localrag", f"{base}-f32"))
             wl = best.get((k[0], model, "wllama", ""))
             def ratio(base):
                 if not base or base is r:
@@ -148,8 +151,11 @@ if gen:
                     mem.append(f"wasm {r['wasm_memory_growth_load'] / f:.2f}×")
                 if r.get("rss_growth") == r.get("rss_growth") and r.get("rss_growth") is not None:
                     mem.append(f"rss {r['rss_growth'] / f:.2f}×")
+                if r.get("gpu_bytes"):
+                    mem.append(f"on the GPU {r['gpu_bytes'] / f:.2f}×")
             print(f"| {k[0]} | {k[2]} | {k[3] or '–'} | {r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.2f} | "
-                  f"{ratio(ref)} | {ratio(wl)} | {r.get('load_ms', '–')} | {', '.join(mem) or '–'} |")
+                  f"{ratio(ref)} | {ratio(wl)} | {r.get('load_ms', '–')} | {', '.join(mem) or '–'} | "
+                  f"{r.get('dispatches_per_step') or '–'} |")
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):

@@ -2,13 +2,15 @@
 //! ask for the GPU (after checking `navigator.gpu`), this module knows *how*, and which
 //! adapters do not count as a GPU.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use burn::tensor::Device;
+use burn::tensor::wgpu::wgpu;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
+use crate::kernels::gpu::GpuContext;
 use crate::options::Options;
 
 /// The two kinds of device localrag runs on.
@@ -129,6 +131,9 @@ pub fn is_software_adapter(fallback_flag: bool, device_type_cpu: bool, descripti
 
 struct Gpu {
     device: Device,
+    /// wgpu's handles of the same device, for the generator's own kernels.
+    handles: (wgpu::Device, wgpu::Queue),
+    kernels: OnceLock<Arc<GpuContext>>,
     description: String,
     /// Read by native `auto` (the browser layer asks the browser instead).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -148,9 +153,21 @@ fn remember(device: Device, setup: &burn::tensor::wgpu::WgpuSetup) -> &'static G
     );
     GPU.get_or_init(|| Gpu {
         device,
+        handles: (setup.device.clone(), setup.queue.clone()),
+        kernels: OnceLock::new(),
         description,
         software,
     })
+}
+
+/// The wgpu kernels' context on the GPU device, once that exists.
+pub(crate) fn gpu_kernels() -> Option<Arc<GpuContext>> {
+    let g = GPU.get()?;
+    Some(
+        g.kernels
+            .get_or_init(|| GpuContext::new(g.handles.0.clone(), g.handles.1.clone()))
+            .clone(),
+    )
 }
 
 /// Name, graphics API and type of the GPU adapter in use, once the GPU device exists.
@@ -178,6 +195,10 @@ pub async fn gpu_device_async() -> Result<Device> {
 /// Native, blocking variant of [`gpu_device_async`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn gpu_device() -> Result<Device> {
+    // One initialisation at a time: Burn registers a runtime once, and a second thread that
+    // raced past the check above would fail with "already initialized".
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INIT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(g) = GPU.get() {
         return Ok(g.device.clone());
     }

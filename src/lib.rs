@@ -64,7 +64,8 @@ pub use kb::{
 };
 pub use models::bert::{Bert, BertConfig};
 pub use models::decoder::{
-    ARCHITECTURES, Activation, Cache, Decoder, DecoderConfig, DecoderWeights, RopeStyle, config_of,
+    ARCHITECTURES, Activation, Cache, Decoder, DecoderConfig, DecoderWeights, GgufSource,
+    RopeStyle, config_of, load_weights,
 };
 pub use models::llama::permute_for_pairs;
 pub use options::{Options, Source};

@@ -5,7 +5,10 @@ mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use localrag::{BackendKind, ChatTokenizer, Decoder, GenerateParams, Generator, Gguf};
+use localrag::{
+    BackendKind, ChatTokenizer, Decoder, GenerateParams, Generator, Gguf, GgufSource, config_of,
+    load_weights,
+};
 use serde::Deserialize;
 
 fn gemma_bytes() -> &'static [u8] {
@@ -105,8 +108,14 @@ fn sha256(bytes: &[u8]) -> String {
 /// Compares a generator with the float64 reference (`tests/reference/make_decoder_golden.py`):
 /// prompt ids, the first position's top-5 logits within `tolerance`, and the greedy tokens up
 /// to the first step the reference itself decides by less than twice the tolerance (there a
-/// rounding difference may rightly pick the other token). Returns the steps compared.
-fn check_against_reference(generator: &Generator, golden: &DecoderGolden, tolerance: f64) -> usize {
+/// rounding difference may rightly pick the other token), at most `max_steps` per case.
+/// Returns the steps compared.
+fn check_against_reference(
+    generator: &Generator,
+    golden: &DecoderGolden,
+    tolerance: f64,
+    max_steps: usize,
+) -> usize {
     let mut compared = 0;
     for (i, c) in golden.cases.iter().enumerate() {
         if let Some(p) = &c.prompt {
@@ -117,7 +126,7 @@ fn check_against_reference(generator: &Generator, golden: &DecoderGolden, tolera
             );
         }
         let params = GenerateParams {
-            max_tokens: c.greedy.len(),
+            max_tokens: c.greedy.len().min(max_steps),
             ..Default::default()
         };
         let mut run = generator.start(c.ids.clone(), params).unwrap();
@@ -134,7 +143,8 @@ fn check_against_reference(generator: &Generator, golden: &DecoderGolden, tolera
             .margins
             .iter()
             .position(|m| *m < 2.0 * tolerance)
-            .unwrap_or(c.margins.len());
+            .unwrap_or(c.margins.len())
+            .min(max_steps);
         let ours = run.generated_ids();
         let n = decided.min(ours.len());
         assert_eq!(ours[..n], c.greedy[..n], "case {i}: greedy tokens");
@@ -166,11 +176,23 @@ fn gemma() -> &'static Generator {
 fn gemma3_matches_the_reference() {
     let golden = decoder_golden("gemma3");
     assert_eq!(sha256(gemma_bytes()), golden.model_sha256);
-    let steps = check_against_reference(gemma(), &golden, 2e-2);
+    let steps = check_against_reference(gemma(), &golden, 2e-2, usize::MAX);
     assert!(
         steps >= 48,
         "only {steps} greedy steps were decided clearly enough"
     );
+}
+
+/// The same on the GPU kernels (wgpu natively: lavapipe in CI), 3 steps per prompt (lavapipe
+/// takes about 2 s a step).
+#[test]
+fn gemma3_matches_the_reference_on_the_gpu() {
+    let golden = decoder_golden("gemma3");
+    let device = localrag::gpu_device()
+        .expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
+    let generator = Generator::from_gguf(gemma_bytes().to_vec(), &device).expect("gemma loads");
+    let steps = check_against_reference(&generator, &golden, 2e-2, 3);
+    assert!(steps >= 9, "only {steps} greedy steps were compared");
 }
 
 fn tiny_bytes(name: &str) -> Vec<u8> {
@@ -188,7 +210,7 @@ fn tiny_qwen2_qwen3_and_llama3_match_the_reference() {
         let golden = decoder_golden(&format!("tiny-{name}"));
         assert_eq!(sha256(&bytes), golden.model_sha256, "{name}");
         let generator = Generator::from_gguf(bytes, &localrag::cpu_device()).unwrap();
-        let steps = check_against_reference(&generator, &golden, 1e-2);
+        let steps = check_against_reference(&generator, &golden, 1e-2, usize::MAX);
         assert!(steps >= 40, "{name}: only {steps} greedy steps compared");
         let tok = generator.tokenizer();
         let chat = [localrag::Message::new("user", " Hi <|im_end|> ")];
@@ -250,24 +272,38 @@ fn qwen2_and_llama3_pre_tokenizers_match_the_reference() {
     }
 }
 
-/// The Burn engine (the WebGPU path, here on Burn's CPU backend) on the tiny models: the first
-/// logits and the clearly decided greedy steps equal the reference.
+/// The GPU kernels (wgpu natively: lavapipe in CI) and the Burn engine (the reference, on
+/// Burn's CPU backend) on the tiny models: the first logits and the clearly decided greedy
+/// steps equal the reference.
 #[test]
-fn burn_engine_matches_the_reference_on_the_tiny_models() {
-    for name in ["qwen2", "qwen3", "llama3"] {
+fn gpu_and_burn_engines_match_the_reference_on_the_tiny_models() {
+    localrag::gpu_device().expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
+    for (name, engine) in ["qwen2", "qwen3", "llama3"]
+        .into_iter()
+        .flat_map(|n| [(n, "burn"), (n, "gpu")])
+    {
         let bytes = Arc::new(tiny_bytes(name));
         let golden = decoder_golden(&format!("tiny-{name}"));
         let g = Gguf::parse(&bytes).unwrap();
-        let device = localrag::cpu_device();
-        let model = Decoder::from_gguf(&g, bytes.clone(), BackendKind::Gpu, &device).unwrap();
+        let model = if engine == "gpu" {
+            Decoder::from_gguf(&g, bytes.clone(), BackendKind::Gpu).unwrap()
+        } else {
+            let config = config_of(&g).unwrap();
+            let source = GgufSource {
+                gguf: &g,
+                bytes: bytes.clone(),
+            };
+            let weights = load_weights(&config, &source).unwrap();
+            Decoder::burn(config, weights, &localrag::cpu_device())
+        };
         for (i, c) in golden.cases.iter().enumerate() {
-            let mut cache = model.new_cache(c.ids.len() + 8);
+            let mut cache = model.new_cache(c.ids.len() + 8).unwrap();
             let mut logits = pollster::block_on(model.logits(&c.ids, &mut cache)).unwrap();
             for &(id, want) in &c.top5 {
                 let got = logits[id as usize] as f64;
                 assert!(
                     (got - want).abs() < 1e-2,
-                    "{name} case {i}: {got} vs {want}"
+                    "{name} {engine} case {i}: {got} vs {want}"
                 );
             }
             for step in 0..8 {
@@ -275,7 +311,7 @@ fn burn_engine_matches_the_reference_on_the_tiny_models() {
                     break;
                 }
                 let next = localrag::argmax(&logits);
-                assert_eq!(next, c.greedy[step], "{name} case {i} step {step}");
+                assert_eq!(next, c.greedy[step], "{name} {engine} case {i} step {step}");
                 logits = pollster::block_on(model.logits(&[next], &mut cache)).unwrap();
             }
         }

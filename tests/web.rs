@@ -751,7 +751,11 @@ async fn check_generator(device: &burn::tensor::Device, label: &str) {
             ..Default::default()
         };
         let mut g = generator.start(case.prompt_ids.clone(), params).unwrap();
+        let t0 = js_sys::Date::now();
+        g.next().await.unwrap();
+        let prefill = js_sys::Date::now() - t0;
         g.run(&mut ()).await.unwrap();
+        let ms = js_sys::Date::now() - t0 - prefill;
         assert_eq!(
             g.generated_ids(),
             &case.greedy[..BROWSER_STEPS],
@@ -764,7 +768,15 @@ async fn check_generator(device: &burn::tensor::Device, label: &str) {
             worst = worst.max(d);
             assert!(d < 5e-2, "{label} case {i}: logit {id} off by {d}");
         }
-        web_sys::console::log_1(&format!("{label} case {i}: {BROWSER_STEPS} greedy tokens match, worst logit difference {worst:.2e}").into());
+        web_sys::console::log_1(
+            &format!(
+                "{label} case {i}: {BROWSER_STEPS} greedy tokens match, worst logit difference \
+                 {worst:.2e} (prefill of {} ids {prefill:.0} ms, {} more steps {ms:.0} ms)",
+                case.prompt_ids.len(),
+                BROWSER_STEPS - 1
+            )
+            .into(),
+        );
     }
 }
 
@@ -799,27 +811,36 @@ async fn check_decoder(
     cases: &[usize],
     device: &burn::tensor::Device,
     label: &str,
+    steps: usize,
 ) {
     let mut all: std::collections::BTreeMap<String, serde_json::Value> =
         serde_json::from_str(DECODER_GOLDEN).unwrap();
     let golden: Vec<DecoderCase> =
         serde_json::from_value(all.remove(name).unwrap()["cases"].take()).unwrap();
+    let t0 = js_sys::Date::now();
     let generator = localrag::Generator::from_gguf(bytes.to_vec(), device).unwrap();
+    let mut timings = format!("load {:.0} ms", js_sys::Date::now() - t0);
     let mut compared = 0;
     for &i in cases {
         let case = &golden[i];
         let params = localrag::GenerateParams {
-            max_tokens: BROWSER_STEPS,
+            max_tokens: steps,
             ..Default::default()
         };
         let mut g = generator.start(case.ids.clone(), params).unwrap();
+        let t0 = js_sys::Date::now();
+        g.next().await.unwrap();
+        let t1 = js_sys::Date::now();
         g.run(&mut ()).await.unwrap();
-        let decided = case
-            .margins
-            .iter()
-            .position(|m| *m < 0.1)
-            .unwrap_or(BROWSER_STEPS);
-        let n = decided.min(BROWSER_STEPS).min(g.generated_ids().len());
+        timings += &format!(
+            ", case {i}: prefill {} ids {:.0} ms, {} steps {:.0} ms",
+            case.ids.len(),
+            t1 - t0,
+            g.generated_ids().len() - 1,
+            js_sys::Date::now() - t1
+        );
+        let decided = case.margins.iter().position(|m| *m < 0.1).unwrap_or(steps);
+        let n = decided.min(steps).min(g.generated_ids().len());
         assert_eq!(
             g.generated_ids()[..n],
             case.greedy[..n],
@@ -833,30 +854,39 @@ async fn check_decoder(
         compared += n;
     }
     assert!(
-        compared >= BROWSER_STEPS,
+        compared >= steps,
         "{label} {name}: only {compared} steps compared"
     );
-    web_sys::console::log_1(&format!("{label} {name}: {compared} greedy steps match").into());
+    web_sys::console::log_1(
+        &format!("{label} {name}: {compared} greedy steps match ({timings})").into(),
+    );
 }
 
-/// The tiny Qwen2 / Qwen3 / Llama 3 files in the browser on the CPU and on WebGPU, and Gemma 3
-/// (SentencePiece, k-quants, sliding windows) on the CPU.
+/// The tiny Qwen2 / Qwen3 / Llama 3 files and Gemma 3 (SentencePiece, k-quants, sliding
+/// windows) in the browser on the CPU and on WebGPU.
 #[wasm_bindgen_test]
 async fn other_architectures_match_the_reference_on_both_backends() {
     let webgpu = gpu_device_async().await.expect("WebGPU device");
     for name in ["qwen2", "qwen3", "llama3"] {
         let bytes = fetch_bytes(&format!("{TEST_MODELS_URL}/tiny/{name}.gguf")).await;
         let golden = format!("tiny-{name}");
-        check_decoder(&bytes, &golden, &[0, 1], &cpu_device(), "cpu").await;
-        check_decoder(&bytes, &golden, &[0, 1], &webgpu, "webgpu").await;
+        check_decoder(
+            &bytes,
+            &golden,
+            &[0, 1],
+            &cpu_device(),
+            "cpu",
+            BROWSER_STEPS,
+        )
+        .await;
+        check_decoder(&bytes, &golden, &[0, 1], &webgpu, "webgpu", BROWSER_STEPS).await;
     }
     let gemma = fetch_bytes(&format!(
         "{TEST_MODELS_URL}/gemma3-270m/gemma-3-270m-q4_k_m.gguf"
     ))
     .await;
-    // Gemma on the CPU only: the WebGPU engine still uploads f32 weights (1.1 GB for Gemma,
-    // minutes on SwiftShader); the tiny files above cover its code path.
-    check_decoder(&gemma, "gemma3", &[1], &cpu_device(), "cpu").await;
+    check_decoder(&gemma, "gemma3", &[1], &cpu_device(), "cpu", BROWSER_STEPS).await;
+    check_decoder(&gemma, "gemma3", &[1], &webgpu, "webgpu", BROWSER_STEPS).await;
 }
 
 #[wasm_bindgen_test]

@@ -70,7 +70,7 @@ impl<'g> Generation<'g> {
             owner,
             cache: owner
                 .model()
-                .new_cache(context.min(prompt.len() + params.max_tokens)),
+                .new_cache(context.min(prompt.len() + params.max_tokens))?,
             sampler: Sampler::new(params.sampling)?,
             prompt_len: prompt.len(),
             ids: prompt,
@@ -196,6 +196,11 @@ impl<'g> Generation<'g> {
     }
 
     /// Generated token ids (including the final end-of-turn token, if any).
+    /// GPU dispatches of the last forward pass (on the GPU engine), for the benchmarks.
+    pub fn dispatches(&self) -> Option<usize> {
+        self.cache.dispatches()
+    }
+
     pub fn generated_ids(&self) -> &[u32] {
         &self.ids[self.prompt_len..]
     }

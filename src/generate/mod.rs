@@ -192,12 +192,13 @@ impl Generator {
         let bytes = Arc::new(bytes);
         let g = Gguf::parse(&bytes)?;
         let tokenizer = ChatTokenizer::from_gguf(&g)?;
-        let model = Decoder::from_gguf(&g, bytes.clone(), kind_of(device), device)?;
+        let model = Decoder::from_gguf(&g, bytes.clone(), kind_of(device))?;
         Self::new(model, tokenizer)
     }
 
-    /// [`Generator::from_gguf`] with every weight matrix dequantized to f32 on load, as the
-    /// generator did before it kept the blocks: the benchmarks' side-by-side reference.
+    /// [`Generator::from_gguf`] as the generator ran before it kept the blocks: every weight
+    /// matrix dequantized to f32 on load and run by Burn's tensor operations on `device`. The
+    /// benchmarks' side-by-side reference.
     #[cfg(feature = "testing")]
     pub fn from_gguf_f32(bytes: Vec<u8>, device: &Device) -> Result<Self> {
         let bytes = Arc::new(bytes);
@@ -214,7 +215,7 @@ impl Generator {
         .to_f32();
         drop(g);
         drop(bytes);
-        let model = Decoder::new(config, weights, kind_of(device), device);
+        let model = Decoder::burn(config, weights, device);
         Self::new(model, tokenizer)
     }
 
@@ -257,7 +258,7 @@ impl Generator {
                 bytes: bytes.clone(),
             },
         )?;
-        let model = Decoder::new(config, weights, kind_of(device), device);
+        let model = Decoder::new(config, weights, kind_of(device))?;
         Self::new(model, tokenizer)
     }
 

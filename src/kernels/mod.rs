@@ -2,9 +2,11 @@
 //!
 //! A [`QMatrix`] is a weight matrix exactly as a GGUF file stores it: `rows` rows (one per
 //! output), each `cols` elements of whole blocks. It shares the file's bytes instead of copying
-//! them, so a model held this way takes the memory of its file. `cpu` has the CPU kernels.
+//! them, so a model held this way takes the memory of its file. `cpu` has the CPU kernels, `gpu`
+//! the WebGPU/wgpu ones.
 
 pub mod cpu;
+pub mod gpu;
 
 use std::sync::Arc;
 

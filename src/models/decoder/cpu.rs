@@ -84,7 +84,7 @@ fn silu(x: f32) -> f32 {
 
 /// Rotation tables of positions `start..start + seq` for a base: `(cos, sin)`, each
 /// `[seq, head_dim / 2]`.
-fn rope_table(
+pub(super) fn rope_table(
     base: f32,
     head_dim: usize,
     factors: Option<&[f32]>,

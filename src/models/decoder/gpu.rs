@@ -1,301 +1,534 @@
-//! The forward pass on a Burn device (WebGPU in the browser, wgpu natively): the same model as
-//! `cpu.rs`, written with Burn's tensor operations. Matrices are still uploaded dequantized, as
-//! `[in, out]` f32 tensors split into parts WebGPU can bind (kernels that read the quantized
-//! blocks on the GPU are not written yet); the key/value cache grows by concatenation.
+//! The forward pass on a GPU (WebGPU in the browser, wgpu natively) with the weights in their
+//! ggml blocks: the matrix products of `crate::kernels::gpu`, and the decoder's own kernels in
+//! `wgsl/` (RMSNorm, rotary embedding with the cache writes, attention, the gated activation).
+//!
+//! Everything a pass needs is allocated up front: activation buffers for `CHUNK` positions (a
+//! longer prompt runs in several passes), and per sequence a key/value cache for its whole
+//! capacity, a scratch row of attention scores per query, one uniform parameter slot per
+//! dispatch and every bind group. A pass then writes the new embeddings, the rotation tables and
+//! the parameters, records its dispatches into one compute pass and submits once; only the
+//! last pass of a call reads anything back (the logits).
 
-use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::Arc;
+
+use burn::tensor::wgpu::wgpu;
 
 use super::config::{Activation, DecoderConfig, RopeStyle};
+use super::cpu::rope_table;
 use super::weights::DecoderWeights;
 use crate::error::{Error, Result};
-use crate::kernels::QMatrix;
+use crate::kernels::gpu::{GpuContext, GpuMatrix, Params, Product, Word, groups};
 
-/// Added to the attention scores of positions a query may not see.
-const MASKED: f32 = -1.0e9;
+/// Positions one pass runs at most.
+pub const CHUNK: usize = 64;
 
-struct Norm {
-    weight: Tensor<1>,
-    eps: f64,
+struct LayerWeights {
+    attn_norm: wgpu::Buffer,
+    q: GpuMatrix,
+    k: GpuMatrix,
+    v: GpuMatrix,
+    q_bias: Option<wgpu::Buffer>,
+    k_bias: Option<wgpu::Buffer>,
+    v_bias: Option<wgpu::Buffer>,
+    q_norm: Option<wgpu::Buffer>,
+    k_norm: Option<wgpu::Buffer>,
+    o: GpuMatrix,
+    post_attn_norm: Option<wgpu::Buffer>,
+    ffn_norm: wgpu::Buffer,
+    gate: GpuMatrix,
+    up: GpuMatrix,
+    down: GpuMatrix,
+    post_ffw_norm: Option<wgpu::Buffer>,
 }
 
-impl Norm {
-    fn new(w: &[f32], eps: f32, device: &Device) -> Self {
-        Norm {
-            weight: Tensor::from_data(TensorData::new(w.to_vec(), [w.len()]), device),
-            eps: eps as f64,
-        }
-    }
-
-    /// RMSNorm over the last dimension.
-    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mean_square = (x.clone() * x.clone()).mean_dim(D - 1);
-        x / (mean_square + self.eps).sqrt() * self.weight.clone().unsqueeze::<D>()
-    }
+/// Activations of one pass.
+struct Activations {
+    /// The residual stream `[CHUNK, hidden]`.
+    x: wgpu::Buffer,
+    /// Normed input of a block `[CHUNK, hidden]`.
+    n: wgpu::Buffer,
+    /// A block's output before its post-norm `[CHUNK, hidden]`.
+    t: wgpu::Buffer,
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    /// Attention output `[CHUNK, q_dim]`.
+    a: wgpu::Buffer,
+    gate: wgpu::Buffer,
+    up: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    /// Rotation tables of both bases: `[base][cos, sin][CHUNK][head_dim / 2]`.
+    tables: wgpu::Buffer,
+    /// Bound where a kernel has no such input (no bias, no q/k norm).
+    dummy: wgpu::Buffer,
 }
 
-fn vector(v: &[f32], device: &Device) -> Tensor<1> {
-    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
+struct Kernels {
+    norm: wgpu::ComputePipeline,
+    rope: wgpu::ComputePipeline,
+    attention: wgpu::ComputePipeline,
+    act: wgpu::ComputePipeline,
 }
 
-/// Bytes of one uploaded weight tensor at most: WebGPU guarantees storage bindings of 128 MiB
-/// only, and a large vocabulary's output matrix (Gemma: 262 144 × 640 f32 = 671 MB) is more.
-const PART_BYTES: usize = 64 << 20;
-
-/// A stack of matrices with the same input size as `[in, out]` f32 tensors, split by output
-/// columns into parts of at most `PART_BYTES`: `x·W` is one matmul per part.
-struct Dense {
-    parts: Vec<Tensor<2>>,
-}
-
-impl Dense {
-    fn upload(stack: &[&QMatrix], device: &Device) -> Self {
-        Self::upload_in_parts(stack, device, PART_BYTES)
-    }
-
-    fn upload_in_parts(stack: &[&QMatrix], device: &Device, part_bytes: usize) -> Self {
-        let cols = stack[0].cols();
-        let rows: Vec<(&QMatrix, usize)> = stack
-            .iter()
-            .flat_map(|m| (0..m.rows()).map(move |r| (*m, r)))
-            .collect();
-        let per_part = (part_bytes / (4 * cols)).max(1);
-        let parts = rows
-            .chunks(per_part)
-            .map(|chunk| {
-                let n = chunk.len();
-                let mut t = vec![0f32; n * cols];
-                for (j, (m, r)) in chunk.iter().enumerate() {
-                    for (c, v) in m.row_f32(*r).iter().enumerate() {
-                        t[c * n + j] = *v;
-                    }
-                }
-                Tensor::from_data(TensorData::new(t, [cols, n]), device)
-            })
-            .collect();
-        Dense { parts }
-    }
-
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        if let [one] = self.parts.as_slice() {
-            return x.matmul(one.clone());
-        }
-        Tensor::cat(
-            self.parts
-                .iter()
-                .map(|p| x.clone().matmul(p.clone()))
-                .collect(),
-            1,
-        )
-    }
-}
-
-struct Block {
-    attn_norm: Norm,
-    /// q, k and v side by side: `[hidden, q_dim + 2·kv_dim]`.
-    qkv: Dense,
-    qkv_bias: Option<Tensor<1>>,
-    q_norm: Option<Norm>,
-    k_norm: Option<Norm>,
-    output: Dense,
-    post_attn_norm: Option<Norm>,
-    ffn_norm: Norm,
-    /// gate and up side by side: `[hidden, 2·intermediate]`.
-    gate_up: Dense,
-    down: Dense,
-    post_ffw_norm: Option<Norm>,
-}
-
-/// The decoder's weights on a Burn device.
+/// The decoder's weights on the GPU.
 pub struct GpuDecoder {
-    blocks: Vec<Block>,
-    norm: Norm,
-    /// `[hidden, vocab]`.
-    lm_head: Dense,
-    device: Device,
+    ctx: Arc<GpuContext>,
+    layers: Vec<LayerWeights>,
+    norm: wgpu::Buffer,
+    output: GpuMatrix,
+    act: Activations,
+    kernels: Kernels,
+    bytes: usize,
 }
 
-/// Keys and values of the positions seen so far, per layer: `[1, kv_heads, len, head_dim]`.
+/// A dispatch with its bind group and parameter slot.
+struct Bound {
+    group: wgpu::BindGroup,
+    slot: u32,
+}
+
+struct LayerOps {
+    attn_norm: Bound,
+    q: Product,
+    k: Product,
+    v: Product,
+    rope: Bound,
+    attention: Bound,
+    o: Product,
+    post_attn_norm: Option<Bound>,
+    ffn_norm: Bound,
+    gate: Product,
+    up: Product,
+    act: Bound,
+    down: Product,
+    post_ffw_norm: Option<Bound>,
+}
+
+/// One sequence on the GPU: its key/value cache `[capacity, kv_dim]` per layer, and its passes
+/// bound to it.
 pub struct GpuCache {
-    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    _k: Vec<wgpu::Buffer>,
+    _v: Vec<wgpu::Buffer>,
+    _scores: wgpu::Buffer,
+    params: Params,
+    layers: Vec<LayerOps>,
+    final_norm: Bound,
+    output: Product,
+    /// Positions per pass (fewer than `CHUNK` when a long context makes the score rows large).
+    chunk: usize,
     pub len: usize,
     pub capacity: usize,
+    /// Dispatches of the last pass.
+    pub dispatches: usize,
+    bytes: usize,
+}
+
+impl GpuCache {
+    /// Bytes the cache holds on the GPU (keys, values, attention scores).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl GpuDecoder {
-    pub fn upload(c: &DecoderConfig, w: &DecoderWeights, device: &Device) -> Self {
-        let norm = |v: &[f32]| Norm::new(v, c.rms_eps, device);
-        let blocks = w
+    pub fn upload(ctx: Arc<GpuContext>, c: &DecoderConfig, w: &DecoderWeights) -> Result<Self> {
+        let up = |m| GpuMatrix::upload(&ctx, m);
+        let vector = |v: &[f32]| ctx.upload_f32("localrag vector", v);
+        let optional = |v: &Option<Vec<f32>>| v.as_deref().map(vector);
+        let layers = w
             .layers
             .iter()
-            .map(|l| Block {
-                attn_norm: norm(&l.attn_norm),
-                qkv: Dense::upload(&[&l.q, &l.k, &l.v], device),
-                qkv_bias: match (&l.q_bias, &l.k_bias, &l.v_bias) {
-                    (Some(q), Some(k), Some(v)) => {
-                        Some(vector(&[q.as_slice(), k, v].concat(), device))
-                    }
-                    _ => None,
-                },
-                q_norm: l.q_norm.as_deref().map(norm),
-                k_norm: l.k_norm.as_deref().map(norm),
-                output: Dense::upload(&[&l.o], device),
-                post_attn_norm: l.post_attn_norm.as_deref().map(norm),
-                ffn_norm: norm(&l.ffn_norm),
-                gate_up: Dense::upload(&[&l.gate, &l.up], device),
-                down: Dense::upload(&[&l.down], device),
-                post_ffw_norm: l.post_ffw_norm.as_deref().map(norm),
+            .map(|l| {
+                Ok(LayerWeights {
+                    attn_norm: vector(&l.attn_norm),
+                    q: up(&l.q)?,
+                    k: up(&l.k)?,
+                    v: up(&l.v)?,
+                    q_bias: optional(&l.q_bias),
+                    k_bias: optional(&l.k_bias),
+                    v_bias: optional(&l.v_bias),
+                    q_norm: optional(&l.q_norm),
+                    k_norm: optional(&l.k_norm),
+                    o: up(&l.o)?,
+                    post_attn_norm: optional(&l.post_attn_norm),
+                    ffn_norm: vector(&l.ffn_norm),
+                    gate: up(&l.gate)?,
+                    up: up(&l.up)?,
+                    down: up(&l.down)?,
+                    post_ffw_norm: optional(&l.post_ffw_norm),
+                })
             })
-            .collect();
-        GpuDecoder {
-            blocks,
-            norm: norm(&w.norm),
-            lm_head: Dense::upload(&[&w.output], device),
-            device: device.clone(),
-        }
+            .collect::<Result<Vec<_>>>()?;
+        let output = up(&w.output)?;
+        let f = |n: usize| 4 * CHUNK * n;
+        let act = Activations {
+            x: ctx.scratch("localrag x", f(c.hidden_size)),
+            n: ctx.scratch("localrag normed", f(c.hidden_size)),
+            t: ctx.scratch("localrag branch", f(c.hidden_size)),
+            q: ctx.scratch("localrag q", f(c.q_dim())),
+            k: ctx.scratch("localrag k", f(c.kv_dim())),
+            v: ctx.scratch("localrag v", f(c.kv_dim())),
+            a: ctx.scratch("localrag attention", f(c.q_dim())),
+            gate: ctx.scratch("localrag gate", f(c.intermediate_size)),
+            up: ctx.scratch("localrag up", f(c.intermediate_size)),
+            logits: ctx.scratch("localrag logits", 4 * c.vocab_size),
+            tables: ctx.scratch("localrag rotary tables", 4 * f(c.head_dim / 2)),
+            dummy: ctx.scratch("localrag none", 4),
+        };
+        let kernels = Kernels {
+            norm: ctx.pipeline("localrag rms_norm", include_str!("wgsl/norm.wgsl")),
+            rope: ctx.pipeline("localrag rope", include_str!("wgsl/rope.wgsl")),
+            attention: ctx.pipeline("localrag attention", include_str!("wgsl/attention.wgsl")),
+            act: ctx.pipeline("localrag gated activation", include_str!("wgsl/act.wgsl")),
+        };
+        let bytes = layers
+            .iter()
+            .map(|l| {
+                [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]
+                    .iter()
+                    .map(|m| m.bytes())
+                    .sum::<usize>()
+            })
+            .sum::<usize>()
+            + output.bytes();
+        let norm = vector(&w.norm);
+        Ok(GpuDecoder {
+            ctx,
+            layers,
+            norm,
+            output,
+            act,
+            kernels,
+            bytes,
+        })
     }
 
-    pub fn new_cache(&self, capacity: usize) -> GpuCache {
-        GpuCache {
-            layers: (0..self.blocks.len()).map(|_| None).collect(),
+    /// Bytes of the matrices on the GPU.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A cache for `capacity` positions with every pass over it bound.
+    pub fn new_cache(&self, c: &DecoderConfig, capacity: usize) -> Result<GpuCache> {
+        let ctx = &*self.ctx;
+        let a = &self.act;
+        let capacity = capacity.max(1);
+        let row = 4 * c.num_heads * capacity;
+        let chunk = (ctx.max_binding as usize / row).min(CHUNK);
+        let kv_bytes = 4 * capacity * c.kv_dim();
+        if chunk == 0 || kv_bytes as u64 > ctx.max_binding {
+            return Err(Error::Input(format!(
+                "a context of {capacity} positions does not fit in the GPU's buffers"
+            )));
+        }
+        let k: Vec<_> = (0..c.num_layers)
+            .map(|_| ctx.scratch("localrag keys", kv_bytes))
+            .collect();
+        let v: Vec<_> = (0..c.num_layers)
+            .map(|_| ctx.scratch("localrag values", kv_bytes))
+            .collect();
+        let scores = ctx.scratch("localrag scores", chunk * row);
+        // Slots: up to 16 per layer (a matrix in parts takes one per part) and the final ones.
+        let slots = 16 * c.num_layers as u32 + 4 + 2 * self.output_parts() as u32;
+        let mut params = Params::new(ctx, slots);
+        let bind =
+            |params: &mut Params, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
+                let slot = params.slot();
+                Bound {
+                    group: ctx.bind(pipeline, buffers, &params.buffer, slot),
+                    slot,
+                }
+            };
+        let norm = &self.kernels.norm;
+        let mut layers = Vec::with_capacity(c.num_layers);
+        for (i, l) in self.layers.iter().enumerate() {
+            let attn_norm = bind(&mut params, norm, &[&a.x, &a.n, &l.attn_norm]);
+            let rope = bind(
+                &mut params,
+                &self.kernels.rope,
+                &[
+                    &a.q,
+                    &a.k,
+                    &a.v,
+                    &k[i],
+                    &v[i],
+                    l.q_norm.as_ref().unwrap_or(&a.dummy),
+                    l.k_norm.as_ref().unwrap_or(&a.dummy),
+                    &a.tables,
+                ],
+            );
+            let attention = bind(
+                &mut params,
+                &self.kernels.attention,
+                &[&a.q, &k[i], &v[i], &scores, &a.a],
+            );
+            let post_attn_norm = l
+                .post_attn_norm
+                .as_ref()
+                .map(|w| bind(&mut params, norm, &[&a.t, &a.x, w]));
+            let ffn_norm = bind(&mut params, norm, &[&a.x, &a.n, &l.ffn_norm]);
+            let act = bind(&mut params, &self.kernels.act, &[&a.gate, &a.up]);
+            let post_ffw_norm = l
+                .post_ffw_norm
+                .as_ref()
+                .map(|w| bind(&mut params, norm, &[&a.t, &a.x, w]));
+            let residual = |post: bool| if post { &a.t } else { &a.x };
+            let o = l.o.product(
+                ctx,
+                &a.a,
+                residual(post_attn_norm.is_some()),
+                None,
+                &a.dummy,
+                &mut params,
+            )?;
+            let down = l.down.product(
+                ctx,
+                &a.up,
+                residual(post_ffw_norm.is_some()),
+                None,
+                &a.dummy,
+                &mut params,
+            )?;
+            layers.push(LayerOps {
+                attn_norm,
+                q: l.q
+                    .product(ctx, &a.n, &a.q, l.q_bias.as_ref(), &a.dummy, &mut params)?,
+                k: l.k
+                    .product(ctx, &a.n, &a.k, l.k_bias.as_ref(), &a.dummy, &mut params)?,
+                v: l.v
+                    .product(ctx, &a.n, &a.v, l.v_bias.as_ref(), &a.dummy, &mut params)?,
+                rope,
+                attention,
+                o,
+                post_attn_norm,
+                ffn_norm,
+                gate: l
+                    .gate
+                    .product(ctx, &a.n, &a.gate, None, &a.dummy, &mut params)?,
+                up: l
+                    .up
+                    .product(ctx, &a.n, &a.up, None, &a.dummy, &mut params)?,
+                act,
+                down,
+                post_ffw_norm,
+            });
+        }
+        let final_norm = bind(&mut params, norm, &[&a.x, &a.n, &self.norm]);
+        let output = self
+            .output
+            .product(ctx, &a.n, &a.logits, None, &a.dummy, &mut params)?;
+        Ok(GpuCache {
+            bytes: 2 * c.num_layers * kv_bytes + chunk * row,
+            _k: k,
+            _v: v,
+            _scores: scores,
+            params,
+            layers,
+            final_norm,
+            output,
+            chunk,
             len: 0,
             capacity,
-        }
+            dispatches: 0,
+        })
     }
 
-    /// Rotation tables `[1, 1, seq, head_dim]` for `x·cos + partner(x)·sin`, where the
-    /// partner of each element (and its sign) follows the rotary layout.
-    fn rotary(
-        &self,
-        c: &DecoderConfig,
-        base: f32,
-        factors: Option<&[f32]>,
-        start: usize,
-        seq: usize,
-    ) -> (Tensor<4>, Tensor<4>) {
-        let d = c.head_dim;
-        let half = d / 2;
-        let mut cos = vec![0f32; seq * d];
-        let mut sin = vec![0f32; seq * d];
-        for t in 0..seq {
-            let p = (start + t) as f64;
-            for i in 0..half {
-                let f = (base as f64).powf(-2.0 * i as f64 / d as f64)
-                    / factors.map_or(1.0, |ff| ff[i] as f64);
-                let (s, co) = (p * f).sin_cos();
-                let (a, b) = match c.rope_style {
-                    RopeStyle::Pairs => (2 * i, 2 * i + 1),
-                    RopeStyle::Halves => (i, i + half),
-                };
-                cos[t * d + a] = co as f32;
-                cos[t * d + b] = co as f32;
-                sin[t * d + a] = -s as f32;
-                sin[t * d + b] = s as f32;
-            }
-        }
-        let t =
-            |v| Tensor::<2>::from_data(TensorData::new(v, [seq, d]), &self.device).unsqueeze::<4>();
-        (t(cos), t(sin))
+    fn output_parts(&self) -> usize {
+        self.output.rows().div_ceil(
+            (self.ctx.max_binding as usize / (self.output.bytes() / self.output.rows())).max(1),
+        )
     }
 
-    /// The logits of the last of `ids`, `[1, vocab]`, with the embeddings of `ids` given.
-    pub fn forward(
+    /// One pass over `seq ≤ chunk` positions whose embeddings are `x`; records and submits it.
+    fn pass(
         &self,
         c: &DecoderConfig,
         factors: Option<&[f32]>,
-        x: Vec<f32>,
+        x: &[f32],
         seq: usize,
         cache: &mut GpuCache,
-    ) -> Result<Tensor<2>> {
+        last: bool,
+    ) {
+        let ctx = &*self.ctx;
+        let a = &self.act;
         let start = cache.len;
-        let (h, d, heads, kv_heads) = (c.hidden_size, c.head_dim, c.num_heads, c.num_kv_heads);
-        let (qd, kvd, group, total) = (c.q_dim(), c.kv_dim(), heads / kv_heads, start + seq);
-        let tables = [
-            self.rotary(c, c.rope_base, factors, start, seq),
-            self.rotary(c, c.rope_base_local, factors, start, seq),
-        ];
-        // Positions a query may not see: later ones, and (sliding layers) those beyond the
-        // window. Rows are grouped per key/value head: row r is query head r / seq at position
-        // start + r % seq.
-        let mask = |window: Option<usize>| {
-            let mut m = Vec::with_capacity(group * seq * total);
-            let mut any = false;
-            for r in 0..group * seq {
-                let pos = start + r % seq;
-                let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-                m.extend((0..total).map(|j| {
-                    let hidden = j > pos || j < first;
-                    any |= hidden;
-                    if hidden { MASKED } else { 0.0 }
-                }));
-            }
-            any.then(|| {
-                Tensor::<2>::from_data(TensorData::new(m, [group * seq, total]), &self.device)
-                    .unsqueeze::<4>()
-            })
-        };
-        let masks = [mask(None), mask(c.sliding_window)];
-        let mut x =
-            Tensor::<2>::from_data(TensorData::new(x, [seq, h]), &self.device).reshape([1, seq, h]);
-        for (i, (block, slot)) in self.blocks.iter().zip(cache.layers.iter_mut()).enumerate() {
-            let sliding = usize::from(c.is_sliding(i));
-            let (cos, sin) = &tables[sliding];
-            let normed = block.attn_norm.forward(x.clone());
-            let mut qkv = block.qkv.forward(normed.reshape([seq, h]));
-            if let Some(b) = &block.qkv_bias {
-                qkv = qkv + b.clone().unsqueeze::<2>();
-            }
-            let heads_of = |t: Tensor<2>, n: usize| t.reshape([1, seq, n, d]);
-            let mut q = heads_of(qkv.clone().narrow(1, 0, qd), heads);
-            let mut k = heads_of(qkv.clone().narrow(1, qd, kvd), kv_heads);
-            if let (Some(qn), Some(kn)) = (&block.q_norm, &block.k_norm) {
-                q = qn.forward(q);
-                k = kn.forward(k);
-            }
-            let q = rope(q.swap_dims(1, 2), c.rope_style, cos, sin);
-            let k = rope(k.swap_dims(1, 2), c.rope_style, cos, sin);
-            let v = heads_of(qkv.narrow(1, qd + kvd, kvd), kv_heads).swap_dims(1, 2);
-            let (k, v) = match slot.take() {
-                Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
-                None => (k, v),
-            };
-            *slot = Some((k.clone(), v.clone()));
-            let q = q.reshape([1, kv_heads, group * seq, d]);
-            let mut scores = q.matmul(k.swap_dims(2, 3)) * c.attention_scale as f64;
-            if let Some(m) = &masks[sliding] {
-                scores = scores + m.clone();
-            }
-            let context = softmax(scores, 3)
-                .matmul(v)
-                .reshape([1, heads, seq, d])
-                .swap_dims(1, 2)
-                .reshape([seq, qd]);
-            let mut o = block.output.forward(context).reshape([1, seq, h]);
-            if let Some(n) = &block.post_attn_norm {
-                o = n.forward(o);
-            }
-            x = x + o;
-            let normed = block.ffn_norm.forward(x.clone()).reshape([seq, h]);
-            let gate_up = block.gate_up.forward(normed);
-            let ff = c.intermediate_size;
-            let gate = gate_up.clone().narrow(1, 0, ff);
-            let gate = match c.activation {
-                Activation::Silu => silu(gate),
-                Activation::GeluTanh => gelu_tanh(gate),
-            };
-            let hidden = gate * gate_up.narrow(1, ff, ff);
-            let mut down = block.down.forward(hidden).reshape([1, seq, h]);
-            if let Some(n) = &block.post_ffw_norm {
-                down = n.forward(down);
-            }
-            x = x + down;
+        let half = c.head_dim / 2;
+        let bytes = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+        ctx.queue.write_buffer(&a.x, 0, &bytes(x));
+        let mut tables = vec![0f32; 4 * CHUNK * half];
+        for (b, base) in [c.rope_base, c.rope_base_local].into_iter().enumerate() {
+            let (cos, sin) = rope_table(base, c.head_dim, factors, start, seq);
+            let at = 2 * b * CHUNK * half;
+            tables[at..at + cos.len()].copy_from_slice(&cos);
+            tables[at + CHUNK * half..at + CHUNK * half + sin.len()].copy_from_slice(&sin);
         }
-        cache.len = total;
-        let last = self.norm.forward(x.narrow(1, seq - 1, 1)).reshape([1, h]);
-        Ok(self.lm_head.forward(last))
+        ctx.queue.write_buffer(&a.tables, 0, &bytes(&tables));
+
+        let (h, seq_u, start_u) = (c.hidden_size as u32, seq as u32, start as u32);
+        let eps = Word::F(c.rms_eps);
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        let mut dispatches = 0usize;
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("localrag decoder"),
+                timestamp_writes: None,
+            });
+            let params = &mut cache.params;
+            let run = |pass: &mut wgpu::ComputePass,
+                       params: &mut Params,
+                       pipeline: &wgpu::ComputePipeline,
+                       op: &Bound,
+                       words: &[Word],
+                       (gx, gy): (u32, u32)| {
+                params.set(op.slot, words);
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &op.group, &[]);
+                pass.dispatch_workgroups(gx, gy, 1);
+            };
+            let norm_words = |rows: u32, src_off: u32, add: bool| {
+                [
+                    Word::U(h),
+                    Word::U(rows),
+                    Word::U(src_off),
+                    Word::U(0),
+                    eps,
+                    Word::U(u32::from(add)),
+                ]
+            };
+            let k = &self.kernels;
+            let count = |p: &Product| p.dispatches();
+            for (i, op) in cache.layers.iter().enumerate() {
+                let sliding = c.is_sliding(i);
+                run(
+                    &mut pass,
+                    params,
+                    &k.norm,
+                    &op.attn_norm,
+                    &norm_words(seq_u, 0, false),
+                    (seq_u, 1),
+                );
+                op.q.record(&mut pass, params, seq_u, 0, 0, false);
+                op.k.record(&mut pass, params, seq_u, 0, 0, false);
+                op.v.record(&mut pass, params, seq_u, 0, 0, false);
+                let table_off = (2 * usize::from(sliding) * CHUNK * half) as u32;
+                run(
+                    &mut pass,
+                    params,
+                    &k.rope,
+                    &op.rope,
+                    &[
+                        Word::U(seq_u),
+                        Word::U(start_u),
+                        Word::U(c.num_heads as u32),
+                        Word::U(c.num_kv_heads as u32),
+                        Word::U(c.head_dim as u32),
+                        Word::U(u32::from(c.qk_norm)),
+                        Word::U(u32::from(c.rope_style == RopeStyle::Halves)),
+                        Word::U(table_off),
+                        Word::U((CHUNK * half) as u32),
+                        eps,
+                    ],
+                    ((c.num_heads + 2 * c.num_kv_heads) as u32, seq_u),
+                );
+                let window = if sliding {
+                    c.sliding_window.unwrap_or(0)
+                } else {
+                    0
+                };
+                run(
+                    &mut pass,
+                    params,
+                    &k.attention,
+                    &op.attention,
+                    &[
+                        Word::U(seq_u),
+                        Word::U(start_u),
+                        Word::U(c.num_heads as u32),
+                        Word::U(c.num_kv_heads as u32),
+                        Word::U(c.head_dim as u32),
+                        Word::U(window as u32),
+                        Word::U(cache.capacity as u32),
+                        Word::F(c.attention_scale),
+                    ],
+                    (c.num_heads as u32, seq_u),
+                );
+                op.o.record(&mut pass, params, seq_u, 0, 0, op.post_attn_norm.is_none());
+                if let Some(n) = &op.post_attn_norm {
+                    run(
+                        &mut pass,
+                        params,
+                        &k.norm,
+                        n,
+                        &norm_words(seq_u, 0, true),
+                        (seq_u, 1),
+                    );
+                }
+                run(
+                    &mut pass,
+                    params,
+                    &k.norm,
+                    &op.ffn_norm,
+                    &norm_words(seq_u, 0, false),
+                    (seq_u, 1),
+                );
+                op.gate.record(&mut pass, params, seq_u, 0, 0, false);
+                op.up.record(&mut pass, params, seq_u, 0, 0, false);
+                let n = seq_u * c.intermediate_size as u32;
+                let (gx, gy) = groups(n.div_ceil(256));
+                run(
+                    &mut pass,
+                    params,
+                    &k.act,
+                    &op.act,
+                    &[
+                        Word::U(n),
+                        Word::U(u32::from(c.activation == Activation::GeluTanh)),
+                        Word::U(gx),
+                    ],
+                    (gx, gy),
+                );
+                op.down
+                    .record(&mut pass, params, seq_u, 0, 0, op.post_ffw_norm.is_none());
+                if let Some(n) = &op.post_ffw_norm {
+                    run(
+                        &mut pass,
+                        params,
+                        &k.norm,
+                        n,
+                        &norm_words(seq_u, 0, true),
+                        (seq_u, 1),
+                    );
+                }
+                dispatches += 5
+                    + usize::from(op.post_attn_norm.is_some())
+                    + usize::from(op.post_ffw_norm.is_some())
+                    + [&op.q, &op.k, &op.v, &op.o, &op.gate, &op.up, &op.down]
+                        .into_iter()
+                        .map(count)
+                        .sum::<usize>();
+            }
+            if last {
+                run(
+                    &mut pass,
+                    params,
+                    &k.norm,
+                    &cache.final_norm,
+                    &norm_words(1, (seq_u - 1) * h, false),
+                    (1, 1),
+                );
+                cache.output.record(&mut pass, params, 1, 0, 0, false);
+                dispatches += 1 + count(&cache.output);
+            }
+        }
+        cache.params.write(ctx);
+        ctx.queue.submit([encoder.finish()]);
+        cache.dispatches = dispatches;
+        cache.len = start + seq;
     }
 
-    /// [`GpuDecoder::forward`] read back to the CPU.
+    /// The logits of the last of the positions whose embeddings are `x` (`seq` rows).
     pub async fn logits(
         &self,
         c: &DecoderConfig,
@@ -304,89 +537,21 @@ impl GpuDecoder {
         seq: usize,
         cache: &mut GpuCache,
     ) -> Result<Vec<f32>> {
+        let h = c.hidden_size;
         let before = cache.len;
-        let t = self.forward(c, factors, x, seq, cache)?;
-        let values = t
-            .into_data_async()
-            .await
-            .map_err(|e| Error::Backend(format!("reading logits back failed: {e:?}")))
-            .and_then(|d| {
-                d.try_into_vec::<f32>().map_err(|e| {
-                    Error::Backend(format!("logits came back in an unexpected type: {e:?}"))
-                })
-            });
-        match values {
+        let chunk = cache.chunk;
+        let passes = seq.div_ceil(chunk);
+        for p in 0..passes {
+            let rows = chunk.min(seq - p * chunk);
+            let x = &x[p * chunk * h..(p * chunk + rows) * h];
+            self.pass(c, factors, x, rows, cache, p + 1 == passes);
+        }
+        match self.ctx.read_f32(&self.act.logits, 4 * c.vocab_size).await {
             Ok(v) => Ok(v),
             Err(e) => {
                 cache.len = before;
                 Err(e)
             }
         }
-    }
-}
-
-/// `x·cos + partner(x)·sin` (the tables carry the partner's sign). With adjacent pairs the
-/// partner is the other element of the pair (one flip); with halves, the other half.
-fn rope(x: Tensor<4>, style: RopeStyle, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
-    let [b, n, s, d] = x.dims();
-    let partner = match style {
-        RopeStyle::Pairs => x
-            .clone()
-            .reshape([b, n, s, d / 2, 2])
-            .flip([4])
-            .reshape([b, n, s, d]),
-        RopeStyle::Halves => x
-            .clone()
-            .reshape([b, n, s, 2, d / 2])
-            .flip([3])
-            .reshape([b, n, s, d]),
-    };
-    x * cos.clone() + partner * sin.clone()
-}
-
-/// GELU with the tanh approximation (ggml's `gelu`, Hugging Face's `gelu_pytorch_tanh`).
-fn gelu_tanh(x: Tensor<2>) -> Tensor<2> {
-    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-    let inner = (x.clone() + x.clone() * x.clone() * x.clone() * 0.044_715) * SQRT_2_OVER_PI;
-    x * (inner.tanh() + 1.0) * 0.5
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_matrix_in_parts_multiplies_like_one() {
-        let device = crate::device::cpu_device();
-        let (a, b) = (
-            QMatrix::from_f32(
-                40,
-                16,
-                &(0..640).map(|i| (i % 13) as f32 - 6.0).collect::<Vec<_>>(),
-            ),
-            QMatrix::from_f32(
-                30,
-                16,
-                &(0..480).map(|i| (i % 7) as f32 * 0.5).collect::<Vec<_>>(),
-            ),
-        );
-        let x = Tensor::<2>::from_data(
-            TensorData::new(
-                (0..48).map(|i| i as f32 / 10.0).collect::<Vec<_>>(),
-                [3, 16],
-            ),
-            &device,
-        );
-        let whole = Dense::upload_in_parts(&[&a, &b], &device, usize::MAX);
-        let parts = Dense::upload_in_parts(&[&a, &b], &device, 4 * 16 * 16);
-        assert_eq!((whole.parts.len(), parts.parts.len()), (1, 5));
-        let want = whole
-            .forward(x.clone())
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
-        let got = parts.forward(x).into_data().try_into_vec::<f32>().unwrap();
-        assert_eq!(got.len(), 3 * 70);
-        assert_eq!(got, want);
     }
 }

@@ -6,8 +6,12 @@
 //! - `weights`: the weights, kept in the file's blocks;
 //! - `cpu`: the forward pass on the CPU, with quantized matrix products and a preallocated
 //!   key/value cache;
-//! - `gpu`: the same forward pass with Burn's tensor operations, for WebGPU/wgpu.
+//! - `gpu`: the same forward pass on WebGPU/wgpu, with quantized kernels and a preallocated
+//!   cache too;
+//! - `burn`: the forward pass with Burn's tensor operations on f32 weights (the generator before
+//!   the quantized kernels): the benchmarks' reference, on any Burn device.
 
+mod burn;
 mod config;
 mod cpu;
 mod gpu;
@@ -15,7 +19,7 @@ mod weights;
 
 use std::sync::Arc;
 
-use burn::tensor::Device;
+use ::burn::tensor::Device;
 
 pub(crate) use config::ArchKeys;
 pub use config::{Activation, DecoderConfig, RopeStyle};
@@ -50,9 +54,10 @@ pub fn config_of(g: &Gguf) -> Result<DecoderConfig> {
 enum Engine {
     Cpu,
     Gpu(gpu::GpuDecoder),
+    Burn(burn::BurnDecoder),
 }
 
-/// A decoder with its weights, on the CPU or on a Burn GPU device.
+/// A decoder with its weights, on the CPU or on the GPU.
 pub struct Decoder {
     config: DecoderConfig,
     weights: DecoderWeights,
@@ -63,6 +68,7 @@ pub struct Decoder {
 pub enum Cache {
     Cpu(cpu::KvCache),
     Gpu(gpu::GpuCache),
+    Burn(burn::BurnCache),
 }
 
 impl Cache {
@@ -71,6 +77,7 @@ impl Cache {
         match self {
             Cache::Cpu(c) => c.len(),
             Cache::Gpu(c) => c.len,
+            Cache::Burn(c) => c.len,
         }
     }
 
@@ -83,34 +90,59 @@ impl Cache {
         match self {
             Cache::Cpu(c) => c.capacity(),
             Cache::Gpu(c) => c.capacity,
+            Cache::Burn(c) => c.capacity,
+        }
+    }
+
+    /// Bytes the cache holds (on the GPU for a GPU cache).
+    pub fn bytes(&self) -> usize {
+        match self {
+            Cache::Cpu(c) => c.bytes(),
+            Cache::Gpu(c) => c.bytes(),
+            Cache::Burn(_) => 0,
+        }
+    }
+
+    /// GPU dispatches of the last pass (a decode step once a prompt has run).
+    pub fn dispatches(&self) -> Option<usize> {
+        match self {
+            Cache::Gpu(c) => Some(c.dispatches),
+            _ => None,
         }
     }
 }
 
 impl Decoder {
     /// The model of a GGUF file, its weights sharing `bytes` (which `g` was parsed from).
-    pub fn from_gguf(
-        g: &Gguf,
-        bytes: Arc<Vec<u8>>,
-        kind: BackendKind,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn from_gguf(g: &Gguf, bytes: Arc<Vec<u8>>, kind: BackendKind) -> Result<Self> {
         let config = config_of(g)?;
         let weights = weights::load(&config, &GgufSource { gguf: g, bytes })?;
-        Ok(Self::new(config, weights, kind, device))
+        Self::new(config, weights, kind)
     }
 
-    /// A model from its config and weights.
-    pub fn new(
-        config: DecoderConfig,
-        weights: DecoderWeights,
-        kind: BackendKind,
-        device: &Device,
-    ) -> Self {
+    /// A model from its config and weights, on the CPU or on the GPU device (which must have
+    /// been initialised, `crate::device::gpu_device*`).
+    pub fn new(config: DecoderConfig, weights: DecoderWeights, kind: BackendKind) -> Result<Self> {
         let engine = match kind {
             BackendKind::Cpu => Engine::Cpu,
-            BackendKind::Gpu => Engine::Gpu(gpu::GpuDecoder::upload(&config, &weights, device)),
+            BackendKind::Gpu => {
+                let ctx = crate::device::gpu_kernels().ok_or_else(|| {
+                    Error::Backend("the GPU device has not been initialised".into())
+                })?;
+                Engine::Gpu(gpu::GpuDecoder::upload(ctx, &config, &weights)?)
+            }
         };
+        Ok(Decoder {
+            config,
+            weights,
+            engine,
+        })
+    }
+
+    /// A model run by Burn's tensor operations on `device` with every matrix uploaded as f32
+    /// (the benchmarks' reference: the generator before the quantized kernels).
+    pub fn burn(config: DecoderConfig, weights: DecoderWeights, device: &Device) -> Self {
+        let engine = Engine::Burn(burn::BurnDecoder::upload(&config, &weights, device));
         Decoder {
             config,
             weights,
@@ -122,17 +154,26 @@ impl Decoder {
         &self.config
     }
 
-    /// Bytes the weights hold in memory (their blocks as stored; on a GPU also uploaded).
+    /// Bytes the weights hold in memory (their blocks as stored).
     pub fn weight_bytes(&self) -> usize {
         self.weights.bytes()
     }
 
-    /// A cache for a sequence of at most `capacity` positions.
-    pub fn new_cache(&self, capacity: usize) -> Cache {
+    /// Bytes of the matrices uploaded to the GPU (0 on the CPU).
+    pub fn gpu_bytes(&self) -> usize {
         match &self.engine {
-            Engine::Cpu => Cache::Cpu(cpu::KvCache::new(&self.config, capacity)),
-            Engine::Gpu(g) => Cache::Gpu(g.new_cache(capacity)),
+            Engine::Gpu(g) => g.bytes(),
+            _ => 0,
         }
+    }
+
+    /// A cache for a sequence of at most `capacity` positions.
+    pub fn new_cache(&self, capacity: usize) -> Result<Cache> {
+        Ok(match &self.engine {
+            Engine::Cpu => Cache::Cpu(cpu::KvCache::new(&self.config, capacity)),
+            Engine::Gpu(g) => Cache::Gpu(g.new_cache(&self.config, capacity)?),
+            Engine::Burn(b) => Cache::Burn(b.new_cache(capacity)),
+        })
     }
 
     /// Runs `ids` (the next positions of the sequence in `cache`) and returns the last one's
@@ -160,6 +201,11 @@ impl Decoder {
                 let x = cpu::embed(c, &self.weights, ids)?;
                 let factors = self.weights.rope_factors.as_deref();
                 g.logits(c, factors, x, ids.len(), cache).await?
+            }
+            (Engine::Burn(b), Cache::Burn(cache)) => {
+                let x = cpu::embed(c, &self.weights, ids)?;
+                let factors = self.weights.rope_factors.as_deref();
+                b.logits(c, factors, x, ids.len(), cache).await?
             }
             _ => return Err(Error::Input("the cache belongs to another device".into())),
         };
@@ -313,12 +359,38 @@ mod tests {
         };
         let gguf_bytes = Arc::new(build_gguf(true));
 
-        let device = crate::device::cpu_device();
         let g = Gguf::parse(&gguf_bytes).unwrap();
-        // Both engines: the CPU kernels and Burn's tensor operations (here on Burn's CPU
-        // backend; the same code runs on WebGPU).
-        for kind in [BackendKind::Cpu, BackendKind::Gpu] {
-            let from_gguf = Decoder::from_gguf(&g, gguf_bytes.clone(), kind, &device).unwrap();
+        // Every engine: the CPU kernels, the GPU kernels (on lavapipe in CI), and Burn's tensor
+        // operations on Burn's CPU backend.
+        let device = crate::device::cpu_device();
+        crate::device::gpu_device()
+            .expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
+        let engines = [Engine::Cpu, Engine::Burn, Engine::Gpu];
+        #[derive(Debug, Clone, Copy)]
+        enum Engine {
+            Cpu,
+            Gpu,
+            Burn,
+        }
+        let make = |g: &Gguf, bytes: &Arc<Vec<u8>>, e: Engine| match e {
+            Engine::Cpu => Decoder::from_gguf(g, bytes.clone(), BackendKind::Cpu).unwrap(),
+            Engine::Gpu => Decoder::from_gguf(g, bytes.clone(), BackendKind::Gpu).unwrap(),
+            Engine::Burn => {
+                let config = config_of(g).unwrap();
+                let w = load_weights(
+                    &config,
+                    &GgufSource {
+                        gguf: g,
+                        bytes: bytes.clone(),
+                    },
+                )
+                .unwrap();
+                Decoder::burn(config, w, &device)
+            }
+        };
+        let mut first: Option<Vec<f32>> = None;
+        for kind in engines {
+            let from_gguf = make(&g, &gguf_bytes, kind);
             let mut config = from_gguf.config().clone();
             config.rope_style = RopeStyle::Halves;
             let st = Arc::new(st.clone());
@@ -331,10 +403,14 @@ mod tests {
                 },
             )
             .unwrap();
-            let from_st = Decoder::new(config, weights, kind, &device);
+            let from_st = match kind {
+                Engine::Cpu => Decoder::new(config, weights, BackendKind::Cpu).unwrap(),
+                Engine::Gpu => Decoder::new(config, weights, BackendKind::Gpu).unwrap(),
+                Engine::Burn => Decoder::burn(config, weights, &device),
+            };
             let ids = [3u32, 17, 5, 30, 1, 8];
             let run = |m: &Decoder| {
-                let mut cache = m.new_cache(ids.len());
+                let mut cache = m.new_cache(ids.len()).unwrap();
                 let mut out = pollster::block_on(m.logits(&ids[..4], &mut cache)).unwrap();
                 out.extend(pollster::block_on(m.logits(&ids[4..5], &mut cache)).unwrap());
                 out.extend(pollster::block_on(m.logits(&ids[5..], &mut cache)).unwrap());
@@ -346,19 +422,28 @@ mod tests {
                 "{kind:?}: logits differ by {}",
                 max_diff(&a, &b)
             );
+            // Every engine gives the CPU's logits.
+            match &first {
+                None => first = Some(a.clone()),
+                Some(cpu) => assert!(
+                    max_diff(cpu, &a) < 1e-3,
+                    "{kind:?} and the CPU differ by {}",
+                    max_diff(cpu, &a)
+                ),
+            }
             // And the permutation matters: a GGUF written without it gives other logits.
             let unpermuted = Arc::new(build_gguf(false));
             let g2 = Gguf::parse(&unpermuted).unwrap();
-            let c = run(&Decoder::from_gguf(&g2, unpermuted.clone(), kind, &device).unwrap());
+            let c = run(&make(&g2, &unpermuted, kind));
             assert!(
                 max_diff(&a, &c) > 1e-2,
                 "the rotary layout made no difference"
             );
 
             // Prefill in one pass equals token-by-token decoding (the KV cache and the mask).
-            let mut cache = from_gguf.new_cache(ids.len());
+            let mut cache = from_gguf.new_cache(ids.len()).unwrap();
             let whole = pollster::block_on(from_gguf.logits(&ids, &mut cache)).unwrap();
-            let mut cache = from_gguf.new_cache(ids.len());
+            let mut cache = from_gguf.new_cache(ids.len()).unwrap();
             let mut last = Vec::new();
             for id in ids {
                 last = pollster::block_on(from_gguf.logits(&[id], &mut cache)).unwrap();
