@@ -13,7 +13,10 @@ if [ -n "$(ls -A "$target" 2>/dev/null)" ]; then echo "$target is not empty: not
 rev=$(git rev-parse --short HEAD)
 git clone -q . "$work/clone"
 start=$(date +%s)
-(cd "$work/clone" && CARGO_TARGET_DIR="$target" bash .ci/run) > .cache/cold-make-test.log 2>&1 || {
+# Every line of the log gets the minutes:seconds since the start, so the phases can be read off.
+(cd "$work/clone" && CARGO_TARGET_DIR="$target" bash .ci/run 2>&1 \
+  | while IFS= read -r line; do e=$(( $(date +%s) - start )); printf '[%02d:%02d] %s\n' $((e / 60)) $((e % 60)) "$line"; done;
+ exit "${PIPESTATUS[0]}") > .cache/cold-make-test.log 2>&1 || {
   tail -50 .cache/cold-make-test.log; echo "cold make test failed"; exit 1; }
 secs=$(( $(date +%s) - start ))
 echo "A fresh clone of $rev with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`)." > .cache/cold-make-test.txt
