@@ -373,6 +373,23 @@ impl GpuContext {
         })
     }
 
+    /// Queues `bytes` into `buffer` from its start, in slices. In the browser
+    /// `GPUQueue.writeBuffer` reads them straight out of the wasm memory, where a buffer mapped
+    /// at creation would first be copied into a temporary `Vec` as large as the buffer (wgpu's
+    /// WebGPU backend), growing the wasm memory, which never shrinks, by the largest matrix.
+    pub fn write(&self, buffer: &wgpu::Buffer, bytes: &[u8]) {
+        const SLICE: usize = 16 << 20;
+        let whole = bytes.len() / 4 * 4;
+        for (i, part) in bytes[..whole].chunks(SLICE).enumerate() {
+            self.queue.write_buffer(buffer, (i * SLICE) as u64, part);
+        }
+        if whole < bytes.len() {
+            let mut tail = bytes[whole..].to_vec();
+            tail.resize(4, 0);
+            self.queue.write_buffer(buffer, whole as u64, &tail);
+        }
+    }
+
     /// A storage buffer holding `values`.
     pub fn upload_f32(&self, label: &str, values: &[f32]) -> wgpu::Buffer {
         let bytes: Vec<u8> = if values.is_empty() {
@@ -560,19 +577,18 @@ impl GpuMatrix {
                 "a row of {row_bytes} bytes does not fit in a GPU binding"
             )));
         }
-        // Only products and the GPU's own indexing in u32 bytes: a part is at most 4 GiB anyway.
         let parts = (0..m.rows())
             .step_by(per_part)
             .map(|first| {
                 let n = per_part.min(m.rows() - first);
                 let bytes = &m.bytes()[first * row_bytes..(first + n) * row_bytes];
-                let buffer = ctx
-                    .device
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("localrag weights"),
-                        contents: bytes,
-                        usage: wgpu::BufferUsages::STORAGE,
-                    });
+                let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("localrag weights"),
+                    size: (bytes.len() as u64).next_multiple_of(4),
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                ctx.write(&buffer, bytes);
                 (buffer, first, n)
             })
             .collect();
