@@ -392,10 +392,10 @@ impl GpuContext {
 
     /// A storage buffer holding `values`.
     pub fn upload_f32(&self, label: &str, values: &[f32]) -> wgpu::Buffer {
-        let bytes: Vec<u8> = if values.is_empty() {
+        let bytes = if values.is_empty() {
             vec![0; 4]
         } else {
-            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+            f32_bytes(values)
         };
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -548,6 +548,11 @@ impl Params {
     }
 }
 
+/// `values` as little-endian bytes, as buffers hold them.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
 /// Workgroup counts covering `n` groups: `(x, y)` with `x ≤ MAX_GROUPS`.
 pub fn groups(n: u32) -> (u32, u32) {
     if n <= MAX_GROUPS {
@@ -604,8 +609,9 @@ impl GpuMatrix {
         })
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
+    /// Parts the matrix is uploaded in (a product records one dispatch per part).
+    pub fn parts(&self) -> usize {
+        self.parts.len()
     }
 
     /// Bytes held on the GPU.
@@ -827,14 +833,7 @@ mod tests {
                     let before: Vec<f32> = (0..tokens * rows).map(|i| (i % 5) as f32).collect();
                     let xb = ctx.upload_f32("x", &x);
                     let yb = ctx.scratch("y", 4 * tokens * rows);
-                    ctx.queue.write_buffer(
-                        &yb,
-                        0,
-                        &before
-                            .iter()
-                            .flat_map(|v| v.to_le_bytes())
-                            .collect::<Vec<u8>>(),
-                    );
+                    ctx.queue.write_buffer(&yb, 0, &f32_bytes(&before));
                     let bb = ctx.upload_f32("bias", &bias);
                     let dummy = ctx.scratch("dummy", 4);
                     let mut params = Params::new(&ctx, 8);

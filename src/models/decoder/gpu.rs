@@ -17,7 +17,7 @@ use super::config::{Activation, DecoderConfig, RopeStyle};
 use super::cpu::rope_table;
 use super::weights::DecoderWeights;
 use crate::error::{Error, Result};
-use crate::kernels::gpu::{GpuContext, GpuMatrix, Params, Product, Word, groups};
+use crate::kernels::gpu::{GpuContext, GpuMatrix, Params, Product, Word, f32_bytes, groups};
 
 /// Positions one pass runs at most.
 pub const CHUNK: usize = 64;
@@ -228,9 +228,21 @@ impl GpuDecoder {
             .map(|_| ctx.scratch("localrag values", kv_bytes))
             .collect();
         let scores = ctx.scratch("localrag scores", chunk * row);
-        // Slots: up to 16 per layer (a matrix in parts takes one per part) and the final ones.
-        let slots = 16 * c.num_layers as u32 + 4 + 2 * self.output_parts() as u32;
-        let mut params = Params::new(ctx, slots);
+        // Slots: one per dispatch — per layer at most 7 besides the products, one per part of
+        // each product — and the final norm and output product.
+        let slots = self
+            .layers
+            .iter()
+            .map(|l| {
+                7 + [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]
+                    .iter()
+                    .map(|m| m.parts())
+                    .sum::<usize>()
+            })
+            .sum::<usize>()
+            + 1
+            + self.output.parts();
+        let mut params = Params::new(ctx, slots as u32);
         let bind =
             |params: &mut Params, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
                 let slot = params.slot();
@@ -333,12 +345,6 @@ impl GpuDecoder {
         })
     }
 
-    fn output_parts(&self) -> usize {
-        self.output.rows().div_ceil(
-            (self.ctx.max_binding as usize / (self.output.bytes() / self.output.rows())).max(1),
-        )
-    }
-
     /// One pass over `seq ≤ chunk` positions whose embeddings are `x`; records and submits it.
     fn pass(
         &self,
@@ -353,8 +359,7 @@ impl GpuDecoder {
         let a = &self.act;
         let start = cache.len;
         let half = c.head_dim / 2;
-        let bytes = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
-        ctx.queue.write_buffer(&a.x, 0, &bytes(x));
+        ctx.queue.write_buffer(&a.x, 0, &f32_bytes(x));
         let mut tables = vec![0f32; 4 * CHUNK * half];
         for (b, base) in [c.rope_base, c.rope_base_local].into_iter().enumerate() {
             let (cos, sin) = rope_table(base, c.head_dim, factors, start, seq);
@@ -362,7 +367,7 @@ impl GpuDecoder {
             tables[at..at + cos.len()].copy_from_slice(&cos);
             tables[at + CHUNK * half..at + CHUNK * half + sin.len()].copy_from_slice(&sin);
         }
-        ctx.queue.write_buffer(&a.tables, 0, &bytes(&tables));
+        ctx.queue.write_buffer(&a.tables, 0, &f32_bytes(&tables));
 
         let (h, seq_u, start_u) = (c.hidden_size as u32, seq as u32, start as u32);
         let eps = Word::F(c.rms_eps);
