@@ -339,7 +339,11 @@ impl GpuContext {
             Shape::Vector => include_str!("wgsl/matvec.wgsl"),
             Shape::Tiles => include_str!("wgsl/matmul.wgsl"),
         };
-        let source = format!("{kernel}\n{}\n{deq}", include_str!("wgsl/quant.wgsl"));
+        let source = format!(
+            "{}\n{kernel}\n{}\n{deq}",
+            include_str!("wgsl/product.wgsl"),
+            include_str!("wgsl/quant.wgsl")
+        );
         let label = format!("localrag {:?} {}", shape, kind.name());
         let module = self
             .device

@@ -3,25 +3,7 @@
 // workgroup memory; each of the 256 threads computes 4 × 4 outputs. X is `m × cols` from `x_off`,
 // Y is `m × rows` from `y_off`.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    row_bytes: u32,
-    x_off: u32,
-    y_off: u32,
-    flags: u32,
-    m: u32,
-    groups_x: u32,
-    // Distance between rows of y, and the first row of this part of the matrix (for the bias).
-    y_stride: u32,
-    first_row: u32,
-}
-
-@group(0) @binding(0) var<storage, read> wq: array<u32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// Parameters and bindings: `product.wgsl`.
 
 const TK: u32 = 16u;
 var<workgroup> xs: array<f32, 1024>;
