@@ -163,8 +163,22 @@ impl GgmlType {
     }
 }
 
+/// A little-endian f16 as f32, exactly. WebAssembly has no f16 conversion instruction, and the
+/// kernels convert one or two scales per block, so this is the branch-light form (as in ggml's
+/// and Fabian Giesen's conversions): the half's exponent and mantissa placed in an f32 and
+/// scaled by 2¹¹² (exact for normal and subnormal values: a power of two, no flush to zero in
+/// WebAssembly), infinities and NaNs kept apart.
+#[inline(always)]
 pub(crate) fn half(b: &[u8]) -> f32 {
-    f16::from_le_bytes([b[0], b[1]]).to_f32()
+    let h = u16::from_le_bytes([b[0], b[1]]) as u32;
+    let sign = (h & 0x8000) << 16;
+    let bits = (h & 0x7FFF) << 13;
+    let magnitude = if h & 0x7C00 == 0x7C00 {
+        f32::from_bits(bits | 0x7F80_0000)
+    } else {
+        f32::from_bits(bits) * f32::from_bits(0x7780_0000)
+    };
+    f32::from_bits(magnitude.to_bits() | sign)
 }
 
 /// The 6-bit scale and minimum of sub-block `j` (0..8) of a Q4_K/Q5_K super-block, packed in
@@ -318,6 +332,19 @@ pub fn dequantize_row(kind: GgmlType, bytes: &[u8], cols: usize, row: usize) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn half_converts_every_f16_as_the_half_crate_does() {
+        for h in 0..=u16::MAX {
+            let ours = super::half(&h.to_le_bytes());
+            let theirs = super::f16::from_bits(h).to_f32();
+            if theirs.is_nan() {
+                assert!(ours.is_nan(), "{h:#06x}");
+            } else {
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{h:#06x}");
+            }
+        }
+    }
+
     use super::*;
 
     fn h(x: f32) -> [u8; 2] {

@@ -3,8 +3,9 @@
 //!
 //! - **One row of activations** (decode): the activations are quantized once to 16-bit blocks
 //!   of 32 ([`XBlock`]: a scale, the exact f32 sum, 32 × i16), and each weight block is
-//!   unpacked to 32 small integers and multiplied with them as an integer dot product, scaled
-//!   once per block (per 16 for Q6_K). ggml quantizes activations to 8 bits instead; we use 16
+//!   unpacked 16 bytes at a time to small integers (masks and shifts on vectors, as ggml's
+//!   SIMD paths do) and multiplied with them as an integer dot product in four lanes, scaled
+//!   once per block (per 16 for Q6_K) into four f32 lanes reduced once per row ([`super::lanes`]). ggml quantizes activations to 8 bits instead; we use 16
 //!   because WebAssembly SIMD has no 8-bit dot product anyway (`i32x4.dot_i16x8_s` is the
 //!   fastest integer dot it has), so 16 bits cost the same instructions and keep the first
 //!   logits within ~1e-4 of an f64 reference where 8 bits are off by ~0.1 (measured on
@@ -18,6 +19,7 @@
 
 use burn::tensor::bf16;
 
+use super::lanes::{B16, F4, I4};
 use crate::formats::GgmlType;
 use crate::formats::quant::{dequantize_block, half, scale_min_k4};
 
@@ -102,105 +104,64 @@ fn dot_f32(w: impl Iterator<Item = f32>, x: &[f32]) -> f32 {
     acc.iter().sum()
 }
 
-/// `Σ w[i]·x[i]` over 16 values, exact in i32 (|w| ≤ 128, |x| ≤ 32767).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-fn dot16(w: &[i8], x: &[i16]) -> i32 {
-    use core::arch::wasm32::*;
-    assert!(w.len() >= 16 && x.len() >= 16);
-    // SAFETY: the assert keeps the three 16-byte loads inside the slices; v128_load has no
-    // alignment requirement.
-    unsafe {
-        let w = v128_load(w.as_ptr() as *const v128);
-        let a = i32x4_dot_i16x8(
-            i16x8_extend_low_i8x16(w),
-            v128_load(x.as_ptr() as *const v128),
-        );
-        let b = i32x4_dot_i16x8(
-            i16x8_extend_high_i8x16(w),
-            v128_load(x.as_ptr().add(8) as *const v128),
-        );
-        let s = i32x4_add(a, b);
-        i32x4_extract_lane::<0>(s)
-            + i32x4_extract_lane::<1>(s)
-            + i32x4_extract_lane::<2>(s)
-            + i32x4_extract_lane::<3>(s)
-    }
-}
+// The weight kernels: each unpacks a block's weights to 16 bytes at a time ([`B16`]), takes
+// exact integer dot products with the 16-bit activations in four lanes ([`I4`]), and adds
+// them, scaled, to four f32 lanes ([`F4`]) that are reduced once per row. The minimum terms
+// (`m·Σx`) are summed apart and added at the end.
 
-/// `Σ w[i]·x[i]` over 16 values, exact in i32 (|w| ≤ 128, |x| ≤ 32767).
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+/// A 32-weight block as two halves of 16 bytes (values as i8) times the 32 activations.
 #[inline(always)]
-fn dot16(w: &[i8], x: &[i16]) -> i32 {
-    let (w, x) = (&w[..16], &x[..16]);
-    let mut s = 0i32;
-    for i in 0..16 {
-        s += w[i] as i32 * x[i] as i32;
-    }
-    s
-}
-
-#[inline(always)]
-fn dot32(w: &[i8; 32], x: &[i16; 32]) -> i32 {
-    dot16(&w[..16], &x[..16]) + dot16(&w[16..], &x[16..])
-}
-
-/// A 4-bit block's 16 bytes as 32 values: low nibbles first, then high nibbles, minus `offset`.
-#[inline(always)]
-fn nibbles(qs: &[u8], offset: i8) -> [i8; 32] {
-    let mut w = [0i8; 32];
-    let qs = &qs[..16];
-    for j in 0..16 {
-        w[j] = (qs[j] & 0x0F) as i8 - offset;
-        w[j + 16] = (qs[j] >> 4) as i8 - offset;
-    }
-    w
+fn dot32(lo: B16, hi: B16, x: &[i16; 32]) -> I4 {
+    lo.dot(&x[..16]).add(hi.dot(&x[16..]))
 }
 
 fn dot_q4_0(row: &[u8], x: &[XBlock]) -> f32 {
-    let mut acc = 0f32;
+    let mut acc = F4::zero();
     for (b, x) in row.chunks_exact(18).zip(x) {
-        let w = nibbles(&b[2..18], 8);
-        acc += dot32(&w, &x.q) as f32 * (half(&b[..2]) * x.d);
+        let q = B16::load(&b[2..18]);
+        let p = dot32(q.and(0x0F).sub(8), q.shr(4).sub(8), &x.q);
+        acc = acc.add_scaled(p.to_f32(), half(&b[..2]) * x.d);
     }
-    acc
+    acc.sum()
 }
 
 fn dot_q4_1(row: &[u8], x: &[XBlock]) -> f32 {
-    let mut acc = 0f32;
+    let (mut acc, mut mins) = (F4::zero(), 0f32);
     for (b, x) in row.chunks_exact(20).zip(x) {
-        let w = nibbles(&b[4..20], 0);
-        acc += dot32(&w, &x.q) as f32 * (half(&b[..2]) * x.d) + half(&b[2..4]) * x.sum;
+        let q = B16::load(&b[4..20]);
+        let p = dot32(q.and(0x0F), q.shr(4), &x.q);
+        acc = acc.add_scaled(p.to_f32(), half(&b[..2]) * x.d);
+        mins += half(&b[2..4]) * x.sum;
     }
-    acc
+    acc.sum() + mins
 }
 
+/// Q5_0 (values minus 16) and Q5_1 (a minimum): the 32 fifth bits in a u32 before the nibbles.
 fn dot_q5(row: &[u8], x: &[XBlock], with_min: bool) -> f32 {
     let size = if with_min { 24 } else { 22 };
     let offset = if with_min { 0 } else { 16 };
-    let mut acc = 0f32;
+    let (mut acc, mut mins) = (F4::zero(), 0f32);
     for (b, x) in row.chunks_exact(size).zip(x) {
         let rest = if with_min { &b[4..] } else { &b[2..] };
         let qh = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
-        let mut w = nibbles(&rest[4..20], 0);
-        for (j, w) in w.iter_mut().enumerate() {
-            *w = (*w | ((((qh >> j) & 1) as i8) << 4)) - offset;
-        }
-        acc += dot32(&w, &x.q) as f32 * (half(&b[..2]) * x.d);
+        let q = B16::load(&rest[4..20]);
+        let lo = q.and(0x0F).or(B16::bit4(qh as u16)).sub(offset);
+        let hi = q.shr(4).or(B16::bit4((qh >> 16) as u16)).sub(offset);
+        acc = acc.add_scaled(dot32(lo, hi, &x.q).to_f32(), half(&b[..2]) * x.d);
         if with_min {
-            acc += half(&b[2..4]) * x.sum;
+            mins += half(&b[2..4]) * x.sum;
         }
     }
-    acc
+    acc.sum() + mins
 }
 
 fn dot_q8_0(row: &[u8], x: &[XBlock]) -> f32 {
-    let mut acc = 0f32;
+    let mut acc = F4::zero();
     for (b, x) in row.chunks_exact(34).zip(x) {
-        let w: [i8; 32] = std::array::from_fn(|i| b[2 + i] as i8);
-        acc += dot32(&w, &x.q) as f32 * (half(&b[..2]) * x.d);
+        let p = dot32(B16::load(&b[2..18]), B16::load(&b[18..34]), &x.q);
+        acc = acc.add_scaled(p.to_f32(), half(&b[..2]) * x.d);
     }
-    acc
+    acc.sum()
 }
 
 /// Q4_K and Q5_K: 8 sub-blocks of 32 per 256, each with a 6-bit scale and minimum; sub-block
@@ -208,61 +169,80 @@ fn dot_q8_0(row: &[u8], x: &[XBlock]) -> f32 {
 /// 2g+1 of `qh[l]` as the fifth bit).
 fn dot_q45k(row: &[u8], x: &[XBlock], five: bool) -> f32 {
     let size = if five { 176 } else { 144 };
-    let mut acc = 0f32;
+    let (mut acc, mut mins) = (F4::zero(), 0f32);
     for (b, x) in row.chunks_exact(size).zip(x.chunks_exact(8)) {
         let (d, dmin) = (half(&b[..2]), half(&b[2..4]));
         let scales = &b[4..16];
         let (qh, qs) = if five {
-            (Some(&b[16..48]), &b[48..176])
+            (
+                Some([B16::load(&b[16..32]), B16::load(&b[32..48])]),
+                &b[48..176],
+            )
         } else {
             (None, &b[16..144])
         };
-        let (mut sum, mut mins) = (0f32, 0f32);
-        for j in 0..8 {
-            let (sc, m) = scale_min_k4(j, scales);
-            let q = &qs[32 * (j / 2)..32 * (j / 2) + 32];
-            let shift = 4 * (j % 2);
-            let mut w: [i8; 32] = std::array::from_fn(|l| ((q[l] >> shift) & 0x0F) as i8);
-            if let Some(qh) = qh {
-                for (l, w) in w.iter_mut().enumerate() {
-                    *w |= (((qh[l] >> j) & 1) as i8) << 4;
+        let (mut sum, mut m_sum) = (F4::zero(), 0f32);
+        for g in 0..4 {
+            let q = [B16::load(&qs[32 * g..]), B16::load(&qs[32 * g + 16..])];
+            for h in 0..2 {
+                let j = 2 * g + h;
+                let mut w = if h == 0 {
+                    [q[0].and(0x0F), q[1].and(0x0F)]
+                } else {
+                    [q[0].shr(4), q[1].shr(4)]
+                };
+                if let Some(qh) = qh {
+                    let j = j as u32;
+                    w = [
+                        w[0].or(qh[0].shr(j).and(1).shl(4)),
+                        w[1].or(qh[1].shr(j).and(1).shl(4)),
+                    ];
                 }
+                let (sc, m) = scale_min_k4(j, scales);
+                let xj = &x[j];
+                sum = sum.add_scaled(dot32(w[0], w[1], &xj.q).to_f32(), sc as f32 * xj.d);
+                m_sum += m as f32 * xj.sum;
             }
-            let xj = &x[j];
-            sum += (sc as f32 * xj.d) * dot32(&w, &xj.q) as f32;
-            mins += m as f32 * xj.sum;
         }
-        acc += d * sum - dmin * mins;
+        acc = acc.add_scaled(sum, d);
+        mins += dmin * m_sum;
     }
-    acc
+    acc.sum() - mins
 }
 
 /// Q6_K: 256 values of 6 bits (4 low in `ql`, 2 high in `qh`) minus 32, a signed 8-bit scale
 /// per 16. Values 128n + 32k + l (k = 0..4, l = 0..32) come from `ql[64n + l + 32(k & 1)]`
-/// (low nibble for k < 2) and bits 2k of `qh[32n + l]`.
+/// (low nibble for k < 2) and bits 2k of `qh[32n + l]`. The two scales of a 32 multiply the
+/// integer lanes (|lane| ≤ 4·32·32767·128 per half: exact in i32).
 fn dot_q6k(row: &[u8], x: &[XBlock]) -> f32 {
-    let mut acc = 0f32;
+    let mut acc = F4::zero();
     for (b, x) in row.chunks_exact(210).zip(x.chunks_exact(8)) {
         let (ql, qh, sc) = (&b[..128], &b[128..192], &b[192..208]);
-        let mut sum = 0f32;
+        let mut sum = F4::zero();
         for n in 0..2 {
+            let h = [B16::load(&qh[32 * n..]), B16::load(&qh[32 * n + 16..])];
             for k in 0..4 {
-                let ql = &ql[64 * n + 32 * (k & 1)..][..32];
-                let qh = &qh[32 * n..][..32];
-                let shift = 4 * (k / 2);
-                let w: [i8; 32] = std::array::from_fn(|l| {
-                    (((ql[l] >> shift) & 0x0F) | (((qh[l] >> (2 * k)) & 3) << 4)) as i8 - 32
-                });
+                let l = &ql[64 * n + 32 * (k & 1)..];
+                let l = [B16::load(l), B16::load(&l[16..])];
+                let shift = 4 * (k / 2) as u32;
+                let w = |i: usize| {
+                    l[i].shr(shift)
+                        .and(0x0F)
+                        .or(h[i].shr(2 * k as u32).and(3).shl(4))
+                        .sub(32)
+                };
                 let xb = &x[4 * n + k];
                 let s = &sc[8 * n + 2 * k..];
-                let lo = dot16(&w[..16], &xb.q[..16]) as f32 * (s[0] as i8) as f32;
-                let hi = dot16(&w[16..], &xb.q[16..]) as f32 * (s[1] as i8) as f32;
-                sum += (lo + hi) * xb.d;
+                let p = w(0)
+                    .dot(&xb.q[..16])
+                    .mul(s[0] as i8 as i32)
+                    .add(w(1).dot(&xb.q[16..]).mul(s[1] as i8 as i32));
+                sum = sum.add_scaled(p.to_f32(), xb.d);
             }
         }
-        acc += half(&b[208..210]) * sum;
+        acc = acc.add_scaled(sum, half(&b[208..210]));
     }
-    acc
+    acc.sum()
 }
 
 /// Dequantizes `rows` whole rows of `kind` (`cols` each) into `out`.

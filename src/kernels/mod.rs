@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod gpu;
+mod lanes;
 
 use std::sync::Arc;
 

@@ -1,0 +1,226 @@
+//! The few vector operations the CPU kernels need, in one place: WebAssembly `simd128` in the
+//! browser, plain arrays natively (which the compiler vectorizes). Both do the same operations
+//! lane by lane, and the float ones without fused multiply-adds, so a kernel written with them
+//! gives bitwise the same result on both: the native tests check what the browser computes.
+//!
+//! - [`B16`]: 16 bytes of packed weights, unpacked with byte-wise masks and shifts.
+//! - [`I4`]: four i32 lanes of an integer dot product ([`B16::dot`]).
+//! - [`F4`]: four f32 lanes of a running sum, reduced once per row ([`F4::sum`]).
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod imp {
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct B16(v128);
+    #[derive(Clone, Copy)]
+    pub struct I4(v128);
+    #[derive(Clone, Copy)]
+    pub struct F4(v128);
+
+    impl B16 {
+        #[inline(always)]
+        pub fn load(b: &[u8]) -> B16 {
+            assert!(b.len() >= 16);
+            // SAFETY: the assert keeps the 16-byte load inside the slice; v128_load has no
+            // alignment requirement.
+            B16(unsafe { v128_load(b.as_ptr() as *const v128) })
+        }
+        #[inline(always)]
+        pub fn and(self, m: u8) -> B16 {
+            B16(v128_and(self.0, u8x16_splat(m)))
+        }
+        #[inline(always)]
+        pub fn or(self, o: B16) -> B16 {
+            B16(v128_or(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn shr(self, n: u32) -> B16 {
+            B16(u8x16_shr(self.0, n))
+        }
+        #[inline(always)]
+        pub fn shl(self, n: u32) -> B16 {
+            B16(i8x16_shl(self.0, n))
+        }
+        #[inline(always)]
+        pub fn sub(self, v: u8) -> B16 {
+            B16(i8x16_sub(self.0, u8x16_splat(v)))
+        }
+        /// Bit `i` of `bits` as `0x10` in byte `i` (the fifth bit of Q5_0/Q5_1 weights).
+        #[inline(always)]
+        pub fn bit4(bits: u16) -> B16 {
+            let v = u16x8_splat(bits);
+            let bytes = i8x16_swizzle(v, u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            let mask = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+            B16(v128_and(
+                u8x16_eq(v128_and(bytes, mask), mask),
+                u8x16_splat(0x10),
+            ))
+        }
+        /// The bytes as i8 times `x[..16]`: lane `i` = Σ over `j` in {2i, 2i+1, 8+2i, 9+2i}.
+        #[inline(always)]
+        pub fn dot(self, x: &[i16]) -> I4 {
+            assert!(x.len() >= 16);
+            // SAFETY: the assert keeps both 16-byte loads inside the slice.
+            unsafe {
+                let a = i32x4_dot_i16x8(
+                    i16x8_extend_low_i8x16(self.0),
+                    v128_load(x.as_ptr() as *const v128),
+                );
+                let b = i32x4_dot_i16x8(
+                    i16x8_extend_high_i8x16(self.0),
+                    v128_load(x.as_ptr().add(8) as *const v128),
+                );
+                I4(i32x4_add(a, b))
+            }
+        }
+    }
+
+    impl I4 {
+        #[inline(always)]
+        pub fn add(self, o: I4) -> I4 {
+            I4(i32x4_add(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn mul(self, s: i32) -> I4 {
+            I4(i32x4_mul(self.0, i32x4_splat(s)))
+        }
+        #[inline(always)]
+        pub fn to_f32(self) -> F4 {
+            F4(f32x4_convert_i32x4(self.0))
+        }
+    }
+
+    impl F4 {
+        #[inline(always)]
+        pub fn zero() -> F4 {
+            F4(f32x4_splat(0.0))
+        }
+        /// `self + v·s`, rounded after the product and after the sum.
+        #[inline(always)]
+        pub fn add_scaled(self, v: F4, s: f32) -> F4 {
+            F4(f32x4_add(self.0, f32x4_mul(v.0, f32x4_splat(s))))
+        }
+        /// `(l0 + l1) + (l2 + l3)`.
+        #[inline(always)]
+        pub fn sum(self) -> f32 {
+            (f32x4_extract_lane::<0>(self.0) + f32x4_extract_lane::<1>(self.0))
+                + (f32x4_extract_lane::<2>(self.0) + f32x4_extract_lane::<3>(self.0))
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod imp {
+    #[derive(Clone, Copy)]
+    pub struct B16([u8; 16]);
+    #[derive(Clone, Copy)]
+    pub struct I4([i32; 4]);
+    #[derive(Clone, Copy)]
+    pub struct F4([f32; 4]);
+
+    impl B16 {
+        #[inline(always)]
+        pub fn load(b: &[u8]) -> B16 {
+            B16(b[..16].try_into().unwrap())
+        }
+        #[inline(always)]
+        pub fn and(self, m: u8) -> B16 {
+            B16(self.0.map(|b| b & m))
+        }
+        #[inline(always)]
+        pub fn or(self, o: B16) -> B16 {
+            B16(std::array::from_fn(|i| self.0[i] | o.0[i]))
+        }
+        #[inline(always)]
+        pub fn shr(self, n: u32) -> B16 {
+            B16(self.0.map(|b| b >> n))
+        }
+        #[inline(always)]
+        pub fn shl(self, n: u32) -> B16 {
+            B16(self.0.map(|b| b << n))
+        }
+        #[inline(always)]
+        pub fn sub(self, v: u8) -> B16 {
+            B16(self.0.map(|b| b.wrapping_sub(v)))
+        }
+        /// Bit `i` of `bits` as `0x10` in byte `i` (the fifth bit of Q5_0/Q5_1 weights).
+        #[inline(always)]
+        pub fn bit4(bits: u16) -> B16 {
+            B16(std::array::from_fn(|i| (((bits >> i) & 1) as u8) << 4))
+        }
+        /// The bytes as i8 times `x[..16]`: lane `i` = Σ over `j` in {2i, 2i+1, 8+2i, 9+2i}.
+        #[inline(always)]
+        pub fn dot(self, x: &[i16]) -> I4 {
+            let x = &x[..16];
+            I4(std::array::from_fn(|i| {
+                [2 * i, 2 * i + 1, 8 + 2 * i, 9 + 2 * i]
+                    .iter()
+                    .map(|&j| self.0[j] as i8 as i32 * x[j] as i32)
+                    .sum()
+            }))
+        }
+    }
+
+    impl I4 {
+        #[inline(always)]
+        pub fn add(self, o: I4) -> I4 {
+            I4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+        }
+        #[inline(always)]
+        pub fn mul(self, s: i32) -> I4 {
+            I4(self.0.map(|v| v * s))
+        }
+        #[inline(always)]
+        pub fn to_f32(self) -> F4 {
+            F4(self.0.map(|v| v as f32))
+        }
+    }
+
+    impl F4 {
+        #[inline(always)]
+        pub fn zero() -> F4 {
+            F4([0.0; 4])
+        }
+        /// `self + v·s`, rounded after the product and after the sum.
+        #[inline(always)]
+        pub fn add_scaled(self, v: F4, s: f32) -> F4 {
+            F4(std::array::from_fn(|i| self.0[i] + v.0[i] * s))
+        }
+        /// `(l0 + l1) + (l2 + l3)`.
+        #[inline(always)]
+        pub fn sum(self) -> f32 {
+            (self.0[0] + self.0[1]) + (self.0[2] + self.0[3])
+        }
+    }
+}
+
+pub use imp::{B16, F4, I4};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_operations_and_the_dot_product_match_scalar_arithmetic() {
+        let w: [u8; 16] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let x: [i16; 16] = std::array::from_fn(|i| (i as i16 - 7) * 4093);
+        let b = B16::load(&w);
+        // Unpack: low nibble minus 8, the fifth bit of 0b1010_0000_1100_0101, as i8.
+        let u = b.and(0x0F).or(B16::bit4(0b1010_0000_1100_0101)).sub(8);
+        let expect: Vec<i32> = (0..16)
+            .map(|i| {
+                ((w[i] & 0x0F) | ((((0b1010_0000_1100_0101u16 >> i) & 1) as u8) << 4))
+                    .wrapping_sub(8) as i8 as i32
+            })
+            .collect();
+        let dot = u.dot(&x).mul(3).add(b.shr(4).shl(1).dot(&x));
+        let total: f32 = dot.to_f32().sum();
+        let scalar: i32 = (0..16)
+            .map(|i| 3 * expect[i] * x[i] as i32 + ((w[i] >> 4) << 1) as i8 as i32 * x[i] as i32)
+            .sum();
+        assert_eq!(total, scalar as f32);
+        let f = F4::zero().add_scaled(dot.to_f32(), 0.5);
+        assert_eq!(f.sum(), scalar as f32 * 0.5);
+    }
+}
