@@ -16,7 +16,7 @@
 //! In the 32-element 4- and 5-bit types byte `j` holds element `j` in its low nibble and element
 //! `j + 16` in its high nibble.
 
-use burn::tensor::{bf16, f16};
+use burn::tensor::bf16;
 
 use super::gguf::format_err;
 use crate::error::{Error, Result};
@@ -336,7 +336,7 @@ mod tests {
     fn half_converts_every_f16_as_the_half_crate_does() {
         for h in 0..=u16::MAX {
             let ours = super::half(&h.to_le_bytes());
-            let theirs = super::f16::from_bits(h).to_f32();
+            let theirs = f16::from_bits(h).to_f32();
             if theirs.is_nan() {
                 assert!(ours.is_nan(), "{h:#06x}");
             } else {
@@ -346,6 +346,7 @@ mod tests {
     }
 
     use super::*;
+    use burn::tensor::f16;
 
     fn h(x: f32) -> [u8; 2] {
         f16::from_f32(x).to_le_bytes()

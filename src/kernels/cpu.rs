@@ -212,8 +212,7 @@ fn dot_q45k(row: &[u8], x: &[XBlock], five: bool) -> f32 {
 
 /// Q6_K: 256 values of 6 bits (4 low in `ql`, 2 high in `qh`) minus 32, a signed 8-bit scale
 /// per 16. Values 128n + 32k + l (k = 0..4, l = 0..32) come from `ql[64n + l + 32(k & 1)]`
-/// (low nibble for k < 2) and bits 2k of `qh[32n + l]`. The two scales of a 32 multiply the
-/// integer lanes (|lane| ≤ 4·32·32767·128 per half: exact in i32).
+/// (low nibble for k < 2) and bits 2k of `qh[32n + l]`.
 fn dot_q6k(row: &[u8], x: &[XBlock]) -> f32 {
     let mut acc = F4::zero();
     for (b, x) in row.chunks_exact(210).zip(x.chunks_exact(8)) {
@@ -233,11 +232,9 @@ fn dot_q6k(row: &[u8], x: &[XBlock]) -> f32 {
                 };
                 let xb = &x[4 * n + k];
                 let s = &sc[8 * n + 2 * k..];
-                let p = w(0)
-                    .dot(&xb.q[..16])
-                    .mul(s[0] as i8 as i32)
-                    .add(w(1).dot(&xb.q[16..]).mul(s[1] as i8 as i32));
-                sum = sum.add_scaled(p.to_f32(), xb.d);
+                sum = sum
+                    .add_scaled(w(0).dot(&xb.q[..16]).to_f32(), s[0] as i8 as f32 * xb.d)
+                    .add_scaled(w(1).dot(&xb.q[16..]).to_f32(), s[1] as i8 as f32 * xb.d);
             }
         }
         acc = acc.add_scaled(sum, half(&b[208..210]));

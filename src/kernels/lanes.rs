@@ -1,7 +1,7 @@
 //! The few vector operations the CPU kernels need, in one place: WebAssembly `simd128` in the
-//! browser, plain arrays natively (which the compiler vectorizes). Both do the same operations
-//! lane by lane, and the float ones without fused multiply-adds, so a kernel written with them
-//! gives bitwise the same result on both: the native tests check what the browser computes.
+//! browser, SSE2 on x86-64, plain arrays elsewhere. All do the same operations lane by lane,
+//! and the float ones without fused multiply-adds, so a kernel written with them gives bitwise
+//! the same result everywhere: the native tests check what the browser computes.
 //!
 //! - [`B16`]: 16 bytes of packed weights, unpacked with byte-wise masks and shifts.
 //! - [`I4`]: four i32 lanes of an integer dot product ([`B16::dot`]).
@@ -82,10 +82,6 @@ mod imp {
             I4(i32x4_add(self.0, o.0))
         }
         #[inline(always)]
-        pub fn mul(self, s: i32) -> I4 {
-            I4(i32x4_mul(self.0, i32x4_splat(s)))
-        }
-        #[inline(always)]
         pub fn to_f32(self) -> F4 {
             F4(f32x4_convert_i32x4(self.0))
         }
@@ -110,8 +106,129 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+/// x86-64's baseline SSE2 has the same operations lane for lane: `pmaddwd` is
+/// `i32x4.dot_i16x8_s`, the f32 ones are IEEE per lane.
+#[cfg(target_arch = "x86_64")]
 mod imp {
+    use core::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub struct B16(__m128i);
+    #[derive(Clone, Copy)]
+    pub struct I4(__m128i);
+    #[derive(Clone, Copy)]
+    pub struct F4(__m128);
+
+    // SAFETY (every block below): SSE2 is part of x86-64, so the intrinsics are always
+    // available; loads are unaligned ones, inside slices whose length is asserted.
+    impl B16 {
+        #[inline(always)]
+        pub fn load(b: &[u8]) -> B16 {
+            assert!(b.len() >= 16);
+            B16(unsafe { _mm_loadu_si128(b.as_ptr() as *const __m128i) })
+        }
+        #[inline(always)]
+        pub fn and(self, m: u8) -> B16 {
+            B16(unsafe { _mm_and_si128(self.0, _mm_set1_epi8(m as i8)) })
+        }
+        #[inline(always)]
+        pub fn or(self, o: B16) -> B16 {
+            B16(unsafe { _mm_or_si128(self.0, o.0) })
+        }
+        #[inline(always)]
+        pub fn shr(self, n: u32) -> B16 {
+            // 16-bit shifts, then the bits that crossed from the neighbouring byte cleared.
+            B16(unsafe {
+                _mm_and_si128(
+                    _mm_srl_epi16(self.0, _mm_cvtsi32_si128(n as i32)),
+                    _mm_set1_epi8((0xFFu8 >> n) as i8),
+                )
+            })
+        }
+        #[inline(always)]
+        pub fn shl(self, n: u32) -> B16 {
+            B16(unsafe {
+                _mm_and_si128(
+                    _mm_sll_epi16(self.0, _mm_cvtsi32_si128(n as i32)),
+                    _mm_set1_epi8((0xFFu8 << n) as i8),
+                )
+            })
+        }
+        #[inline(always)]
+        pub fn sub(self, v: u8) -> B16 {
+            B16(unsafe { _mm_sub_epi8(self.0, _mm_set1_epi8(v as i8)) })
+        }
+        /// Bit `i` of `bits` as `0x10` in byte `i` (the fifth bit of Q5_0/Q5_1 weights).
+        #[inline(always)]
+        pub fn bit4(bits: u16) -> B16 {
+            unsafe {
+                let bytes = _mm_unpacklo_epi64(
+                    _mm_set1_epi8(bits as u8 as i8),
+                    _mm_set1_epi8((bits >> 8) as u8 as i8),
+                );
+                let mask = _mm_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+                B16(_mm_and_si128(
+                    _mm_cmpeq_epi8(_mm_and_si128(bytes, mask), mask),
+                    _mm_set1_epi8(0x10),
+                ))
+            }
+        }
+        /// The bytes as i8 times `x[..16]`: lane `i` = Σ over `j` in {2i, 2i+1, 8+2i, 9+2i}.
+        #[inline(always)]
+        pub fn dot(self, x: &[i16]) -> I4 {
+            assert!(x.len() >= 16);
+            unsafe {
+                // i8 → i16: each byte doubled into a 16-bit lane, then shifted down with sign.
+                let lo = _mm_srai_epi16(_mm_unpacklo_epi8(self.0, self.0), 8);
+                let hi = _mm_srai_epi16(_mm_unpackhi_epi8(self.0, self.0), 8);
+                let a = _mm_madd_epi16(lo, _mm_loadu_si128(x.as_ptr() as *const __m128i));
+                let b = _mm_madd_epi16(hi, _mm_loadu_si128(x.as_ptr().add(8) as *const __m128i));
+                I4(_mm_add_epi32(a, b))
+            }
+        }
+    }
+
+    impl I4 {
+        #[inline(always)]
+        pub fn add(self, o: I4) -> I4 {
+            I4(unsafe { _mm_add_epi32(self.0, o.0) })
+        }
+        #[inline(always)]
+        pub fn to_f32(self) -> F4 {
+            F4(unsafe { _mm_cvtepi32_ps(self.0) })
+        }
+    }
+
+    impl F4 {
+        #[inline(always)]
+        pub fn zero() -> F4 {
+            F4(unsafe { _mm_setzero_ps() })
+        }
+        /// `self + v·s`, rounded after the product and after the sum.
+        #[inline(always)]
+        pub fn add_scaled(self, v: F4, s: f32) -> F4 {
+            F4(unsafe { _mm_add_ps(self.0, _mm_mul_ps(v.0, _mm_set1_ps(s))) })
+        }
+        /// `(l0 + l1) + (l2 + l3)`.
+        #[inline(always)]
+        pub fn sum(self) -> f32 {
+            let mut l = [0f32; 4];
+            unsafe { _mm_storeu_ps(l.as_mut_ptr(), self.0) };
+            (l[0] + l[1]) + (l[2] + l[3])
+        }
+    }
+}
+
+/// Plain arrays: the other targets, and the tests' model of the vector versions.
+#[cfg(any(
+    test,
+    not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))
+))]
+#[allow(dead_code)]
+mod portable {
     #[derive(Clone, Copy)]
     pub struct B16([u8; 16]);
     #[derive(Clone, Copy)]
@@ -168,10 +285,6 @@ mod imp {
             I4(std::array::from_fn(|i| self.0[i] + o.0[i]))
         }
         #[inline(always)]
-        pub fn mul(self, s: i32) -> I4 {
-            I4(self.0.map(|v| v * s))
-        }
-        #[inline(always)]
         pub fn to_f32(self) -> F4 {
             F4(self.0.map(|v| v as f32))
         }
@@ -195,11 +308,66 @@ mod imp {
     }
 }
 
+#[cfg(not(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+)))]
+use portable as imp;
+
 pub use imp::{B16, F4, I4};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every operation on many random bytes and activations: the target's vector version
+    /// against the plain arrays, bit for bit.
+    #[test]
+    fn vector_lanes_equal_the_plain_arrays() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let w: [u8; 16] = std::array::from_fn(|_| next() as u8);
+            let x: [i16; 16] = std::array::from_fn(|_| next() as i16);
+            let (bits, n, m, v) = (
+                next() as u16,
+                (next() % 8) as u32,
+                next() as u8,
+                next() as u8,
+            );
+            let s = f32::from_bits((next() as u32 & 0x3FFF_FFFF) | 0x3000_0000);
+            let ours = |b: B16| {
+                let b = b.shr(n).or(B16::bit4(bits)).shl(n % 5).and(m).sub(v);
+                let d = b.dot(&x).add(B16::load(&w).dot(&x));
+                F4::zero()
+                    .add_scaled(d.to_f32(), s)
+                    .add_scaled(d.to_f32(), -s * 0.75)
+                    .sum()
+            };
+            let plain = |b: portable::B16| {
+                let b = b
+                    .shr(n)
+                    .or(portable::B16::bit4(bits))
+                    .shl(n % 5)
+                    .and(m)
+                    .sub(v);
+                let d = b.dot(&x).add(portable::B16::load(&w).dot(&x));
+                portable::F4::zero()
+                    .add_scaled(d.to_f32(), s)
+                    .add_scaled(d.to_f32(), -s * 0.75)
+                    .sum()
+            };
+            assert_eq!(
+                ours(B16::load(&w)).to_bits(),
+                plain(portable::B16::load(&w)).to_bits()
+            );
+        }
+    }
 
     #[test]
     fn byte_operations_and_the_dot_product_match_scalar_arithmetic() {
@@ -214,7 +382,11 @@ mod tests {
                     .wrapping_sub(8) as i8 as i32
             })
             .collect();
-        let dot = u.dot(&x).mul(3).add(b.shr(4).shl(1).dot(&x));
+        let dot = u
+            .dot(&x)
+            .add(u.dot(&x))
+            .add(u.dot(&x))
+            .add(b.shr(4).shl(1).dot(&x));
         let total: f32 = dot.to_f32().sum();
         let scalar: i32 = (0..16)
             .map(|i| 3 * expect[i] * x[i] as i32 + ((w[i] >> 4) << 1) as i8 as i32 * x[i] as i32)

@@ -18,6 +18,9 @@ use crate::formats::GgmlType;
 const PANEL: usize = 64;
 /// From this many activation rows on, a product dequantizes panels and uses `gemm`.
 const GEMM_FROM: usize = 4;
+/// Natively, rows of a matrix-vector product per thread task.
+#[cfg(not(target_arch = "wasm32"))]
+const ROWS_PER_TASK: usize = 256;
 
 /// A weight matrix in its ggml blocks: row `r` is `bytes[offset + r·row_bytes ..]`.
 #[derive(Clone)]
@@ -125,16 +128,29 @@ impl QMatrix {
         out
     }
 
-    /// `y = W·x` for one row of activations (`x.len() = cols`, `y.len() = rows`).
+    /// `y = W·x` for one row of activations (`x.len() = cols`, `y.len() = rows`). Natively
+    /// the rows are shared among threads (each row's sum is the same either way).
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         assert_eq!((x.len(), y.len()), (self.cols, self.rows));
         let prepared = cpu::Activations::for_kind(self.kind, x);
-        for (r, out) in y.iter_mut().enumerate() {
-            *out = cpu::dot_row(self.kind, self.row(r), &prepared);
+        let rows = |first: usize, out: &mut [f32]| {
+            for (r, out) in out.iter_mut().enumerate() {
+                *out = cpu::dot_row(self.kind, self.row(first + r), &prepared);
+            }
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            y.par_chunks_mut(ROWS_PER_TASK)
+                .enumerate()
+                .for_each(|(i, out)| rows(i * ROWS_PER_TASK, out));
         }
+        #[cfg(target_arch = "wasm32")]
+        rows(0, y);
     }
 
     /// `y = x·Wᵀ` for `m` rows of activations (`x`: m × cols, `y`: m × rows, row-major).
+    /// Natively each thread takes a range of weight rows into a buffer of its own.
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) {
         assert_eq!((x.len(), y.len()), (m * self.cols, m * self.rows));
         if m < GEMM_FROM {
@@ -143,9 +159,45 @@ impl QMatrix {
             }
             return;
         }
-        let mut panel = vec![0f32; PANEL.min(self.rows) * self.cols];
-        for r0 in (0..self.rows).step_by(PANEL) {
-            let n = PANEL.min(self.rows - r0);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            let ranges: Vec<usize> = (0..self.rows).step_by(PANEL * 4).collect();
+            if ranges.len() > 1 {
+                let parts: Vec<(usize, usize, Vec<f32>)> = ranges
+                    .into_par_iter()
+                    .map(|a| {
+                        let b = (a + PANEL * 4).min(self.rows);
+                        let mut part = vec![0f32; m * (b - a)];
+                        self.panels(x, m, a..b, &mut part, a, b - a);
+                        (a, b, part)
+                    })
+                    .collect();
+                for (a, b, part) in parts {
+                    for (yr, pr) in y.chunks_exact_mut(self.rows).zip(part.chunks_exact(b - a)) {
+                        yr[a..b].copy_from_slice(pr);
+                    }
+                }
+                return;
+            }
+        }
+        self.panels(x, m, 0..self.rows, y, 0, self.rows);
+    }
+
+    /// Weight rows `range`, a panel at a time dequantized and multiplied by `gemm`, into
+    /// columns `range.start - base..` of `y` (row stride `ldy`).
+    fn panels(
+        &self,
+        x: &[f32],
+        m: usize,
+        range: std::ops::Range<usize>,
+        y: &mut [f32],
+        base: usize,
+        ldy: usize,
+    ) {
+        let mut panel = vec![0f32; PANEL.min(range.len()) * self.cols];
+        for r0 in range.clone().step_by(PANEL) {
+            let n = PANEL.min(range.end - r0);
             let bytes = &self.data[self.offset + r0 * self.row_bytes..][..n * self.row_bytes];
             cpu::dequantize_rows(self.kind, bytes, self.cols, &mut panel[..n * self.cols]);
             cpu::gemm_panel(
@@ -155,8 +207,8 @@ impl QMatrix {
                 &panel[..n * self.cols],
                 n,
                 y,
-                r0,
-                self.rows,
+                r0 - base,
+                ldy,
             );
         }
     }

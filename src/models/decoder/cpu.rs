@@ -182,8 +182,9 @@ impl CpuDecoder<'_> {
             .then(|| c.sliding_window.expect("sliding"));
         let (keys, values) = (&cache.k[layer], &cache.v[layer]);
         let mut out = vec![0f32; seq * c.q_dim()];
-        let mut scores = Vec::new();
-        for t in 0..seq {
+        // One query position: all its heads into `out` (`q_dim` values).
+        let position = |t: usize, out: &mut [f32]| {
+            let mut scores = Vec::new();
             let pos = start + t;
             let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
             for h in 0..heads {
@@ -202,7 +203,7 @@ impl CpuDecoder<'_> {
                     *s = (*s - max).exp();
                     sum += *s;
                 }
-                let o = &mut out[t * c.q_dim() + h * hd..][..hd];
+                let o = &mut out[h * hd..][..hd];
                 for (j, p) in (first..=pos).zip(&scores) {
                     let v = &values[j * kvd + kvh * hd..][..hd];
                     let w = p / sum;
@@ -211,6 +212,18 @@ impl CpuDecoder<'_> {
                     }
                 }
             }
+        };
+        // Natively the positions of a prompt are shared among threads.
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            out.par_chunks_mut(c.q_dim())
+                .enumerate()
+                .for_each(|(t, o)| position(t, o));
+        }
+        #[cfg(target_arch = "wasm32")]
+        for (t, o) in out.chunks_exact_mut(c.q_dim()).enumerate() {
+            position(t, o);
         }
         out
     }
