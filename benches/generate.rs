@@ -1,6 +1,6 @@
 //! `cargo bench --bench generate`: the generator natively, per model file and engine: load from
 //! bytes already in memory, prefill of a 512-token prompt, decode of 64 tokens (end-of-turn
-//! ignored), weight bytes and resident memory growth during the load. Engines: `cpu` and `wgpu`
+//! ignored; on wgpu 64 and 16), weight bytes and resident memory growth during the load. Engines: `cpu` and `wgpu`
 //! (when an adapter is present) keep the weights in their quantized blocks; `cpu-f32` and
 //! `wgpu-f32` run the generator as it was before (every matrix dequantized to f32 on load, Burn's
 //! tensor operations): the reference, measured in the same run. On wgpu also the bytes uploaded
@@ -13,9 +13,13 @@ use localrag::{GenerateParams, Generator, cpu_device, gpu_device};
 
 const PROMPT: usize = 512;
 const DECODE: usize = 64;
+/// On wgpu, which is lavapipe (a CPU emulation) on the machines this runs on: a shorter prompt
+/// and fewer tokens.
+const PROMPT_GPU: usize = 64;
+const DECODE_GPU: usize = 16;
 
-/// Exactly `PROMPT` token ids of ordinary prose (the browser bench uses the same text).
-pub fn prompt_ids(g: &Generator) -> Vec<u32> {
+/// Exactly `n` token ids of ordinary prose (the browser bench uses the same text).
+pub fn prompt_ids(g: &Generator, n: usize) -> Vec<u32> {
     let text = (0..400)
         .map(|i| {
             format!(
@@ -24,8 +28,8 @@ pub fn prompt_ids(g: &Generator) -> Vec<u32> {
         })
         .collect::<String>();
     let ids = g.tokenizer().encode(&text).unwrap();
-    assert!(ids.len() >= PROMPT);
-    ids[..PROMPT].to_vec()
+    assert!(ids.len() >= n);
+    ids[..n].to_vec()
 }
 
 /// Resident memory of this process, in bytes (Linux).
@@ -46,8 +50,17 @@ fn main() {
     if std::path::Path::new(gemma).exists() {
         models.push(("gemma3-270m-q4_k_m", gemma.into()));
     }
+    // Filters (comma-separated): scripts/bench.sh runs one process per model and engine, so
+    // that each load's resident memory growth is not hidden by memory an earlier one freed.
     let only = std::env::var("LOCALRAG_BENCH_BACKENDS").ok();
+    let only_models = std::env::var("LOCALRAG_BENCH_MODELS").ok();
     for (model, path) in models {
+        if only_models
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|m| m == model))
+        {
+            continue;
+        }
         let bytes = std::fs::read(&path).expect("GGUF model: run `make assets test-models`");
         for engine in ["cpu", "cpu-f32", "wgpu", "wgpu-f32"] {
             if only
@@ -80,7 +93,12 @@ fn main() {
             // The file's bytes were already resident (a copy made before `before`).
             let rss_growth = rss().saturating_sub(before);
             let weight_bytes = g.model().weight_bytes();
-            let ids = prompt_ids(&g);
+            let (prompt, decode_tokens) = if engine.starts_with("wgpu") {
+                (PROMPT_GPU, DECODE_GPU)
+            } else {
+                (PROMPT, DECODE)
+            };
+            let ids = prompt_ids(&g, prompt);
             // Warm-up: compile the kernels of both shapes.
             let params = GenerateParams {
                 max_tokens: 2,
@@ -91,7 +109,7 @@ fn main() {
             pollster::block_on(w.run(&mut ())).unwrap();
 
             let params = GenerateParams {
-                max_tokens: DECODE,
+                max_tokens: decode_tokens,
                 ignore_eos: true,
                 ..Default::default()
             };
@@ -108,9 +126,9 @@ fn main() {
                 .map_or("null".to_string(), |d| d.to_string());
             let gpu_bytes = g.model().gpu_bytes();
             println!(
-                "{{\"bench\":\"generate\",\"where\":\"native\",\"engine\":\"localrag\",\"backend\":\"{engine}\",\"model\":\"{model}\",\"file_bytes\":{},\"prompt_tokens\":{PROMPT},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes},\"gpu_bytes\":{gpu_bytes},\"dispatches_per_step\":{dispatches},\"rss_growth\":{rss_growth}}}",
+                "{{\"bench\":\"generate\",\"where\":\"native\",\"engine\":\"localrag\",\"backend\":\"{engine}\",\"model\":\"{model}\",\"file_bytes\":{},\"prompt_tokens\":{prompt},\"decode_tokens\":{decoded},\"load_ms\":{load_ms:.0},\"prefill_s\":{prefill:.3},\"prefill_tok_s\":{:.1},\"decode_s\":{decode:.3},\"decode_tok_s\":{:.2},\"weight_bytes\":{weight_bytes},\"gpu_bytes\":{gpu_bytes},\"dispatches_per_step\":{dispatches},\"rss_growth\":{rss_growth}}}",
                 bytes.len(),
-                PROMPT as f64 / prefill,
+                prompt as f64 / prefill,
                 decoded as f64 / decode,
             );
         }

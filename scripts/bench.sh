@@ -13,7 +13,13 @@ cargo bench --bench index 2>/dev/null | tee -a "$out"
 # Real embeddings (cached in .cache/bench after the first run, which embeds for ~15 minutes).
 REAL="${BENCH_REAL:-100000}" cargo bench --bench index 2>/dev/null | tee -a "$out"
 echo "== native generator (cargo bench --bench generate)"
-cargo bench --bench generate 2>/dev/null | tee -a "$out"
+# One process per model and engine: a load's resident memory growth is only visible in a
+# process where no earlier load freed memory the allocator keeps.
+for model in ${BENCH_GEN_MODELS:-smollm2-135m-q4_1 gemma3-270m-q4_k_m}; do
+  for engine in cpu cpu-f32 wgpu wgpu-f32; do
+    LOCALRAG_BENCH_MODELS=$model LOCALRAG_BENCH_BACKENDS=$engine cargo bench --bench generate 2>/dev/null | tee -a "$out"
+  done
+done
 echo "== browser (tests/e2e/bench.mjs, headless Chromium)"
 rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
 # wllama (the generator's reference engine) and the test-only Gemma file, served from the same

@@ -558,7 +558,8 @@ fn the_backend_flag_places_every_model() {
 }
 
 /// `generate --raw` on every other architecture: Gemma 3 (SentencePiece, k-quants) and the
-/// tiny Qwen2 / Qwen3 / Llama 3 files give the reference's prompt ids and first greedy tokens.
+/// tiny Qwen2 / Qwen3 / Llama 3 files give the reference's prompt ids and first greedy tokens;
+/// so do SmolLM2's requantized files, as a chat.
 #[test]
 fn generate_runs_every_architecture() {
     let golden: serde_json::Value = serde_json::from_slice(
@@ -608,5 +609,29 @@ fn generate_runs_every_architecture() {
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         let line = &json_lines(&out)[0];
         assert_eq!(line["ids"].as_array().unwrap().len(), 3, "{name}");
+    }
+    // SmolLM2 requantized into the other block types, as a chat: the reference's first tokens.
+    for q in ["q8_0", "q5_0", "q4_k", "q5_k", "q6_k"] {
+        let model = dir.join(format!("smollm2-requant/smollm2-135m-{q}.gguf"));
+        let out = run(
+            &[
+                "generate",
+                "--model",
+                model.to_str().unwrap(),
+                "--max-tokens",
+                "4",
+                "--json",
+            ],
+            "What is the capital of Italy, and what is it famous for?",
+        );
+        assert!(out.status.success(), "{q}: {}", stderr(&out));
+        let line = &json_lines(&out)[0];
+        let case = &golden[format!("smollm2-{q}")]["cases"][0];
+        assert_eq!(line["prompt_ids"], case["ids"], "{q}");
+        assert_eq!(
+            line["ids"].as_array().unwrap()[..],
+            case["greedy"].as_array().unwrap()[..4],
+            "{q}"
+        );
     }
 }

@@ -148,27 +148,33 @@ if (suites.includes('generate')) {
           await w.exit();
           continue;
         }
-        const memBefore = __wasmMemoryBytes();
-        // `cpu-f32`/`webgpu-f32`: the generator as it ran before it kept the blocks (every weight
-        // dequantized to f32 on load, Burn's tensor operations) on the same device, measured in
-        // the same run as the reference.
-        const g = engine.endsWith('-f32')
-          ? await Generator.__loadF32({ model: bytes, backend: engine.slice(0, -4) })
-          : await Generator.load({ model: bytes, backend: engine });
-        const loadGrowth = __wasmMemoryBytes() - memBefore;
-        const ids = g.tokenize(text, true);
-        await g.generate(ids, { maxTokens: 2, ignoreEos: true }); // warm-up: kernels compile
-        const r = await g.generate(ids, { maxTokens: decode + 1, ignoreEos: true });
-        const decoded = r.usage.completionTokens - 1;
-        push({ bench: 'generate', where: 'browser', engine: 'localrag', backend: engine, actual: g.backend, model: name, round,
-          file_bytes: bytes.length, prompt_tokens: ids.length, decode_tokens: decoded, load_ms: Math.round(g.loadMs),
-          prefill_tok_s: +(ids.length / (r.timings.prefillMs / 1000)).toFixed(1),
-          decode_tok_s: +(decoded / (r.timings.decodeMs / 1000)).toFixed(2), weight_bytes: g.weightBytes,
-          wasm_memory_growth_load: engine === firstEngine ? firstLoadGrowth : loadGrowth,
-          first_load: engine === firstEngine,
-          wasm_memory_growth: __wasmMemoryBytes() - memBefore,
-          rss_growth: (await rss()) - rssBefore });
-        g.free();
+        try {
+          const memBefore = __wasmMemoryBytes();
+          // `cpu-f32`/`webgpu-f32`: the generator as it ran before it kept the blocks (every weight
+          // dequantized to f32 on load, Burn's tensor operations) on the same device, measured in
+          // the same run as the reference.
+          const g = engine.endsWith('-f32')
+            ? await Generator.__loadF32({ model: bytes, backend: engine.slice(0, -4) })
+            : await Generator.load({ model: bytes, backend: engine });
+          const loadGrowth = __wasmMemoryBytes() - memBefore;
+          const ids = g.tokenize(text, true);
+          await g.generate(ids, { maxTokens: 2, ignoreEos: true }); // warm-up: kernels compile
+          const r = await g.generate(ids, { maxTokens: decode + 1, ignoreEos: true });
+          const decoded = r.usage.completionTokens - 1;
+          push({ bench: 'generate', where: 'browser', engine: 'localrag', backend: engine, actual: g.backend, model: name, round,
+            file_bytes: bytes.length, prompt_tokens: ids.length, decode_tokens: decoded, load_ms: Math.round(g.loadMs),
+            prefill_tok_s: +(ids.length / (r.timings.prefillMs / 1000)).toFixed(1),
+            decode_tok_s: +(decoded / (r.timings.decodeMs / 1000)).toFixed(2), weight_bytes: g.weightBytes,
+            wasm_memory_growth_load: engine === firstEngine ? firstLoadGrowth : loadGrowth,
+            first_load: engine === firstEngine,
+            wasm_memory_growth: __wasmMemoryBytes() - memBefore,
+            rss_growth: (await rss()) - rssBefore });
+          g.free();
+        } catch (e) {
+          // One engine failing (e.g. a software GPU) does not end the page: the row says why.
+          push({ bench: 'generate', where: 'browser', engine: 'localrag', backend: engine, model: name, round,
+            error: `${e.code ?? ''} ${e.message ?? e}`.trim() });
+        }
       }
     }
   }

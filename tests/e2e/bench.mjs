@@ -16,11 +16,12 @@ try {
   const page = await browser.newPage();
   // The resident memory of Chromium's renderer processes (the page and its workers), in bytes.
   await page.exposeFunction('rendererRss', () => rendererRss());
-  page.on('pageerror', (e) => console.error('page error:', e.message));
+  // An uncaught error ends the run instead of waiting for the page to finish.
+  const failed = new Promise((_, reject) => page.on('pageerror', (e) => reject(new Error(`page error: ${e.message}`))));
   // Rows are printed as they finish (stderr), the full list at the end (stdout).
   page.on('console', (m) => { if (m.text().startsWith('bench-row ')) console.error(m.text().slice(10)); });
   await page.goto(`${server.url}bench.html${query}`);
-  await page.waitForSelector('body[data-state=done]', { timeout: 3_600_000 });
+  await Promise.race([page.waitForSelector('body[data-state=done]', { timeout: 3_600_000 }), failed]);
   for (const row of await page.evaluate(() => window.benchResults)) console.log(JSON.stringify(row));
   const ua = await page.evaluate(() => navigator.userAgent);
   console.log(JSON.stringify({ where: 'browser', userAgent: ua }));
