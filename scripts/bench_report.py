@@ -111,7 +111,8 @@ if gen:
     print("A prompt of 512 tokens (the same prose everywhere; wllama tokenizes the same text itself), then 64 tokens "
           "generated greedily with end of text ignored, after one warm-up generation (WebGPU in the browser: a shorter "
           "prompt and fewer tokens, see the tokens column, as SwiftShader is slow). *cpu* keeps the weights in "
-          "their quantized blocks (16-bit activation integer dot products, wasm simd128 in the browser); *webgpu*/*wgpu* "
+          "their quantized blocks (16-bit activation integer dot products: wasm simd128 in the browser, SSE2 and "
+          "rayon's threads natively); *webgpu*/*wgpu* "
           "keep them too (WGSL kernels that dequantize each weight where they read it). *cpu-f32*/*wgpu-f32*/*webgpu-f32* "
           "run the generator as it was before the quantized kernels — every weight dequantized to f32 on load, Burn's "
           "tensor operations — the reference, measured in the same run (each quantized row is compared with the f32 "
@@ -156,7 +157,8 @@ if gen:
             ref = best.get((k[0], model, "localrag", f"{base}-f32"))
             wl = best.get((k[0], model, "wllama", ""))
             def ratio(base):
-                if not base or base is r:
+                # Only between runs of the same prompt length (WebGPU runs a shorter one).
+                if not base or base is r or abs(base.get("prompt_tokens", 0) - r.get("prompt_tokens", 0)) > 16:
                     return "–"
                 return f"{r['prefill_tok_s'] / base['prefill_tok_s']:.2f} / {r['decode_tok_s'] / base['decode_tok_s']:.2f}"
             f = r.get("file_bytes")
@@ -173,6 +175,9 @@ if gen:
                   f"{r['prefill_tok_s']:.1f} | {r['decode_tok_s']:.2f} | "
                   f"{ratio(ref)} | {ratio(wl)} | {r.get('load_ms', '–')} | {', '.join(mem) or '–'} | "
                   f"{r.get('dispatches_per_step') or '–'} |")
+    notes = "benches/notes/generator.md"
+    if os.path.exists(notes):
+        print("\n" + open(notes).read().strip())
     for r in failed:
         print(f"\nFailed: {r['where']} {r.get('backend') or r.get('engine')} on {r.get('model')}: {r['error']}")
 print("\n## Package size\n")
