@@ -98,13 +98,13 @@ $(TEST_MODELS)/gemma3-270m/.verified:
 	scripts/fetch-gemma.sh $(TEST_MODELS)/gemma3-270m
 # Tiny random Qwen2 / Qwen3 / Llama 3 layouts (about 1 MB each), written by a script; the tests
 # check their SHA-256 against the golden file, so they are the same bytes on every machine.
-$(TEST_MODELS)/tiny/.built: tests/reference/make_tiny_models.py
+$(TEST_MODELS)/tiny/.built: tests/reference/make_tiny_models.py tests/reference/kquants.py
 	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
 	python3 tests/reference/make_tiny_models.py $(TEST_MODELS)/tiny
 	touch $@
 # SmolLM2's weights requantized into Q8_0, Q5_0, Q4_K, Q5_K and Q6_K files (about 600 MB in all,
 # 20 s); the tests check their SHA-256 against the golden file.
-$(TEST_MODELS)/smollm2-requant/.built: tests/reference/make_requantized.py $(SMOLLM_DIR)/.verified
+$(TEST_MODELS)/smollm2-requant/.built: tests/reference/make_requantized.py tests/reference/kquants.py $(SMOLLM_DIR)/.verified
 	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
 	python3 tests/reference/make_requantized.py $(SMOLLM_DIR)/$(SMOLLM_FILE) $(TEST_MODELS)/smollm2-requant
 	touch $@

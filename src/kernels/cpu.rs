@@ -14,8 +14,11 @@
 //!   with every activation row by `gemm`, so the dequantization costs 1/rows of the product.
 //! - **F32/F16/BF16 weights**: f32 dot products with the activations as they are.
 //!
-//! Integer sums are exact, and every f32 step is the same sequence on every target, so native
-//! and wasm results are bitwise identical: the native tests check what the browser computes.
+//! In the one-row products integer sums are exact and every f32 step is the same sequence on
+//! every target ([`super::lanes`]), so native and wasm results are bitwise identical: the native
+//! tests check what the browser computes. The many-row products are `gemm`'s, whose kernels
+//! differ per target (fused multiply-adds natively), so prompt logits may differ in the last
+//! bits between targets.
 
 use burn::tensor::bf16;
 

@@ -5,8 +5,8 @@ writes them, rope frequency factors, an untied output head), for the generator's
 
 Weights come from a fixed xorshift stream (the same bytes on every machine and numpy version)
 and are stored in the block types the tests need: Q8_0, Q4_0, Q5_1, Q4_K, Q5_K and Q6_K, the
-k-quants by the reference quantizer below (simple min/max scales, checked against `gguf`'s
-dequantize on every tensor). The tokenizer is a byte-level BPE over GPT-2's byte alphabet with
+k-quants by the reference quantizer of `kquants.py` (simple min/max scales, checked against
+`gguf`'s dequantize on every tensor). The tokenizer is a byte-level BPE over GPT-2's byte alphabet with
 a few merges, the model family's special tokens, its pre-tokenizer name and a chat template.
 
 Usage: python3 tests/reference/make_tiny_models.py OUT_DIR
@@ -18,9 +18,10 @@ import sys
 import numpy as np
 from gguf import GGMLQuantizationType as T
 from gguf import GGUFWriter
-from gguf.quants import dequantize, quantize
 
-QK_K = 256
+sys.path.insert(0, os.path.dirname(__file__))
+from kquants import encode  # noqa: E402
+
 
 
 class Stream:
@@ -41,104 +42,6 @@ class Stream:
             out[i] = (v >> 11) / float(1 << 53) * 2.0 - 1.0
         self.s = np.uint64(s)
         return out
-
-
-def f16(x):
-    return np.asarray(x, dtype=np.float16)
-
-
-def pack_scales_k4(sc, m):
-    """The 12 bytes of Q4_K/Q5_K's eight 6-bit scales and mins (ggml's get_scale_min_k4)."""
-    q = np.zeros(12, dtype=np.uint8)
-    for j in range(8):
-        if j < 4:
-            q[j] = sc[j] & 63
-            q[j + 4] = m[j] & 63
-        else:
-            q[j + 4] = (sc[j] & 15) | ((m[j] & 15) << 4)
-            q[j - 4] |= (sc[j] >> 4) << 6
-            q[j] |= (m[j] >> 4) << 6
-    return q
-
-
-def quantize_k45(x, five):
-    """Q4_K / Q5_K: per 32, x ≈ d·sc·q − dmin·m with q in 0..15 (0..31)."""
-    top = 31 if five else 15
-    out = []
-    for blk in x.reshape(-1, QK_K):
-        sub = blk.reshape(8, 32)
-        lo = np.minimum(sub.min(axis=1), 0.0)
-        scale = (sub.max(axis=1) - lo) / top
-        d = max(scale.max() / 63, 1e-12)
-        dmin = max((-lo).max() / 63, 1e-12)
-        sc = np.clip(np.round(scale / d), 0, 63).astype(np.uint8)
-        m = np.clip(np.round(-lo / dmin), 0, 63).astype(np.uint8)
-        d16, dmin16 = f16(d), f16(dmin)
-        eff_d = np.float32(d16) * sc
-        eff_m = np.float32(dmin16) * m
-        q = np.zeros((8, 32), dtype=np.uint8)
-        for j in range(8):
-            if eff_d[j] > 0:
-                q[j] = np.clip(np.round((sub[j] + eff_m[j]) / eff_d[j]), 0, top)
-        qs = np.zeros(128, dtype=np.uint8)
-        qh = np.zeros(32, dtype=np.uint8)
-        for g in range(4):
-            qs[32 * g:32 * g + 32] = (q[2 * g] & 15) | ((q[2 * g + 1] & 15) << 4)
-            if five:
-                qh |= ((q[2 * g] >> 4) & 1) << (2 * g)
-                qh |= ((q[2 * g + 1] >> 4) & 1) << (2 * g + 1)
-        parts = [d16.tobytes(), dmin16.tobytes(), pack_scales_k4(sc, m).tobytes()]
-        if five:
-            parts.append(qh.tobytes())
-        parts.append(qs.tobytes())
-        out.append(b"".join(parts))
-    return np.frombuffer(b"".join(out), dtype=np.uint8)
-
-
-def quantize_q6k(x):
-    """Q6_K: per 16, x ≈ d·sc·(q − 32) with q in 0..63 and a signed 8-bit scale."""
-    out = []
-    for blk in x.reshape(-1, QK_K):
-        sub = blk.reshape(16, 16)
-        amax_i = np.abs(sub).argmax(axis=1)
-        peak = sub[np.arange(16), amax_i]
-        scale = -peak / 32.0
-        d = max(np.abs(scale).max() / 127, 1e-12)
-        sc = np.clip(np.round(scale / d), -128, 127).astype(np.int8)
-        d16 = f16(d)
-        q = np.full((16, 16), 32, dtype=np.int32)
-        for j in range(16):
-            e = np.float32(d16) * sc[j]
-            if e != 0:
-                q[j] = np.clip(np.round(sub[j] / e) + 32, 0, 63)
-        q = q.reshape(256).astype(np.uint8)
-        ql = np.zeros(128, dtype=np.uint8)
-        qh = np.zeros(64, dtype=np.uint8)
-        for n in range(2):
-            v = q[128 * n:128 * n + 128]
-            q1, q2, q3, q4 = v[0:32], v[32:64], v[64:96], v[96:128]
-            ql[64 * n:64 * n + 32] = (q1 & 15) | ((q3 & 15) << 4)
-            ql[64 * n + 32:64 * n + 64] = (q2 & 15) | ((q4 & 15) << 4)
-            qh[32 * n:32 * n + 32] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
-        out.append(ql.tobytes() + qh.tobytes() + sc.tobytes() + d16.tobytes())
-    return np.frombuffer(b"".join(out), dtype=np.uint8)
-
-
-def encode(w, kind):
-    """Blocks of `kind` for the f32 matrix w (rows × cols), checked against gguf's dequantize."""
-    w = np.asarray(w, dtype=np.float32)
-    if kind == T.F32:
-        return w
-    if kind in (T.Q4_K, T.Q5_K):
-        data = quantize_k45(w.reshape(-1), kind == T.Q5_K).reshape(w.shape[0], -1)
-    elif kind == T.Q6_K:
-        data = quantize_q6k(w.reshape(-1)).reshape(w.shape[0], -1)
-    else:
-        data = quantize(w, kind)
-    back = dequantize(data, kind).reshape(w.shape)
-    err = np.abs(back - w).max() / max(np.abs(w).max(), 1e-12)
-    assert err < 0.15, f"{kind.name}: relative error {err}"
-    return data
 
 
 def byte_alphabet():
