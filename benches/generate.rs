@@ -52,21 +52,15 @@ fn main() {
     }
     // Filters (comma-separated): scripts/bench.sh runs one process per model and engine, so
     // that each load's resident memory growth is not hidden by memory an earlier one freed.
-    let only = std::env::var("LOCALRAG_BENCH_BACKENDS").ok();
-    let only_models = std::env::var("LOCALRAG_BENCH_MODELS").ok();
+    let skipped =
+        |var: &str, name: &str| std::env::var(var).is_ok_and(|o| !o.split(',').any(|x| x == name));
     for (model, path) in models {
-        if only_models
-            .as_ref()
-            .is_some_and(|o| !o.split(',').any(|m| m == model))
-        {
+        if skipped("LOCALRAG_BENCH_MODELS", model) {
             continue;
         }
         let bytes = std::fs::read(&path).expect("GGUF model: run `make assets test-models`");
         for engine in ["cpu", "cpu-f32", "wgpu", "wgpu-f32"] {
-            if only
-                .as_ref()
-                .is_some_and(|o| !o.split(',').any(|b| b == engine))
-            {
+            if skipped("LOCALRAG_BENCH_BACKENDS", engine) {
                 continue;
             }
             let device = if engine.starts_with("wgpu") {
