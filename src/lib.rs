@@ -47,7 +47,7 @@ pub use device::{cpu_device, gpu_adapter_info, gpu_device_async, is_software_ada
 pub use device::{gpu_device, hardware_gpu_device};
 pub use embed::{
     Embed, Embedder, EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderOptions, FILES,
-    MAX_BATCH_SIZE, MAX_TEXT_BYTES, Pooling,
+    MAX_BATCH_SIZE, MAX_TEXT_BYTES, Pooling, Prompts, Role,
 };
 pub use error::{Error, Result};
 pub use formats::{GgmlType, Gguf, GgufValue, TensorInfo, Weights, dequantize, dequantize_row};

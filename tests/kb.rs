@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use localrag::{
     DocInput, Embed, Filter, Hooks, IndexOptions, KbOptions, KnowledgeBase, MemoryStore, Mode,
-    Progress, Result, SearchOptions, SnapshotState, Space, Stage, Store, TokenSpans,
+    Progress, Result, Role, SearchOptions, SnapshotState, Space, Stage, Store, TokenSpans,
 };
 use serde_json::json;
 
@@ -54,7 +54,7 @@ impl Embed for HashEmbedder {
     fn max_seq_length(&self) -> usize {
         256
     }
-    async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    async fn embed_texts(&self, texts: &[&str], _role: Role) -> Result<Vec<Vec<f32>>> {
         self.calls.set(self.calls.get() + texts.len());
         Ok(texts
             .iter()

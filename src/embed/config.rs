@@ -24,6 +24,10 @@ pub struct EmbedderOptions {
     /// Texts per forward pass, 1..1024 (default 16).
     #[ts(as = "Option<_>", optional)]
     pub batch_size: usize,
+    /// Prompts put before queries and passages; each given one overrides the model folder's
+    /// `config_sentence_transformers.json` (E5 models: `"query: "` and `"passage: "`).
+    #[ts(optional)]
+    pub prompts: Option<Prompts>,
     /// L2-normalise the output (sentence-transformers' `Normalize` module). Default true.
     #[serde(skip)]
     #[ts(skip)]
@@ -36,6 +40,7 @@ impl Default for EmbedderOptions {
             max_seq_length: None,
             pooling: None,
             batch_size: 16,
+            prompts: None,
             normalize: true,
         }
     }
@@ -56,6 +61,68 @@ pub(crate) fn check_batch_size(batch_size: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Which side of a search a text is on: models such as E5 embed each with its own prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// What a user searches with.
+    Query,
+    /// What is searched: the knowledge base's chunks.
+    Passage,
+}
+
+/// Text put before each query and each passage (sentence-transformers' `prompts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Prompts {
+    #[ts(optional)]
+    pub query: Option<String>,
+    #[ts(optional)]
+    pub passage: Option<String>,
+}
+
+impl Prompts {
+    /// Reads `prompts` from sentence-transformers' `config_sentence_transformers.json`: the
+    /// query prompt named `query`, the passage prompt `passage` or `document`. Other prompt
+    /// names (task instructions) are not used.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            prompts: std::collections::BTreeMap<String, String>,
+        }
+        let mut raw: Raw = serde_json::from_slice(bytes).map_err(|e| {
+            Error::Config(format!(
+                "config_sentence_transformers.json is not valid: {e}"
+            ))
+        })?;
+        let take = |raw: &mut Raw, key: &str| raw.prompts.remove(key).filter(|p| !p.is_empty());
+        let query = take(&mut raw, "query");
+        let passage = take(&mut raw, "passage").or_else(|| take(&mut raw, "document"));
+        Ok(Prompts { query, passage })
+    }
+
+    /// These prompts with each one `over` gives replacing them.
+    pub fn overridden_by(self, over: Option<&Prompts>) -> Prompts {
+        match over {
+            None => self,
+            Some(o) => Prompts {
+                query: o.query.clone().or(self.query),
+                passage: o.passage.clone().or(self.passage),
+            },
+        }
+    }
+
+    /// The prompt of `role` ("" when none).
+    pub fn of(&self, role: Role) -> &str {
+        match role {
+            Role::Query => self.query.as_deref(),
+            Role::Passage => self.passage.as_deref(),
+        }
+        .unwrap_or("")
+    }
 }
 
 /// How token vectors become one sentence vector.
@@ -143,6 +210,34 @@ mod tests {
             Pooling::Cls
         );
         assert!(serde_json::from_str::<Pooling>("\"max\"").is_err());
+    }
+
+    #[test]
+    fn reads_prompts() {
+        let e5 = br#"{"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": null}"#;
+        let p = Prompts::from_json(e5).unwrap();
+        assert_eq!(
+            (p.of(Role::Query), p.of(Role::Passage)),
+            ("query: ", "passage: ")
+        );
+        let doc =
+            br#"{"prompts": {"query": "Represent this: ", "document": "", "classification": "x"}}"#;
+        let p = Prompts::from_json(doc).unwrap();
+        assert_eq!(
+            (p.of(Role::Query), p.of(Role::Passage)),
+            ("Represent this: ", "")
+        );
+        assert_eq!(Prompts::from_json(b"{}").unwrap(), Prompts::default());
+        assert_eq!(Prompts::from_json(b"[").unwrap_err().code(), "E_CONFIG");
+        let over = Prompts {
+            passage: Some("doc: ".into()),
+            query: None,
+        };
+        let p = Prompts::from_json(e5).unwrap().overridden_by(Some(&over));
+        assert_eq!(
+            (p.of(Role::Query), p.of(Role::Passage)),
+            ("query: ", "doc: ")
+        );
     }
 
     #[test]

@@ -19,35 +19,48 @@ pub struct EmbedderFile {
     pub key: &'static str,
     /// Its path in the model folder.
     pub path: &'static str,
+    /// Where to look when `path` is missing (the model: GGUF first, then safetensors).
+    pub fallback: Option<&'static str>,
     /// Whether a model can do without it.
     pub required: bool,
 }
 
 /// Every file the embedder reads, in the order they are fetched.
-pub const FILES: [EmbedderFile; 5] = [
+pub const FILES: [EmbedderFile; 6] = [
     EmbedderFile {
         key: "config",
         path: "config.json",
+        fallback: None,
         required: true,
     },
     EmbedderFile {
         key: "tokenizer",
         path: "tokenizer.json",
+        fallback: None,
         required: true,
     },
     EmbedderFile {
         key: "poolingConfig",
         path: "1_Pooling/config.json",
+        fallback: None,
         required: false,
     },
     EmbedderFile {
         key: "sentenceConfig",
         path: "sentence_bert_config.json",
+        fallback: None,
+        required: false,
+    },
+    EmbedderFile {
+        key: "sentenceTransformersConfig",
+        path: "config_sentence_transformers.json",
+        fallback: None,
         required: false,
     },
     EmbedderFile {
         key: "model",
-        path: "model.safetensors",
+        path: "model.gguf",
+        fallback: Some("model.safetensors"),
         required: true,
     },
 ];
@@ -55,7 +68,7 @@ pub const FILES: [EmbedderFile; 5] = [
 /// The files of a sentence-transformers model, as bytes.
 #[derive(Clone, Copy)]
 pub struct EmbedderFiles<'a> {
-    /// `model.safetensors`.
+    /// `model.gguf` or `model.safetensors`.
     pub model: &'a [u8],
     /// `config.json`.
     pub config: &'a [u8],
@@ -65,6 +78,8 @@ pub struct EmbedderFiles<'a> {
     pub pooling: Option<&'a [u8]>,
     /// `sentence_bert_config.json`; gives `max_seq_length` when present.
     pub sentence_config: Option<&'a [u8]>,
+    /// `config_sentence_transformers.json`; gives the query and passage prompts when present.
+    pub st_config: Option<&'a [u8]>,
 }
 
 /// The files of a sentence-transformers model as bytes (owned).
@@ -87,7 +102,11 @@ pub struct EmbedderFileBytes {
     #[serde(default, with = "serde_bytes")]
     #[ts(as = "Option<ModelBytes>", optional)]
     pub sentence_config: Option<Vec<u8>>,
-    /// `model.safetensors`.
+    /// `config_sentence_transformers.json` (optional; gives the query and passage prompts).
+    #[serde(default, with = "serde_bytes")]
+    #[ts(as = "Option<ModelBytes>", optional)]
+    pub sentence_transformers_config: Option<Vec<u8>>,
+    /// `model.gguf` (a `bert` GGUF file) or `model.safetensors`.
     #[serde(with = "serde_bytes")]
     #[ts(as = "ModelBytes")]
     pub model: Vec<u8>,
@@ -102,6 +121,7 @@ impl EmbedderFileBytes {
             tokenizer: &self.tokenizer,
             pooling: self.pooling_config.as_deref(),
             sentence_config: self.sentence_config.as_deref(),
+            st_config: self.sentence_transformers_config.as_deref(),
         }
     }
 
@@ -110,7 +130,12 @@ impl EmbedderFileBytes {
     pub fn read_dir(dir: &std::path::Path) -> Result<Self> {
         let read = |key: &str| -> Result<Option<Vec<u8>>> {
             let file = FILES.iter().find(|f| f.key == key).expect("a known file");
-            let path = dir.join(file.path);
+            let mut path = dir.join(file.path);
+            if let Some(fallback) = file.fallback
+                && !path.exists()
+            {
+                path = dir.join(fallback);
+            }
             match std::fs::read(&path) {
                 Ok(bytes) => Ok(Some(bytes)),
                 Err(e) if !file.required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -123,6 +148,7 @@ impl EmbedderFileBytes {
             tokenizer: required("tokenizer")?,
             pooling_config: read("poolingConfig")?,
             sentence_config: read("sentenceConfig")?,
+            sentence_transformers_config: read("sentenceTransformersConfig")?,
             model: required("model")?,
         })
     }
@@ -199,7 +225,10 @@ mod tests {
         assert_eq!(fields, keys.as_slice());
         // Exactly the files the struct can do without are optional.
         for f in FILES {
-            let optional = matches!(f.key, "poolingConfig" | "sentenceConfig");
+            let optional = matches!(
+                f.key,
+                "poolingConfig" | "sentenceConfig" | "sentenceTransformersConfig"
+            );
             assert_eq!(f.required, !optional, "{}", f.key);
         }
     }

@@ -7,21 +7,29 @@
 
 mod config;
 mod files;
+mod tokenizer;
+pub mod unigram;
 
 use std::rc::Rc;
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor};
-use tokenizers::{Tokenizer, TruncationParams};
 
-pub use config::{EmbedderOptions, MAX_BATCH_SIZE, Pooling, max_seq_length_from_json};
+pub use config::{
+    EmbedderOptions, MAX_BATCH_SIZE, Pooling, Prompts, Role, max_seq_length_from_json,
+};
 pub use files::{EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderLoad, FILES};
 
+use crate::device::BackendKind;
 use crate::error::{Error, Result};
-use crate::models::bert::{Bert, BertConfig};
+use crate::formats::Gguf;
+use crate::models::bert::weights::config_from_gguf;
+use crate::models::bert::{Bert, BertConfig, BertWeights};
+use crate::models::source::GgufSource;
 use crate::text::TokenSpans;
 use crate::util::{hex, not_unit};
 use config::check_batch_size;
+use tokenizer::TextTokenizer;
 
 /// What a knowledge base needs from an embedding model.
 #[allow(async_fn_in_trait)]
@@ -31,8 +39,8 @@ pub trait Embed: TokenSpans {
     fn dim(&self) -> usize;
     /// Tokens the model reads, special tokens included.
     fn max_seq_length(&self) -> usize;
-    /// One unit vector per text, in order.
-    async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// One unit vector per text, in order, each after `role`'s prompt.
+    async fn embed_texts(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>>;
 }
 
 /// Shared embedders (the browser's `Embedder` and its knowledge bases hold one model).
@@ -53,8 +61,8 @@ macro_rules! forward_embed {
             fn max_seq_length(&self) -> usize {
                 (**self).max_seq_length()
             }
-            async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-                (**self).embed_texts(texts).await
+            async fn embed_texts(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>> {
+                (**self).embed_texts(texts, role).await
             }
         }
     )*};
@@ -77,36 +85,81 @@ impl Embed for Embedder {
     fn max_seq_length(&self) -> usize {
         Embedder::max_seq_length(self)
     }
-    async fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        self.embed(texts).await
+    async fn embed_texts(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>> {
+        self.embed_as(texts, role).await
     }
 }
 /// Texts longer than this (in UTF-8 bytes) are refused rather than tokenized: the model only
 /// reads the first `max_seq_length` tokens anyway, and tokenizing megabytes costs seconds.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
+/// Where the encoder runs.
+enum Engine {
+    /// Burn's tensor operations, f32 weights (safetensors).
+    Burn(Bert),
+    /// The quantized CPU kernels, weights kept in their blocks (GGUF).
+    Cpu(BertWeights),
+}
+
 /// A loaded sentence embedder on one device.
 pub struct Embedder {
-    model: Bert,
-    tokenizer: Tokenizer,
-    /// The same tokenizer without truncation or special tokens: the chunker measures with it.
-    splitter: Tokenizer,
+    config: BertConfig,
+    engine: Engine,
+    tokenizer: TextTokenizer,
+    device: Device,
     fingerprint: String,
     pooling: Pooling,
     max_seq_length: usize,
     batch_size: usize,
     normalize: bool,
+    prompts: Prompts,
 }
+
+/// Tokens one pass of the quantized CPU engine encodes at most (texts are packed without
+/// padding): bounds its activations to a few MB whatever the batch size.
+const CPU_PASS_TOKENS: usize = 1024;
 
 impl Embedder {
     /// Loads the model onto `device`. Everything is checked here, so that `embed` only fails on
-    /// bad input or a failing device.
+    /// bad input or a failing device. GGUF weights (`bert` architecture) are kept in their
+    /// blocks; the bytes are copied once (see [`Embedder::load_owned`] to avoid it).
     pub fn load(
         files: EmbedderFiles<'_>,
         options: EmbedderOptions,
         device: &Device,
     ) -> Result<Self> {
-        let config = BertConfig::from_json(files.config)?;
+        let owned = is_gguf(files.model).then(|| Arc::new(files.model.to_vec()));
+        Self::load_with(files, owned, options, device)
+    }
+
+    /// [`Embedder::load`] taking the files, so that GGUF weights are shared, not copied.
+    pub fn load_owned(
+        mut files: EmbedderFileBytes,
+        options: EmbedderOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let owned = is_gguf(&files.model).then(|| Arc::new(std::mem::take(&mut files.model)));
+        let mut view = files.files();
+        if let Some(bytes) = &owned {
+            view.model = bytes.as_slice();
+        }
+        Self::load_with(view, owned.clone(), options, device)
+    }
+
+    fn load_with(
+        files: EmbedderFiles<'_>,
+        gguf_bytes: Option<Arc<Vec<u8>>>,
+        options: EmbedderOptions,
+        device: &Device,
+    ) -> Result<Self> {
+        let gguf = match &gguf_bytes {
+            Some(bytes) => Some(Gguf::parse(bytes)?),
+            None => None,
+        };
+        let config = match &gguf {
+            Some(g) => config_from_gguf(g)?,
+            None => BertConfig::from_json(files.config)?,
+        };
         let pooling = match (options.pooling, files.pooling) {
             (Some(p), _) => p,
             (None, Some(bytes)) => Pooling::from_json(bytes)?,
@@ -124,28 +177,55 @@ impl Embedder {
             )));
         }
         check_batch_size(options.batch_size).map_err(|e| Error::Config(e.message().into()))?;
-        let tokenizer = load_tokenizer(files.tokenizer, max_seq_length, &config)?;
-        let mut splitter = tokenizer.clone();
-        splitter
-            .with_truncation(None)
-            .map_err(|e| Error::Tokenizer(format!("cannot turn truncation off: {e}")))?;
-        let model = Bert::load(files.model, &config, device)?;
-        let fingerprint = fingerprint(&files, pooling, max_seq_length, options.normalize);
+        let tokenizer = TextTokenizer::from_json(files.tokenizer, max_seq_length)?;
+        let vocab = tokenizer.vocab_size();
+        if vocab > config.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer has {vocab} tokens but the model only {}: they do not belong together",
+                config.vocab_size
+            )));
+        }
+        let engine = match (&gguf, &gguf_bytes) {
+            (Some(g), Some(bytes)) => {
+                let source = GgufSource {
+                    gguf: g,
+                    bytes: bytes.clone(),
+                };
+                let weights = BertWeights::load(&config, &source)?;
+                match crate::device::kind_of(device) {
+                    BackendKind::Cpu => Engine::Cpu(weights),
+                    BackendKind::Gpu => {
+                        return Err(Error::Unsupported(
+                            "GGUF embedders run on the CPU only for now".into(),
+                        ));
+                    }
+                }
+            }
+            _ => Engine::Burn(Bert::load(files.model, &config, device)?),
+        };
+        let prompts = match files.st_config {
+            Some(bytes) => Prompts::from_json(bytes)?,
+            None => Prompts::default(),
+        }
+        .overridden_by(options.prompts.as_ref());
+        let fingerprint = fingerprint(&files, pooling, max_seq_length, options.normalize, &prompts);
         Ok(Embedder {
-            model,
+            config,
+            engine,
             tokenizer,
-            splitter,
+            device: device.clone(),
             fingerprint,
             pooling,
             max_seq_length,
             batch_size: options.batch_size,
             normalize: options.normalize,
+            prompts,
         })
     }
 
     /// Length of the output vectors.
     pub fn dim(&self) -> usize {
-        self.model.config().hidden_size
+        self.config.hidden_size
     }
 
     /// Tokens read per text.
@@ -180,16 +260,12 @@ impl Embedder {
     /// Byte spans of the tokens of `text` as the model would see them, without special tokens
     /// and without truncation. The chunker packs text by these.
     pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
-        let enc = self
-            .splitter
-            .encode(text, false)
-            .map_err(|e| Error::Tokenizer(format!("text could not be tokenized: {e}")))?;
-        Ok(enc.get_offsets().to_vec())
+        self.tokenizer.spans(text)
     }
 
     /// The device the model runs on.
     pub fn device(&self) -> &Device {
-        self.model.device()
+        &self.device
     }
 
     /// Token ids the model sees for each text (special tokens included, truncated).
@@ -205,21 +281,61 @@ impl Embedder {
                         t.len()
                     )));
                 }
-                self.tokenizer
-                    .encode(t, true)
-                    .map(|e| e.get_ids().to_vec())
-                    .map_err(|e| Error::Tokenizer(format!("text {i} could not be tokenized: {e}")))
+                self.tokenizer.encode(t).map_err(|e| {
+                    Error::Tokenizer(format!("text {i}: {}", e.message()))
+                })
             })
             .collect()
     }
 
-    /// Embeds texts; the result is in input order, one `dim()`-long vector per text.
+    /// The prompts put before queries and passages.
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    /// Embeds texts as queries or as passages, each after its role's prompt.
+    pub async fn embed_as<S: AsRef<str>>(&self, texts: &[S], role: Role) -> Result<Vec<Vec<f32>>> {
+        let prompt = self.prompts.of(role);
+        if prompt.is_empty() {
+            return self.embed(texts).await;
+        }
+        let prompted: Vec<String> = texts
+            .iter()
+            .map(|t| format!("{prompt}{}", t.as_ref()))
+            .collect();
+        self.embed(&prompted).await
+    }
+
+    /// Embeds texts as they are (no prompt); the result is in input order, one `dim()`-long
+    /// vector per text.
     pub async fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
         let ids = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..ids.len()).collect();
         // Longest first: similar lengths share a batch, so little compute goes to padding.
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); ids.len()];
+        if let Engine::Cpu(weights) = &self.engine {
+            // Packed passes of at most CPU_PASS_TOKENS tokens (a longer text alone).
+            let mut i = 0;
+            while i < order.len() {
+                let mut j = i;
+                let mut tokens = 0;
+                while j < order.len()
+                    && (j == i || tokens + ids[order[j]].len() <= CPU_PASS_TOKENS)
+                    && j - i < self.batch_size
+                {
+                    tokens += ids[order[j]].len();
+                    j += 1;
+                }
+                let batch: Vec<&[u32]> = order[i..j].iter().map(|&k| ids[k].as_slice()).collect();
+                let vectors = self.embed_packed(weights, &batch)?;
+                for (&k, v) in order[i..j].iter().zip(vectors) {
+                    out[k] = v;
+                }
+                i = j;
+            }
+            return Ok(out);
+        }
         for group in order.chunks(self.batch_size) {
             let batch: Vec<&[u32]> = group.iter().map(|&i| ids[i].as_slice()).collect();
             let vectors = self.embed_batch(&batch).await?;
@@ -230,8 +346,65 @@ impl Embedder {
         Ok(out)
     }
 
+    /// Texts packed one after another through the quantized CPU engine, pooled, validated.
+    fn embed_packed(&self, weights: &BertWeights, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let mut ids = Vec::new();
+        let mut spans = Vec::with_capacity(batch.len());
+        for tokens in batch {
+            if tokens.is_empty() || tokens.len() > self.config.max_position_embeddings {
+                return Err(Error::Input(format!(
+                    "a text of {} tokens does not fit the model's {} positions",
+                    tokens.len(),
+                    self.config.max_position_embeddings
+                )));
+            }
+            if let Some(bad) = tokens
+                .iter()
+                .find(|&&t| t as usize >= self.config.vocab_size)
+            {
+                return Err(Error::Tokenizer(format!(
+                    "token id {bad} is outside the model's vocabulary of {}: tokenizer and model do not match",
+                    self.config.vocab_size
+                )));
+            }
+            spans.push((ids.len(), ids.len() + tokens.len()));
+            ids.extend_from_slice(tokens);
+        }
+        let hidden = crate::models::bert::cpu::forward(&self.config, weights, &ids, &spans);
+        let dim = self.dim();
+        let vectors: Vec<Vec<f32>> = spans
+            .iter()
+            .map(|&(a, b)| {
+                let mut v = match self.pooling {
+                    Pooling::Mean => {
+                        let mut v = vec![0f32; dim];
+                        for row in hidden[a * dim..b * dim].chunks_exact(dim) {
+                            for (s, x) in v.iter_mut().zip(row) {
+                                *s += x;
+                            }
+                        }
+                        let n = (b - a) as f32;
+                        v.iter_mut().for_each(|s| *s /= n);
+                        v
+                    }
+                    Pooling::Cls => hidden[a * dim..(a + 1) * dim].to_vec(),
+                };
+                if self.normalize {
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+                v
+            })
+            .collect();
+        validate(&vectors, self.normalize)?;
+        Ok(vectors)
+    }
+
     /// One padded forward pass, read back asynchronously (the only way on WebGPU), validated.
     async fn embed_batch(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let Engine::Burn(model) = &self.engine else {
+            unreachable!("the packed engines do not pad")
+        };
         let rows = batch.len();
         let seq = batch.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
         let mut ids = vec![0i32; rows * seq];
@@ -246,7 +419,7 @@ impl Embedder {
             burn::tensor::TensorData::new(mask.clone(), [rows, seq]),
             self.device(),
         );
-        let hidden = self.model.encode(ids, mask, rows, seq)?;
+        let hidden = model.encode(ids, mask, rows, seq)?;
         let dim = self.dim();
         let pooled: Tensor<2> = match self.pooling {
             Pooling::Mean => {
@@ -293,6 +466,7 @@ fn fingerprint(
     pooling: Pooling,
     max_len: usize,
     normalize: bool,
+    prompts: &Prompts,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -302,6 +476,14 @@ fn fingerprint(
         h.update(part);
     }
     h.update(format!("{pooling:?}/{max_len}/{normalize}").as_bytes());
+    // Vectors of passages embedded with one prompt do not match queries embedded with another.
+    if prompts.query.is_some() || prompts.passage.is_some() {
+        for p in [&prompts.query, &prompts.passage] {
+            let p = p.as_deref().unwrap_or("");
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+    }
     let w = files.model;
     h.update((w.len() as u64).to_le_bytes());
     const WINDOW: usize = 4096;
@@ -336,26 +518,6 @@ pub fn validate(vectors: &[Vec<f32>], normalized: bool) -> Result<()> {
     Ok(())
 }
 
-fn load_tokenizer(bytes: &[u8], max_len: usize, config: &BertConfig) -> Result<Tokenizer> {
-    let mut tokenizer = Tokenizer::from_bytes(bytes)
-        .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid: {e}")))?;
-    let vocab = tokenizer.get_vocab_size(true);
-    if vocab > config.vocab_size {
-        return Err(Error::Tokenizer(format!(
-            "tokenizer has {vocab} tokens but the model only {}: they do not belong together",
-            config.vocab_size
-        )));
-    }
-    tokenizer.with_padding(None);
-    tokenizer
-        .with_truncation(Some(TruncationParams {
-            max_length: max_len,
-            ..Default::default()
-        }))
-        .map_err(|e| Error::Tokenizer(format!("cannot truncate at {max_len} tokens: {e}")))?;
-    Ok(tokenizer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,4 +535,9 @@ mod tests {
         );
         assert!(validate(&[vec![2.0, 0.0]], false).is_ok());
     }
+}
+
+/// Whether model bytes are a GGUF file (by its magic).
+fn is_gguf(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"GGUF")
 }

@@ -10,7 +10,7 @@ use ts_rs::TS;
 use super::records::{AddReport, ChunkRecord, DocInput, DocRecord, chunk_key, encode};
 use super::store::{Op, Space, Store};
 use super::{ChunkMeta, KnowledgeBase};
-use crate::embed::Embed;
+use crate::embed::{Embed, Role};
 use crate::error::{Error, Result};
 use crate::hooks::{Hooks, Progress, Stage};
 use crate::options::Options;
@@ -145,7 +145,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         for (n, group) in texts.chunks(EMBED_STEP).enumerate() {
             hooks.progress(Progress::new(Stage::Embed, n * EMBED_STEP, texts.len()))?;
             hooks.pause().await;
-            vectors.extend(self.embedder.embed_texts(group).await?);
+            vectors.extend(self.embedder.embed_texts(group, Role::Passage).await?);
         }
         hooks.progress(Progress::new(Stage::Embed, texts.len(), texts.len()))?;
         if vectors.len() != texts.len() {

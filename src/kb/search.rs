@@ -10,7 +10,7 @@ use ts_rs::TS;
 use super::KnowledgeBase;
 use super::records::{DocRecord, metadata_of};
 use super::store::Store;
-use crate::embed::{Embed, MAX_TEXT_BYTES};
+use crate::embed::{Embed, MAX_TEXT_BYTES, Role};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::retrieval::{Mode, Scored, fuse, mmr, top};
@@ -175,7 +175,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         let qv = match opts.mode {
             Mode::Lexical => None,
             _ => {
-                let v = self.embedder.embed_texts(&[query]).await?;
+                let v = self.embedder.embed_texts(&[query], Role::Query).await?;
                 Some(
                     v.into_iter()
                         .next()

