@@ -41,6 +41,11 @@ pub trait Embed: TokenSpans {
     fn max_seq_length(&self) -> usize;
     /// One unit vector per text, in order, each after `role`'s prompt.
     async fn embed_texts(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>>;
+    /// The share of `text`'s tokens the model does not know (hybrid search trusts its vector
+    /// less the higher it is). 0 when the model cannot tell.
+    fn unknown_share(&self, _text: &str) -> f32 {
+        0.0
+    }
 }
 
 /// Shared embedders (the browser's `Embedder` and its knowledge bases hold one model).
@@ -63,6 +68,9 @@ macro_rules! forward_embed {
             }
             async fn embed_texts(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>> {
                 (**self).embed_texts(texts, role).await
+            }
+            fn unknown_share(&self, text: &str) -> f32 {
+                (**self).unknown_share(text)
             }
         }
     )*};
@@ -87,6 +95,9 @@ impl Embed for Embedder {
     }
     async fn embed_texts(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>> {
         self.embed_as(texts, role).await
+    }
+    fn unknown_share(&self, text: &str) -> f32 {
+        self.tokenizer.unknown_share(text).unwrap_or(0.0)
     }
 }
 /// Texts longer than this (in UTF-8 bytes) are refused rather than tokenized: the model only
@@ -226,6 +237,20 @@ impl Embedder {
     /// Length of the output vectors.
     pub fn dim(&self) -> usize {
         self.config.hidden_size
+    }
+
+    /// Bytes the weights hold in memory: blocks as stored for GGUF, f32 for safetensors.
+    pub fn weight_bytes(&self) -> usize {
+        match &self.engine {
+            Engine::Cpu(w) => w.bytes(),
+            Engine::Burn(_) => {
+                let c = &self.config;
+                let h = c.hidden_size;
+                let per_layer = 4 * h * h + 2 * h * c.intermediate_size;
+                4 * ((c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h
+                    + c.num_hidden_layers * per_layer)
+            }
+        }
     }
 
     /// Tokens read per text.

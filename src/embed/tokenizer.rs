@@ -71,6 +71,38 @@ impl TextTokenizer {
         }
     }
 
+    /// The share of `text`'s tokens that are the unknown token (0 for an empty text or a
+    /// vocabulary without one, such as byte-level BPE).
+    pub fn unknown_share(&self, text: &str) -> Result<f32> {
+        let (ids, unk) = match self {
+            TextTokenizer::Hf { splitter, .. } => {
+                use tokenizers::models::ModelWrapper;
+                let name = match splitter.get_model() {
+                    ModelWrapper::WordPiece(w) => Some(w.unk_token.clone()),
+                    ModelWrapper::WordLevel(w) => Some(w.unk_token.clone()),
+                    ModelWrapper::BPE(b) => b.unk_token.clone(),
+                    _ => None,
+                };
+                let Some(unk) = name.and_then(|n| splitter.token_to_id(&n)) else {
+                    return Ok(0.0);
+                };
+                let ids = splitter
+                    .encode(text, false)
+                    .map_err(|e| Error::Tokenizer(format!("text could not be tokenized: {e}")))?
+                    .get_ids()
+                    .to_vec();
+                (ids, unk)
+            }
+            TextTokenizer::Unigram { tokenizer, .. } => {
+                (tokenizer.encode_spans(text).0, tokenizer.unk_id())
+            }
+        };
+        if ids.is_empty() {
+            return Ok(0.0);
+        }
+        Ok(ids.iter().filter(|&&i| i == unk).count() as f32 / ids.len() as f32)
+    }
+
     /// Byte spans of the tokens of `text`, without special tokens or truncation.
     pub fn spans(&self, text: &str) -> Result<Vec<(usize, usize)>> {
         match self {

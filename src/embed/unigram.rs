@@ -262,6 +262,11 @@ impl Unigram {
         self.vocab.scores.len()
     }
 
+    /// The id of `<unk>`.
+    pub fn unk_id(&self) -> u32 {
+        self.unk
+    }
+
     /// Special tokens added around a text.
     pub fn added_tokens(&self) -> usize {
         self.prefix.len() + self.suffix.len()

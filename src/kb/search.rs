@@ -13,7 +13,7 @@ use super::store::Store;
 use crate::embed::{Embed, MAX_TEXT_BYTES, Role};
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::retrieval::{Mode, Scored, fuse, mmr, top};
+use crate::retrieval::{Mode, Scored, Weights, fuse, mmr, top};
 use crate::util::JsonObject;
 
 /// Most passages one search returns.
@@ -213,7 +213,14 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                     .search(query, n, allow.as_ref().map(|f| f as &dyn Fn(u64) -> bool))
             }
         };
-        let fused = fuse(&vector_hits, &lexical_hits, opts.mode);
+        let weights = match (opts.mode, lexical_hits.first()) {
+            (Mode::Hybrid, Some(&(best, _))) => Weights::measured(
+                self.embedder.unknown_share(query),
+                self.bm25.coverage(query, best),
+            ),
+            _ => Weights::EQUAL,
+        };
+        let fused = fuse(&vector_hits, &lexical_hits, opts.mode, weights);
         let picked: Vec<Scored> = if opts.rerank {
             mmr(fused, opts.k, opts.mmr_lambda, &|id| {
                 self.index.vector(id).map(|v| v.0.to_vec())

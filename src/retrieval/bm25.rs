@@ -138,6 +138,34 @@ impl Bm25 {
         self.dead_postings = 0;
     }
 
+    /// The idf-weighted share of `query`'s distinct terms that chunk `id` holds, 0..=1 (0 for a
+    /// query without terms or an unknown chunk). A term no chunk holds weighs as a term of
+    /// document frequency 0. Hybrid search weighs the lexical list by it.
+    pub fn coverage(&self, query: &str, id: u64) -> f32 {
+        let Some(&slot) = self.slot_of.get(&id) else {
+            return 0.0;
+        };
+        if !self.alive[slot as usize] {
+            return 0.0;
+        }
+        let mut q = analyze(query);
+        q.sort_unstable();
+        q.dedup();
+        let n = self.live as f32;
+        let held = &self.uniq[slot as usize];
+        let (mut hit, mut total) = (0f32, 0f32);
+        for t in &q {
+            let ti = self.term_id.get(t).copied();
+            let df = ti.map_or(0, |ti| self.terms[ti as usize].df) as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            total += idf;
+            if ti.is_some_and(|ti| held.contains(&ti)) {
+                hit += idf;
+            }
+        }
+        if total > 0.0 { hit / total } else { 0.0 }
+    }
+
     /// The `k` best chunks for `query` by BM25, best first, among those `allow` accepts.
     pub fn search(
         &self,
@@ -204,6 +232,19 @@ mod tests {
         // A decomposed accent (e + U+0301) folds the same as the composed one.
         assert_eq!(analyze("cafe\u{301}"), ["cafe"]);
         assert_eq!(analyze("x86_64 v2.0"), ["x86", "64", "v2", "0"]);
+    }
+
+    #[test]
+    fn coverage_weighs_terms_by_idf() {
+        let b = index(&["the cat sat", "the dog ran", "the cat ran"]);
+        // All of "cat ran" is in chunk 2; half-ish of it in chunk 0 (cat) and chunk 1 (ran).
+        assert!((b.coverage("cat ran", 2) - 1.0).abs() < 1e-6);
+        let c0 = b.coverage("cat ran", 0);
+        assert!(c0 > 0.3 && c0 < 0.7, "{c0}");
+        // "the" is in every chunk: it weighs little next to a term no chunk holds.
+        assert!(b.coverage("the zebra", 0) < 0.2);
+        assert_eq!(b.coverage("", 0), 0.0);
+        assert_eq!(b.coverage("cat", 99), 0.0);
     }
 
     #[test]

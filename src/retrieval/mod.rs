@@ -10,7 +10,7 @@ pub mod bench;
 
 pub use bm25::Bm25;
 pub use eval::{Metrics, evaluate};
-pub use fusion::{Mode, Scored, fuse, mmr, top};
+pub use fusion::{Mode, Scored, Weights, fuse, mmr, top};
 pub use vector::{IndexOptions, IndexStats, SnapshotState, Vector, VectorIndex};
 
 /// Keeps the `k` best `(id, score)` pairs, best first; ties go to the smaller id, so results

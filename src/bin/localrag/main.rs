@@ -79,6 +79,10 @@ mod cli {
             /// JSON lines `{"qid","doc_id","relevance"}` (relevance 1 when absent).
             #[arg(long)]
             qrels: PathBuf,
+            /// Scores vector, lexical and hybrid search over one index (one line each) instead
+            /// of --mode alone.
+            #[arg(long)]
+            all_modes: bool,
         },
         /// Reads a prompt on stdin and streams the answer (a user message in the model's chat
         /// template unless --raw); with --json prints one line

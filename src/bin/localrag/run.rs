@@ -10,7 +10,7 @@ use localrag::ask::ask;
 use localrag::{
     Answer, AskOptions, ChunkOptions, DocInput, Embedder, EmbedderFileBytes, EmbedderOptions,
     FinishReason, GenerateParams, Generator, Hit, Hooks, KbOptions, KnowledgeBase, MemoryStore,
-    Message, Metrics, SamplingParams, SearchOptions, evaluate, top_k,
+    Message, Metrics, Mode, SamplingParams, SearchOptions, evaluate, top_k,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -29,7 +29,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Embed { model, batch_size } => embed(&model, batch_size),
         Command::Search(args) => search(&args),
-        Command::Eval { search, qrels } => eval(&search, &qrels),
+        Command::Eval {
+            search,
+            qrels,
+            all_modes,
+        } => eval(&search, &qrels, all_modes),
         Command::Generate {
             model,
             raw,
@@ -235,7 +239,7 @@ struct EvalLine<'a> {
     metrics: &'a Metrics,
 }
 
-fn eval(args: &SearchArgs, qrels: &Path) -> Result<(), CliError> {
+fn eval(args: &SearchArgs, qrels: &Path, all_modes: bool) -> Result<(), CliError> {
     let qrels = read_qrels(qrels)?;
     let mut queries = Vec::new();
     let mut seen = HashSet::new();
@@ -253,27 +257,37 @@ fn eval(args: &SearchArgs, qrels: &Path) -> Result<(), CliError> {
     let kb = build(&args.model, &args.corpus, chunking(args))?;
     // Metrics are taken at 10: retrieve at least that many.
     let k = args.k.max(10);
-    let opts = search_options(args, k);
-    let mut runs = Vec::with_capacity(queries.len());
-    for (n, q) in &queries {
-        let hits = run_query(&kb, *n, q, &opts)?;
-        runs.push((q.key.clone(), hits.into_iter().map(|h| h.doc_id).collect()));
+    let modes = if all_modes {
+        vec![Mode::Vector, Mode::Lexical, Mode::Hybrid]
+    } else {
+        vec![args.mode]
+    };
+    for mode in modes {
+        let opts = SearchOptions {
+            mode,
+            ..search_options(args, k)
+        };
+        let mut runs = Vec::with_capacity(queries.len());
+        for (n, q) in &queries {
+            let hits = run_query(&kb, *n, q, &opts)?;
+            runs.push((q.key.clone(), hits.into_iter().map(|h| h.doc_id).collect()));
+        }
+        let metrics = evaluate(&runs, &qrels);
+        let unjudged = queries.len() - metrics.queries;
+        if unjudged > 0 {
+            eprintln!(
+                "{unjudged} of {} queries have no relevant document in the qrels and are not counted",
+                queries.len()
+            );
+        }
+        let line = serde_json::to_string(&EvalLine {
+            mode: mode.name(),
+            k,
+            metrics: &metrics,
+        })
+        .map_err(failed)?;
+        println!("{line}");
     }
-    let metrics = evaluate(&runs, &qrels);
-    let unjudged = queries.len() - metrics.queries;
-    if unjudged > 0 {
-        eprintln!(
-            "{unjudged} of {} queries have no relevant document in the qrels and are not counted",
-            queries.len()
-        );
-    }
-    let line = serde_json::to_string(&EvalLine {
-        mode: args.mode.name(),
-        k,
-        metrics: &metrics,
-    })
-    .map_err(failed)?;
-    println!("{line}");
     Ok(())
 }
 
