@@ -23,8 +23,9 @@ pub use files::{EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderLoad, FI
 use crate::device::BackendKind;
 use crate::error::{Error, Result};
 use crate::formats::Gguf;
+use crate::models::bert::gpu::GpuEncoder;
 use crate::models::bert::weights::config_from_gguf;
-use crate::models::bert::{Bert, BertConfig, BertWeights};
+use crate::models::bert::{Bert, BertConfig, BertWeights, cpu};
 use crate::models::source::GgufSource;
 use crate::text::TokenSpans;
 use crate::util::{hex, not_unit};
@@ -110,6 +111,9 @@ enum Engine {
     Burn(Bert),
     /// The quantized CPU kernels, weights kept in their blocks (GGUF).
     Cpu(BertWeights),
+    /// The quantized GPU kernels; the token table stays on the CPU, where the embeddings are
+    /// looked up. One pass at a time: a pass's buffers are reused.
+    Gpu(BertWeights, futures_util::lock::Mutex<GpuEncoder>),
 }
 
 /// A loaded sentence embedder on one device.
@@ -126,9 +130,9 @@ pub struct Embedder {
     prompts: Prompts,
 }
 
-/// Tokens one pass of the quantized CPU engine encodes at most (texts are packed without
-/// padding): bounds its activations to a few MB whatever the batch size.
-const CPU_PASS_TOKENS: usize = 1024;
+/// Tokens one pass of the quantized engines encodes at most (texts are packed without
+/// padding): bounds their activations to a few MB whatever the batch size.
+const PASS_TOKENS: usize = crate::models::bert::gpu::PASS_TOKENS;
 
 impl Embedder {
     /// Loads the model onto `device`. Everything is checked here, so that `embed` only fails on
@@ -206,9 +210,11 @@ impl Embedder {
                 match crate::device::kind_of(device) {
                     BackendKind::Cpu => Engine::Cpu(weights),
                     BackendKind::Gpu => {
-                        return Err(Error::Unsupported(
-                            "GGUF embedders run on the CPU only for now".into(),
-                        ));
+                        let ctx = crate::device::gpu_kernels().ok_or_else(|| {
+                            Error::Backend("the GPU device has not been initialised".into())
+                        })?;
+                        let encoder = GpuEncoder::upload(ctx, &config, &weights, max_seq_length)?;
+                        Engine::Gpu(weights, futures_util::lock::Mutex::new(encoder))
                     }
                 }
             }
@@ -242,7 +248,7 @@ impl Embedder {
     /// Bytes the weights hold in memory: blocks as stored for GGUF, f32 for safetensors.
     pub fn weight_bytes(&self) -> usize {
         match &self.engine {
-            Engine::Cpu(w) => w.bytes(),
+            Engine::Cpu(w) | Engine::Gpu(w, _) => w.bytes(),
             Engine::Burn(_) => {
                 let c = &self.config;
                 let h = c.hidden_size;
@@ -250,6 +256,14 @@ impl Embedder {
                 4 * ((c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h
                     + c.num_hidden_layers * per_layer)
             }
+        }
+    }
+
+    /// Bytes of the matrices uploaded to the GPU by the quantized GPU engine (0 otherwise).
+    pub fn gpu_bytes(&self) -> usize {
+        match &self.engine {
+            Engine::Gpu(_, encoder) => encoder.try_lock().map_or(0, |e| e.bytes()),
+            _ => 0,
         }
     }
 
@@ -339,21 +353,21 @@ impl Embedder {
         // Longest first: similar lengths share a batch, so little compute goes to padding.
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); ids.len()];
-        if let Engine::Cpu(weights) = &self.engine {
-            // Packed passes of at most CPU_PASS_TOKENS tokens (a longer text alone).
+        if !matches!(self.engine, Engine::Burn(_)) {
+            // Packed passes of at most PASS_TOKENS tokens.
             let mut i = 0;
             while i < order.len() {
                 let mut j = i;
                 let mut tokens = 0;
                 while j < order.len()
-                    && (j == i || tokens + ids[order[j]].len() <= CPU_PASS_TOKENS)
+                    && (j == i || tokens + ids[order[j]].len() <= PASS_TOKENS)
                     && j - i < self.batch_size
                 {
                     tokens += ids[order[j]].len();
                     j += 1;
                 }
                 let batch: Vec<&[u32]> = order[i..j].iter().map(|&k| ids[k].as_slice()).collect();
-                let vectors = self.embed_packed(weights, &batch)?;
+                let vectors = self.embed_packed(&batch).await?;
                 for (&k, v) in order[i..j].iter().zip(vectors) {
                     out[k] = v;
                 }
@@ -371,8 +385,8 @@ impl Embedder {
         Ok(out)
     }
 
-    /// Texts packed one after another through the quantized CPU engine, pooled, validated.
-    fn embed_packed(&self, weights: &BertWeights, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+    /// Texts packed one after another through a quantized engine, pooled, validated.
+    async fn embed_packed(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let mut ids = Vec::new();
         let mut spans = Vec::with_capacity(batch.len());
         for tokens in batch {
@@ -395,7 +409,18 @@ impl Embedder {
             spans.push((ids.len(), ids.len() + tokens.len()));
             ids.extend_from_slice(tokens);
         }
-        let hidden = crate::models::bert::cpu::forward(&self.config, weights, &ids, &spans);
+        let hidden = match &self.engine {
+            Engine::Cpu(weights) => cpu::forward(&self.config, weights, &ids, &spans),
+            Engine::Gpu(weights, encoder) => {
+                let x = cpu::embeddings(&self.config, weights, &ids, &spans);
+                encoder
+                    .lock()
+                    .await
+                    .forward(&self.config, &x, &spans)
+                    .await?
+            }
+            Engine::Burn(_) => unreachable!("Burn pads its batches"),
+        };
         let dim = self.dim();
         let vectors: Vec<Vec<f32>> = spans
             .iter()

@@ -138,9 +138,43 @@ fn attention(
 /// `ids.len() × hidden` floats. The caller has checked ids and lengths
 /// (`BertConfig::check_input`).
 pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, usize)]) -> Vec<f32> {
-    let h = c.hidden_size;
     let n = ids.len();
     let eps = c.layer_norm_eps as f32;
+    let mut x = embeddings(c, w, ids, spans);
+    for l in &w.layers {
+        let q = linear(&l.q, &x, n);
+        let k = linear(&l.k, &x, n);
+        let v = linear(&l.v, &x, n);
+        let ctx = attention(&q, &k, &v, c, spans);
+        drop((q, k, v));
+        let mut attended = linear(&l.o, &ctx, n);
+        drop(ctx);
+        layer_norm(&mut attended, Some(&x), &l.attn_norm, eps);
+        x = attended;
+        let mut mid = linear(&l.up, &x, n);
+        match c.activation {
+            super::Activation::Gelu => mid.iter_mut().for_each(|v| *v = gelu(*v)),
+            super::Activation::GeluTanh => mid.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+            super::Activation::Relu => mid.iter_mut().for_each(|v| *v = v.max(0.0)),
+        }
+        let mut out = linear(&l.down, &mid, n);
+        drop(mid);
+        layer_norm(&mut out, Some(&x), &l.out_norm, eps);
+        x = out;
+    }
+    x
+}
+
+/// The encoder's input for packed texts: token, position (from 0 in each text) and type-0
+/// rows, summed and normalised (`ids.len() × hidden`). The GPU engine starts from it too.
+pub fn embeddings(
+    c: &BertConfig,
+    w: &BertWeights,
+    ids: &[u32],
+    spans: &[(usize, usize)],
+) -> Vec<f32> {
+    let h = c.hidden_size;
+    let n = ids.len();
     let mut x = vec![0f32; n * h];
     let mut row = vec![0f32; h];
     let mut pos = vec![0f32; h];
@@ -163,28 +197,7 @@ pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, us
             }
         }
     }
-    layer_norm(&mut x, None, &w.embed_norm, eps);
-    for l in &w.layers {
-        let q = linear(&l.q, &x, n);
-        let k = linear(&l.k, &x, n);
-        let v = linear(&l.v, &x, n);
-        let ctx = attention(&q, &k, &v, c, spans);
-        drop((q, k, v));
-        let mut attended = linear(&l.o, &ctx, n);
-        drop(ctx);
-        layer_norm(&mut attended, Some(&x), &l.attn_norm, eps);
-        x = attended;
-        let mut mid = linear(&l.up, &x, n);
-        match c.activation {
-            super::Activation::Gelu => mid.iter_mut().for_each(|v| *v = gelu(*v)),
-            super::Activation::GeluTanh => mid.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
-            super::Activation::Relu => mid.iter_mut().for_each(|v| *v = v.max(0.0)),
-        }
-        let mut out = linear(&l.down, &mid, n);
-        drop(mid);
-        layer_norm(&mut out, Some(&x), &l.out_norm, eps);
-        x = out;
-    }
+    layer_norm(&mut x, None, &w.embed_norm, c.layer_norm_eps as f32);
     x
 }
 

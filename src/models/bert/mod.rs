@@ -8,6 +8,7 @@
 
 pub mod burn;
 pub mod cpu;
+pub mod gpu;
 pub mod weights;
 
 use serde::Deserialize;
