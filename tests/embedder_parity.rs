@@ -76,6 +76,41 @@ fn wgpu_matches_reference() {
     check_parity(&load(&device, 16), 0.999);
 }
 
+/// The Q8_0 GGUF file of `make assets` (llama.cpp's `bert` layout, its WordPiece vocabulary
+/// inside): the same token ids as tokenizer.json, vectors within cosine 0.995 of the f32
+/// reference, natively on the CPU and on wgpu. The file alone: no config.json or tokenizer.json.
+fn minilm_gguf(device: &Device) -> Embedder {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("www/models/all-MiniLM-L6-v2-Q8_0.gguf");
+    let files = ModelDir::read(&path).expect("the GGUF file: run `make assets`");
+    assert!(files.config.is_empty() && files.tokenizer.is_empty());
+    Embedder::load_owned(files, EmbedderOptions::default(), device).expect("load the GGUF file")
+}
+
+#[test]
+fn gguf_q8_0_matches_reference_on_the_cpu() {
+    let golden = common::golden();
+    let embedder = minilm_gguf(&cpu_device());
+    // Half the memory of the f32 model's weights… in a quarter of the bytes.
+    assert!(
+        embedder.weight_bytes() < 26_000_000,
+        "{}",
+        embedder.weight_bytes()
+    );
+    let texts: Vec<&str> = golden.cases.iter().map(|c| c.text.as_str()).collect();
+    let ids = embedder.tokenize(&texts).unwrap();
+    for (case, got) in golden.cases.iter().zip(ids) {
+        assert_eq!(got, case.ids, "token ids differ for {:?}", case.text);
+    }
+    check_parity(&embedder, 0.995);
+}
+
+#[test]
+fn gguf_q8_0_matches_reference_on_wgpu() {
+    let device = gpu_device().expect("a wgpu adapter");
+    check_parity(&minilm_gguf(&device), 0.995);
+}
+
 #[test]
 fn batching_keeps_order_and_values() {
     let golden = common::golden();

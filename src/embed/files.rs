@@ -31,13 +31,13 @@ pub const FILES: [EmbedderFile; 6] = [
         key: "config",
         path: "config.json",
         fallback: None,
-        required: true,
+        required: false,
     },
     EmbedderFile {
         key: "tokenizer",
         path: "tokenizer.json",
         fallback: None,
-        required: true,
+        required: false,
     },
     EmbedderFile {
         key: "poolingConfig",
@@ -70,9 +70,9 @@ pub const FILES: [EmbedderFile; 6] = [
 pub struct EmbedderFiles<'a> {
     /// `model.gguf` or `model.safetensors`.
     pub model: &'a [u8],
-    /// `config.json`.
+    /// `config.json`; empty with a GGUF model, which carries its config.
     pub config: &'a [u8],
-    /// `tokenizer.json`.
+    /// `tokenizer.json`; empty with a GGUF model that carries its vocabulary.
     pub tokenizer: &'a [u8],
     /// `1_Pooling/config.json`; mean pooling when absent.
     pub pooling: Option<&'a [u8]>,
@@ -86,13 +86,13 @@ pub struct EmbedderFiles<'a> {
 #[derive(Clone, Debug, Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct EmbedderFileBytes {
-    /// `config.json`.
-    #[serde(with = "serde_bytes")]
-    #[ts(as = "ModelBytes")]
+    /// `config.json` (empty or absent: read from a GGUF model).
+    #[serde(default, with = "serde_bytes")]
+    #[ts(as = "Option<ModelBytes>", optional)]
     pub config: Vec<u8>,
-    /// `tokenizer.json`.
-    #[serde(with = "serde_bytes")]
-    #[ts(as = "ModelBytes")]
+    /// `tokenizer.json` (empty or absent: the vocabulary a GGUF model carries).
+    #[serde(default, with = "serde_bytes")]
+    #[ts(as = "Option<ModelBytes>", optional)]
     pub tokenizer: Vec<u8>,
     /// `1_Pooling/config.json` (optional; mean pooling without it).
     #[serde(default, with = "serde_bytes")]
@@ -123,6 +123,20 @@ impl EmbedderFileBytes {
             sentence_config: self.sentence_config.as_deref(),
             st_config: self.sentence_transformers_config.as_deref(),
         }
+    }
+
+    /// A model folder ([`EmbedderFileBytes::read_dir`]) or a single GGUF file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        if path.is_dir() {
+            return Self::read_dir(path);
+        }
+        let model = std::fs::read(path)
+            .map_err(|e| Error::Fetch(format!("cannot read {}: {e}", path.display())))?;
+        Ok(EmbedderFileBytes {
+            model,
+            ..Default::default()
+        })
     }
 
     /// Reads the files of a model folder (the optional ones when present).
@@ -225,11 +239,8 @@ mod tests {
         assert_eq!(fields, keys.as_slice());
         // Exactly the files the struct can do without are optional.
         for f in FILES {
-            let optional = matches!(
-                f.key,
-                "poolingConfig" | "sentenceConfig" | "sentenceTransformersConfig"
-            );
-            assert_eq!(f.required, !optional, "{}", f.key);
+            // The model's config and vocabulary may come from a GGUF file instead.
+            assert_eq!(f.required, f.key == "model", "{}", f.key);
         }
     }
 
@@ -244,6 +255,19 @@ mod tests {
         assert_eq!(files.model, b"model.safetensors");
         assert!(files.pooling_config.is_none() && files.sentence_config.is_none());
         std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+        assert!(
+            EmbedderFileBytes::read_dir(&dir)
+                .unwrap()
+                .tokenizer
+                .is_empty()
+        );
+        // GGUF weights are looked for first.
+        std::fs::write(dir.join("model.gguf"), "gguf").unwrap();
+        assert_eq!(EmbedderFileBytes::read_dir(&dir).unwrap().model, b"gguf");
+        let single = EmbedderFileBytes::read(&dir.join("model.gguf")).unwrap();
+        assert!(single.model == b"gguf" && single.config.is_empty());
+        std::fs::remove_file(dir.join("model.gguf")).unwrap();
+        std::fs::remove_file(dir.join("model.safetensors")).unwrap();
         assert_eq!(
             EmbedderFileBytes::read_dir(&dir).unwrap_err().code(),
             "E_MODEL_FETCH"

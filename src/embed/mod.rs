@@ -173,12 +173,27 @@ impl Embedder {
         };
         let config = match &gguf {
             Some(g) => config_from_gguf(g)?,
+            None if files.config.is_empty() => {
+                return Err(Error::Config(
+                    "config.json is missing (needed with safetensors weights)".into(),
+                ));
+            }
             None => BertConfig::from_json(files.config)?,
         };
+        // llama.cpp's pooling types: 1 mean, 2 CLS.
+        let gguf_pooling = gguf
+            .as_ref()
+            .and_then(|g| g.get("bert.pooling_type"))
+            .and_then(|v| v.as_u64())
+            .and_then(|p| match p {
+                1 => Some(Pooling::Mean),
+                2 => Some(Pooling::Cls),
+                _ => None,
+            });
         let pooling = match (options.pooling, files.pooling) {
             (Some(p), _) => p,
             (None, Some(bytes)) => Pooling::from_json(bytes)?,
-            (None, None) => Pooling::Mean,
+            (None, None) => gguf_pooling.unwrap_or(Pooling::Mean),
         };
         let max_seq_length = match (options.max_seq_length, files.sentence_config) {
             (Some(n), _) => n,
@@ -192,7 +207,16 @@ impl Embedder {
             )));
         }
         check_batch_size(options.batch_size).map_err(|e| Error::Config(e.message().into()))?;
-        let tokenizer = TextTokenizer::from_json(files.tokenizer, max_seq_length)?;
+        let tokenizer = match &gguf {
+            Some(g) if files.tokenizer.is_empty() => TextTokenizer::from_gguf(g, max_seq_length)?,
+            _ if files.tokenizer.is_empty() => {
+                return Err(Error::Tokenizer(
+                    "tokenizer.json is missing (needed unless the GGUF file carries a vocabulary)"
+                        .into(),
+                ));
+            }
+            _ => TextTokenizer::from_json(files.tokenizer, max_seq_length)?,
+        };
         let vocab = tokenizer.vocab_size();
         if vocab > config.vocab_size {
             return Err(Error::Tokenizer(format!(

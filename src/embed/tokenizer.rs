@@ -33,6 +33,100 @@ impl TextTokenizer {
         Self::from_hf(tokenizer, max_len)
     }
 
+    /// The WordPiece tokenizer a GGUF file of llama.cpp's `bert` family carries
+    /// (`tokenizer.ggml.model = bert`): its vocabulary in "phantom space" spelling turned back
+    /// into WordPiece's (a leading `▁` marks a word start, anything else but a control token is
+    /// a `##` continuation), with BERT's uncased normalisation and `[CLS] … [SEP]` around the
+    /// text, as llama.cpp's WordPiece tokenizer applies them.
+    pub fn from_gguf(g: &crate::formats::Gguf, max_len: usize) -> Result<Self> {
+        use serde_json::{Map, Value, json};
+        let bad = |msg: String| Error::Tokenizer(format!("GGUF tokenizer: {msg}"));
+        let model = g
+            .get("tokenizer.ggml.model")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("the file carries none: give a tokenizer.json".into()))?;
+        if model != "bert" {
+            return Err(bad(format!(
+                "`{model}` vocabularies are not read from GGUF for embedding (only `bert` \
+                 WordPiece): give a tokenizer.json"
+            )));
+        }
+        let tokens = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| bad("no token list".into()))?;
+        let types: Vec<i64> = g
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().map(|t| t.as_i64().unwrap_or(1)).collect())
+            .unwrap_or_default();
+        const CONTROL: i64 = 3;
+        let id = |key: &str| -> Result<u32> {
+            g.get(key)
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|&v| (v as usize) < tokens.len())
+                .ok_or_else(|| bad(format!("`{key}` is missing or out of range")))
+        };
+        let (cls, sep, unk) = (
+            id("tokenizer.ggml.bos_token_id")?,
+            id("tokenizer.ggml.eos_token_id")
+                .or_else(|_| id("tokenizer.ggml.seperator_token_id"))?,
+            id("tokenizer.ggml.unknown_token_id")?,
+        );
+        let mut vocab = Map::with_capacity(tokens.len());
+        let mut added = Vec::new();
+        let mut names = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            let t = t
+                .as_str()
+                .ok_or_else(|| bad(format!("token {i} is not a string")))?;
+            let control = types.get(i) == Some(&CONTROL);
+            let piece = if control {
+                t.to_string()
+            } else if let Some(word) = t.strip_prefix('\u{2581}') {
+                word.to_string()
+            } else {
+                format!("##{t}")
+            };
+            if control {
+                added.push(
+                    json!({"id": i, "content": piece, "single_word": false, "lstrip": false,
+                    "rstrip": false, "normalized": false, "special": true}),
+                );
+            }
+            vocab.insert(piece.clone(), json!(i));
+            names.push(piece);
+        }
+        let special = |i: u32| {
+            let name = &names[i as usize];
+            json!({"id": name, "ids": [i], "tokens": [name]})
+        };
+        let file = json!({
+            "version": "1.0",
+            "added_tokens": added,
+            "normalizer": {"type": "BertNormalizer", "clean_text": true,
+                "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": names[cls as usize], "type_id": 0}},
+                           {"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": names[sep as usize], "type_id": 0}}],
+                "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                         {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": Value::Object(Map::from_iter([
+                    (names[cls as usize].clone(), special(cls)),
+                    (names[sep as usize].clone(), special(sep)),
+                ]))},
+            "model": {"type": "WordPiece", "unk_token": names[unk as usize],
+                "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                "vocab": Value::Object(vocab)},
+        });
+        let bytes = serde_json::to_vec(&file).map_err(|e| bad(e.to_string()))?;
+        let tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
+        Self::from_hf(tokenizer, max_len)
+    }
+
     /// Wraps a `tokenizers` tokenizer (truncation and padding are set here).
     pub fn from_hf(mut tokenizer: Tokenizer, max_len: usize) -> Result<Self> {
         tokenizer.with_padding(None);

@@ -140,7 +140,7 @@ mod cli {
     /// The embedder and the device every model of the command runs on.
     #[derive(Args)]
     pub struct ModelArgs {
-        /// A sentence-transformers model folder.
+        /// A sentence-transformers model folder, or a `bert` GGUF file.
         #[arg(long)]
         pub model_dir: PathBuf,
         #[arg(long, value_enum, default_value_t = Backend::Cpu)]

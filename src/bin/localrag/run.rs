@@ -87,9 +87,9 @@ fn device(backend: Backend, what: &str) -> Result<Device, CliError> {
 }
 
 fn load_embedder(m: &ModelArgs, options: EmbedderOptions) -> Result<Embedder, CliError> {
-    let files = EmbedderFileBytes::read_dir(&m.model_dir)?;
+    let files = EmbedderFileBytes::read(&m.model_dir)?;
     let device = device(m.backend, "embedder")?;
-    Ok(Embedder::load(files.files(), options, &device)?)
+    Ok(Embedder::load_owned(files, options, &device)?)
 }
 
 fn load_generator(path: &Path, backend: Backend) -> Result<Generator, CliError> {
