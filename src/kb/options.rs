@@ -62,17 +62,19 @@ impl KnowledgeBaseOptions {
         within("efSearch", self.ef_search, EF_SEARCH)
     }
 
-    /// The options for a model that reads `max_seq_length` tokens (special tokens included).
-    pub fn resolve(&self, max_seq_length: usize) -> Result<KbOptions> {
+    /// The options for a model that reads `max_seq_length` tokens (special tokens included), of
+    /// which a passage may fill `passage_tokens` (the rest: special tokens and the passage
+    /// prompt). Chunks default to 200 tokens, or about four fifths of a longer model's length
+    /// (400 for the 512 of multilingual-e5-small), never past what a passage may fill.
+    pub fn resolve(&self, max_seq_length: usize, passage_tokens: usize) -> Result<KbOptions> {
         self.validate()?;
         let mut chunk = ChunkOptions::default();
-        chunk.max_tokens = self
-            .chunk_tokens
-            .unwrap_or(chunk.max_tokens.min(max_seq_length.saturating_sub(2)));
+        let default = (max_seq_length * 25 / 32).max(chunk.max_tokens);
+        chunk.max_tokens = self.chunk_tokens.unwrap_or(default.min(passage_tokens));
         if let Some(n) = self.chunk_overlap {
             chunk.overlap = n;
         }
-        chunk.check(max_seq_length)?;
+        chunk.check(passage_tokens)?;
         let mut index = IndexOptions::default();
         if let Some(n) = self.exact_below {
             index.exact_below = n.max(2);
@@ -131,17 +133,26 @@ mod tests {
         ] {
             assert_eq!(bad.validate().unwrap_err().code(), "E_INPUT", "{bad:?}");
         }
-        let r = KnowledgeBaseOptions::default().resolve(128).unwrap();
+        let r = KnowledgeBaseOptions::default().resolve(128, 126).unwrap();
         assert_eq!(r.chunk.max_tokens, 126);
+        let r = KnowledgeBaseOptions::default().resolve(256, 254).unwrap();
+        assert_eq!(r.chunk.max_tokens, 200);
+        // A 512-token model with a 3-token passage prompt.
+        let r = KnowledgeBaseOptions::default().resolve(512, 507).unwrap();
+        assert_eq!(r.chunk.max_tokens, 400);
+        let e = o(|o| o.chunk_tokens = Some(508))
+            .resolve(512, 507)
+            .unwrap_err();
+        assert!(e.message().contains("507"), "{e}");
         assert_eq!(r.index, IndexOptions::default());
         let too_long = o(|o| o.chunk_tokens = Some(300));
         assert!(too_long.validate().is_ok());
-        assert_eq!(too_long.resolve(256).unwrap_err().code(), "E_INPUT");
+        assert_eq!(too_long.resolve(256, 254).unwrap_err().code(), "E_INPUT");
         let r = o(|o| {
             o.exact_below = Some(0);
             o.ef_search = Some(32);
         })
-        .resolve(256)
+        .resolve(256, 254)
         .unwrap();
         assert_eq!((r.index.exact_below, r.index.ef_search), (2, 32));
     }

@@ -40,13 +40,13 @@ impl Default for ChunkOptions {
 }
 
 impl ChunkOptions {
-    /// Checks the options against what the model reads (`max_seq_length` includes 2 special
-    /// tokens).
-    pub fn check(&self, max_seq_length: usize) -> Result<()> {
-        let limit = max_seq_length.saturating_sub(2);
+    /// Checks the options against the tokens a passage may fill (the model's length less its
+    /// special tokens and passage prompt).
+    pub fn check(&self, passage_tokens: usize) -> Result<()> {
+        let limit = passage_tokens;
         if self.max_tokens < 8 || self.max_tokens > limit {
             return Err(Error::Input(format!(
-                "chunk maxTokens {} must be between 8 and {limit} (the model reads {max_seq_length} tokens including 2 special ones)",
+                "chunk maxTokens {} must be between 8 and {limit} (the tokens the model reads of a passage, after its special tokens and prompt)",
                 self.max_tokens
             )));
         }
@@ -99,7 +99,7 @@ pub fn chunk_text(text: &str, tok: &dyn TokenSpans, opts: &ChunkOptions) -> Resu
         opts.max_tokens,
         &mut pieces,
     );
-    let mut ranges = pack(&pieces, &counter, opts);
+    let mut ranges = pack(text, &pieces, &counter, tok, opts)?;
     // Tokenizing a slice alone can differ a little from the document's tokens (a word cut at a
     // token boundary). Re-check each chunk alone; halve the rare one that grew past the budget.
     let mut out = Vec::with_capacity(ranges.len());
@@ -344,10 +344,12 @@ fn boundaries(text: &str, a: usize, b: usize, level: Level) -> Vec<usize> {
 
 /// Packs consecutive pieces into chunks within the budget, with overlap of whole pieces.
 fn pack(
+    text: &str,
     pieces: &[(usize, usize)],
     counter: &Counter<'_>,
+    tok: &dyn TokenSpans,
     opts: &ChunkOptions,
-) -> Vec<(usize, usize)> {
+) -> Result<Vec<(usize, usize)>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < pieces.len() {
@@ -355,6 +357,16 @@ fn pack(
         let mut j = i;
         while j + 1 < pieces.len() && counter.count(start, pieces[j + 1].1) <= opts.max_tokens {
             j += 1;
+        }
+        // Alone, a chunk can take a token more than inside the document (SentencePiece marks
+        // the start of a text with `▁`, often a token of its own before CJK): give back whole
+        // trailing pieces until it fits alone, so that chunks still end at natural boundaries.
+        while j > i {
+            let (a, b) = trim(text, start, pieces[j].1);
+            if a >= b || tok.token_spans(&text[a..b])?.len() <= opts.max_tokens {
+                break;
+            }
+            j -= 1;
         }
         out.push((start, pieces[j].1));
         if j + 1 >= pieces.len() {
@@ -372,7 +384,7 @@ fn pack(
         }
         i = k;
     }
-    out
+    Ok(out)
 }
 
 fn trim(text: &str, a: usize, b: usize) -> (usize, usize) {
@@ -550,13 +562,14 @@ pub(crate) mod tests {
 
     #[test]
     fn options_are_checked() {
-        assert!(ChunkOptions::default().check(256).is_ok());
+        // 254: what MiniLM (256 tokens with [CLS] and [SEP]) reads of a passage.
+        assert!(ChunkOptions::default().check(254).is_ok());
         assert!(
             ChunkOptions {
                 max_tokens: 255,
                 overlap: 0
             }
-            .check(256)
+            .check(254)
             .is_err()
         );
         assert!(

@@ -9,8 +9,8 @@ use super::device::choose_device;
 use super::options::{read, strings};
 use super::{promise, to_js_error};
 use crate::device::BackendKind;
-use crate::embed::EmbedderLoad;
-use crate::error::Result;
+use crate::embed::{EmbedderLoad, Role};
+use crate::error::{Error, Result};
 
 #[wasm_bindgen]
 extern "C" {
@@ -40,7 +40,8 @@ impl Embedder {
     async fn load_inner(options: JsValue) -> Result<Embedder> {
         let load: EmbedderLoad = read(&options, "Embedder.load")?;
         let chosen = choose_device(load.device.backend, load.device.cpu_backend).await?;
-        let inner = crate::Embedder::load(load.files.files(), load.options, &chosen.device)?;
+        // The files move in: GGUF weights are shared by the model, not copied again.
+        let inner = crate::Embedder::load_owned(load.files, load.options, &chosen.device)?;
         Ok(Embedder {
             inner: Rc::new(inner),
             backend: chosen.kind,
@@ -76,17 +77,47 @@ impl Embedder {
         self.inner.max_seq_length()
     }
 
+    /// The prompts put before queries and before passages (`{ query, passage }`, each a string
+    /// or `undefined`): from the model folder's `config_sentence_transformers.json` or the
+    /// `prompts` option.
+    #[wasm_bindgen(getter, unchecked_return_type = "{ query?: string; passage?: string }")]
+    pub fn prompts(&self) -> JsValue {
+        let p = self.inner.prompts();
+        let o = js_sys::Object::new();
+        for (key, value) in [("query", &p.query), ("passage", &p.passage)] {
+            if let Some(v) = value {
+                let _ = js_sys::Reflect::set(&o, &key.into(), &v.into());
+            }
+        }
+        o.into()
+    }
+
     /// Embeds an array of strings; resolves to one unit-length `Float32Array` per text, in order.
+    /// With `role` (`'query'` or `'passage'`) each text is embedded after that role's prompt
+    /// (E5 models expect it); without, as it is.
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
     pub fn embed(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "'query' | 'passage' | undefined")] role: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
             let texts = strings(&texts, "embed")?;
+            let role: Option<Role> =
+                if role.is_undefined() || role.is_null() {
+                    None
+                } else {
+                    Some(serde_wasm_bindgen::from_value(role).map_err(|_| {
+                        Error::Input("embed: role must be 'query' or 'passage'".into())
+                    })?)
+                };
+            let vectors = match role {
+                Some(role) => inner.embed_as(&texts, role).await?,
+                None => inner.embed(&texts).await?,
+            };
             let out = Array::new();
-            for v in inner.embed(&texts).await? {
+            for v in vectors {
                 out.push(&Float32Array::from(v.as_slice()));
             }
             Ok(out.into())

@@ -80,7 +80,7 @@ async fn kb_options(
     o: &KnowledgeBaseOptions,
     embedder: &crate::Embedder,
 ) -> Result<crate::kb::KbOptions> {
-    let resolved = o.resolve(embedder.max_seq_length())?;
+    let resolved = o.resolve(embedder.max_seq_length(), embedder.passage_tokens())?;
     if o.persist() {
         let _ = idb::persist().await;
     }

@@ -86,6 +86,19 @@ export type OpenDeviceOptions = {
 export type Pooling = "mean" | "cls";
 
 /**
+ * Text put before each query and each passage (sentence-transformers' `prompts`).
+ */
+export type Prompts = {
+  query?: string;
+  passage?: string;
+};
+
+/**
+ * Which side of a search a text is on: models such as E5 embed each with its own prompt.
+ */
+export type Role = "query" | "passage";
+
+/**
  * Knobs that override what the model files say.
  */
 export type EmbedderOptions = {
@@ -101,6 +114,11 @@ export type EmbedderOptions = {
    * Texts per forward pass, 1..1024 (default 16).
    */
   batchSize?: number;
+  /**
+   * Prompts put before queries and passages; each given one overrides the model folder's
+   * `config_sentence_transformers.json` (E5 models: `"query: "` and `"passage: "`).
+   */
+  prompts?: Prompts;
 };
 
 /**
@@ -108,13 +126,13 @@ export type EmbedderOptions = {
  */
 export type EmbedderFileBytes = {
   /**
-   * `config.json`.
+   * `config.json` (empty or absent: read from a GGUF model).
    */
-  config: ModelBytes;
+  config?: ModelBytes;
   /**
-   * `tokenizer.json`.
+   * `tokenizer.json` (empty or absent: the vocabulary a GGUF model carries).
    */
-  tokenizer: ModelBytes;
+  tokenizer?: ModelBytes;
   /**
    * `1_Pooling/config.json` (optional; mean pooling without it).
    */
@@ -124,7 +142,11 @@ export type EmbedderFileBytes = {
    */
   sentenceConfig?: ModelBytes;
   /**
-   * `model.safetensors`.
+   * `config_sentence_transformers.json` (optional; gives the query and passage prompts).
+   */
+  sentenceTransformersConfig?: ModelBytes;
+  /**
+   * `model.gguf` (a `bert` GGUF file) or `model.safetensors`.
    */
   model: ModelBytes;
 };

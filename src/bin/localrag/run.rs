@@ -8,9 +8,9 @@ use std::path::Path;
 use burn::tensor::Device;
 use localrag::ask::ask;
 use localrag::{
-    Answer, AskOptions, ChunkOptions, DocInput, Embedder, EmbedderFileBytes, EmbedderOptions,
-    FinishReason, GenerateParams, Generator, Hit, Hooks, KbOptions, KnowledgeBase, MemoryStore,
-    Message, Metrics, Mode, SamplingParams, SearchOptions, evaluate, top_k,
+    Answer, AskOptions, DocInput, Embedder, EmbedderFileBytes, EmbedderOptions, FinishReason,
+    GenerateParams, Generator, Hit, Hooks, KbOptions, KnowledgeBase, KnowledgeBaseOptions,
+    MemoryStore, Message, Metrics, Mode, SamplingParams, SearchOptions, evaluate, top_k,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -139,11 +139,23 @@ fn embed(m: &ModelArgs, batch_size: usize) -> Result<(), CliError> {
 }
 
 /// Loads the embedder and indexes the corpus in memory.
-fn build(m: &ModelArgs, corpus: &Path, chunk: ChunkOptions) -> Result<Kb, CliError> {
+fn build(
+    m: &ModelArgs,
+    corpus: &Path,
+    chunking: (Option<usize>, Option<usize>),
+) -> Result<Kb, CliError> {
     let docs = read_corpus(corpus)?;
     let embedder = load_embedder(m, EmbedderOptions::default())?;
+    // The page's defaults for this model (chunks follow its length), then the flags.
+    let resolved = KnowledgeBaseOptions {
+        chunk_tokens: chunking.0,
+        chunk_overlap: chunking.1,
+        ..Default::default()
+    }
+    .resolve(embedder.max_seq_length(), embedder.passage_tokens())
+    .map_err(|e| CliError::Usage(e.message().to_string()))?;
     let opts = KbOptions {
-        chunk,
+        chunk: resolved.chunk,
         ..Default::default()
     };
     let mut kb = pollster::block_on(KnowledgeBase::open(MemoryStore::new(), embedder, opts))?;
@@ -167,17 +179,6 @@ fn build(m: &ModelArgs, corpus: &Path, chunk: ChunkOptions) -> Result<Kb, CliErr
     }
     eprintln!("{chunks} chunks");
     Ok(kb)
-}
-
-fn chunking(args: &SearchArgs) -> ChunkOptions {
-    let mut chunk = ChunkOptions::default();
-    if let Some(n) = args.max_tokens {
-        chunk.max_tokens = n;
-    }
-    if let Some(n) = args.overlap {
-        chunk.overlap = n;
-    }
-    chunk
 }
 
 fn search_options(args: &SearchArgs, k: usize) -> SearchOptions {
@@ -208,7 +209,7 @@ struct HitLine<'a> {
 }
 
 fn search(args: &SearchArgs) -> Result<(), CliError> {
-    let kb = build(&args.model, &args.corpus, chunking(args))?;
+    let kb = build(&args.model, &args.corpus, (args.max_tokens, args.overlap))?;
     eprintln!("mode {}", args.mode.name());
     let opts = search_options(args, args.k);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -254,7 +255,7 @@ fn eval(args: &SearchArgs, qrels: &Path, all_modes: bool) -> Result<(), CliError
         }
         queries.push((n, q));
     }
-    let kb = build(&args.model, &args.corpus, chunking(args))?;
+    let kb = build(&args.model, &args.corpus, (args.max_tokens, args.overlap))?;
     // Metrics are taken at 10: retrieve at least that many.
     let k = args.k.max(10);
     let modes = if all_modes {
@@ -389,7 +390,7 @@ fn ask_all(
     opts.validate()
         .map_err(|e| CliError::Usage(e.message().to_string()))?;
     let generator = load_generator(generator, m.backend)?;
-    let kb = build(m, corpus, ChunkOptions::default())?;
+    let kb = build(m, corpus, (None, None))?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in stdin_lines() {
         let (n, question) = line?;

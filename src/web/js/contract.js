@@ -26,26 +26,37 @@ export const EMBEDDER_FILES = Object.freeze([
   {
     "key": "config",
     "path": "config.json",
-    "required": true
+    "fallback": null,
+    "required": false
   },
   {
     "key": "tokenizer",
     "path": "tokenizer.json",
-    "required": true
+    "fallback": null,
+    "required": false
   },
   {
     "key": "poolingConfig",
     "path": "1_Pooling/config.json",
+    "fallback": null,
     "required": false
   },
   {
     "key": "sentenceConfig",
     "path": "sentence_bert_config.json",
+    "fallback": null,
+    "required": false
+  },
+  {
+    "key": "sentenceTransformersConfig",
+    "path": "config_sentence_transformers.json",
+    "fallback": null,
     "required": false
   },
   {
     "key": "model",
-    "path": "model.safetensors",
+    "path": "model.gguf",
+    "fallback": "model.safetensors",
     "required": true
   }
 ].map(Object.freeze));

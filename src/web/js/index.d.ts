@@ -32,21 +32,28 @@ export interface ModelFile {
   sha256?: string;
 }
 
-/** The embedding model (a sentence-transformers folder, e.g. all-MiniLM-L6-v2). */
+/** The embedding model: a sentence-transformers folder (e.g. all-MiniLM-L6-v2,
+ * multilingual-e5-small) or a `bert` GGUF file. */
 export type EmbedderSource =
-  /** Folder URL: `model.safetensors`, `config.json`, `tokenizer.json` and (optional)
-   * `1_Pooling/config.json`, `sentence_bert_config.json` are fetched from it. */
+  /** Folder URL: the weights (`model.gguf`, or `model.safetensors` when there is none),
+   * `config.json`, `tokenizer.json` and (optional) `1_Pooling/config.json`,
+   * `sentence_bert_config.json`, `config_sentence_transformers.json` (the query and passage
+   * prompts) are fetched from it. A URL ending in `.gguf` is a single GGUF file that carries
+   * its config and vocabulary (llama.cpp's `bert` layout). */
   | string
   | {
-      /** Folder URL; files not given below are fetched from it. */
+      /** Folder or `.gguf` URL; files not given below are fetched from it. */
       url?: string;
-      /** SHA-256 per file name, e.g. `{ 'model.safetensors': '53aa…' }`. */
+      /** SHA-256 per file name, e.g. `{ 'model.gguf': '1afc…' }`. */
       sha256?: Record<string, string>;
+      /** Overrides the folder's prompts, e.g. `{ query: 'query: ', passage: 'passage: ' }`. */
+      prompts?: { query?: string; passage?: string };
       model?: string | ModelBytes;
       config?: string | ModelBytes;
       tokenizer?: string | ModelBytes;
       poolingConfig?: string | ModelBytes;
       sentenceConfig?: string | ModelBytes;
+      sentenceTransformersConfig?: string | ModelBytes;
     };
 
 /** The answering model: a Llama-family GGUF (F32, F16, Q8_0, Q4_0 or Q4_1). */
@@ -131,8 +138,9 @@ export declare class LocalRag {
   get(id: string): Promise<StoredDocument | undefined>;
   list(): Promise<DocumentInfo[]>;
   stats(): Promise<KnowledgeBaseStats & { generation: number; backend: 'webgpu' | 'cpu'; generatorBackend: 'webgpu' | 'cpu' | null }>;
-  /** Unit-length vectors of texts, one `Float32Array` each. */
-  embed(texts: string[]): Promise<Float32Array[]>;
+  /** Unit-length vectors of texts, one `Float32Array` each; with `role`, each text after that
+   * role's prompt (what the knowledge base does with chunks and queries). */
+  embed(texts: string[], role?: 'query' | 'passage'): Promise<Float32Array[]>;
   /** One versioned binary file: documents, chunks, vectors, index snapshot, manifest. */
   export(): Promise<Uint8Array>;
   /** Calls `listener` after every write (here or in another tab); returns an unsubscribe. */

@@ -218,10 +218,10 @@ export class LocalRag {
     }));
   }
 
-  embed(texts) {
+  embed(texts, role) {
     return guarded(() => {
       this.#check();
-      return this.#embedder.embed(texts);
+      return this.#embedder.embed(texts, role);
     });
   }
 

@@ -147,7 +147,12 @@ async function modelFile(url, { sha, optional, cache, allowCrossOrigin, progress
   return bytes;
 }
 
-const EMBEDDER_HELP = 'the `embedder` option is required: a folder URL or { url, model, config, tokenizer, sha256 }';
+const EMBEDDER_HELP = 'the `embedder` option is required: a folder URL, a `.gguf` file URL, or { url, model, config, tokenizer, sha256, prompts }';
+
+/** Whether a URL names a single GGUF file (its path ends in `.gguf`), not a folder. */
+function isGgufUrl(u) {
+  return /\.gguf$/i.test(u.split(/[?#]/)[0]);
+}
 
 /** Checks the model options of `open` without fetching anything; returns the fetch settings. */
 export function checkModelOptions(o) {
@@ -156,7 +161,10 @@ export function checkModelOptions(o) {
   if (typeof embedder === 'string') {
     if (embedder.length === 0) throw input('the embedder URL is empty');
   } else if (isPlainObject(embedder)) {
-    checkKeys(embedder, ['url', 'sha256', ...EMBEDDER_FILES.map((f) => f.key)], 'embedder');
+    checkKeys(embedder, ['url', 'sha256', 'prompts', ...EMBEDDER_FILES.map((f) => f.key)], 'embedder');
+    if (embedder.prompts !== undefined && !isPlainObject(embedder.prompts)) {
+      throw input("embedder.prompts must be an object like { query: 'query: ', passage: 'passage: ' }");
+    }
     if (embedder.url !== undefined && typeof embedder.url !== 'string') throw input('embedder.url must be a string');
     if (embedder.url === '') throw input('the embedder URL is empty');
     if (embedder.sha256 !== undefined) {
@@ -190,21 +198,36 @@ export function checkModelOptions(o) {
  * per-file URLs or bytes. `fetchOpts`: { cache, allowCrossOrigin, progress, signal, hash }.
  */
 export async function embedderFiles(source, fetchOpts) {
-  const given = typeof source === 'string' ? { url: source } : source;
+  let given = typeof source === 'string' ? { url: source } : source;
+  // A `.gguf` URL is the model alone: the file carries its config and vocabulary.
+  if (typeof given.url === 'string' && isGgufUrl(given.url)) {
+    const { url, ...rest } = given;
+    given = { ...rest, model: given.model ?? url };
+  }
+  const fileName = (u) => u.split(/[?#]/)[0].split('/').pop();
   const hashes = Object.fromEntries(Object.entries(given.sha256 ?? {}).map(([f, h]) => [f, checkSha(h, f)]));
   const folder = given.url ?? null;
   const base = folder === null ? null : new URL(folder.endsWith('/') ? folder : `${folder}/`, baseHref());
   const out = {};
-  for (const { key, path, required } of EMBEDDER_FILES) {
+  for (const { key, path, fallback, required } of EMBEDDER_FILES) {
     const v = given[key];
-    const sha = hashes[path] ?? null;
     if (v !== undefined && v !== null) {
+      const sha = (typeof v === 'string' ? hashes[fileName(v)] : undefined) ?? hashes[path] ?? (fallback ? hashes[fallback] : undefined) ?? null;
       out[key] = isBytes(v) ? toBytes(v) : await modelFile(v, { ...fetchOpts, sha, optional: false });
     } else if (base !== null) {
-      const bytes = await modelFile(new URL(path, base).href, { ...fetchOpts, sha, optional: !required });
-      if (bytes) out[key] = bytes;
+      // The first of the file's names the folder has (the model: GGUF, then safetensors).
+      const names = fallback ? [path, fallback] : [path];
+      for (const [i, name] of names.entries()) {
+        const last = i === names.length - 1;
+        const bytes = await modelFile(new URL(name, base).href, { ...fetchOpts, sha: hashes[name] ?? null, optional: !(required && last) });
+        if (bytes) {
+          out[key] = bytes;
+          break;
+        }
+      }
     }
   }
+  if (given.prompts !== undefined) out.prompts = given.prompts;
   return out;
 }
 
