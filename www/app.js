@@ -2,18 +2,37 @@
 // IndexedDB; Search lists the best passages; Ask has a small LLM answer from them, streamed,
 // with its citations. A last panel shows the cosine-similarity matrix of typed sentences.
 //
-// Address parameters: backend=auto|webgpu|cpu (the embedder, default auto), genBackend=… (the
-// answering model, default cpu), kb=<name> (default localrag-demo), worker=0 (run on the page's
-// thread instead of in a Worker). Models come from this page's own origin. Text from documents
-// is only ever inserted with textContent, never as HTML.
+// Address parameters: embedder=english|multilingual (default english), backend=auto|webgpu|cpu
+// (the embedder, default auto), genBackend=… (the answering model, default cpu), kb=<name>
+// (default localrag-demo, or localrag-demo-multilingual: a knowledge base keeps one embedder),
+// worker=0 (run on the page's thread instead of in a Worker). Models come from this page's own
+// origin. Text from documents is only ever inserted with textContent, never as HTML.
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const useWorker = params.get('worker') !== '0';
 const backend = params.get('backend') || 'auto';
 const generatorBackend = params.get('genBackend') || 'cpu';
-const kbName = params.get('kb') || 'localrag-demo';
-const EMBEDDER = new URL('./models/all-MiniLM-L6-v2/', location.href).href;
+// The embedders the page offers: English-only and fast, or multilingual (Chinese, Japanese,
+// Spanish, … and queries in another language than the documents). Sizes: what is downloaded.
+const EMBEDDERS = {
+  english: {
+    name: 'all-MiniLM-L6-v2 (Q8_0)',
+    url: './models/all-MiniLM-L6-v2-Q8_0.gguf',
+    size: '25 MB',
+    kb: 'localrag-demo',
+  },
+  multilingual: {
+    name: 'multilingual-e5-small (Q4_0)',
+    url: './models/multilingual-e5-small/',
+    size: '77 MB',
+    kb: 'localrag-demo-multilingual',
+  },
+};
+const embedderChoice = EMBEDDERS[params.get('embedder')] ? params.get('embedder') : 'english';
+const EMBEDDER_INFO = EMBEDDERS[embedderChoice];
+const kbName = params.get('kb') || EMBEDDER_INFO.kb;
+const EMBEDDER = new URL(EMBEDDER_INFO.url, location.href).href;
 const GENERATOR = new URL('./models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', location.href).href;
 
 // The Worker build keeps the page responsive while models load and answers are generated; both
@@ -122,8 +141,13 @@ function showSettings() {
   $('mode').textContent = useWorker ? 'a Worker' : "the page's thread";
   $('mode').dataset.worker = String(useWorker);
   $('kb-name').textContent = kbName;
-  for (const [id, value] of [['set-backend', backend], ['set-gen-backend', generatorBackend],
-    ['set-worker', useWorker ? '1' : '0'], ['set-kb', kbName]]) $(id).value = value;
+  $('embedder-name').textContent = EMBEDDER_INFO.name;
+  for (const [key, info] of Object.entries(EMBEDDERS)) {
+    $('set-embedder').append(el('option', { value: key, text: `${key === 'english' ? 'English, fast' : 'Multilingual'}: ${info.name}, ${info.size}` }));
+  }
+  for (const [id, value] of [['set-embedder', embedderChoice], ['set-backend', backend],
+    ['set-gen-backend', generatorBackend], ['set-worker', useWorker ? '1' : '0'],
+    ['set-kb', params.get('kb') || '']]) $(id).value = value;
 }
 
 async function open() {
@@ -141,6 +165,9 @@ async function open() {
     $('backend').textContent = 'none';
     $('gen-backend').textContent = 'none';
     showError('Could not open', e);
+    if (e?.code === 'E_MODEL_MISMATCH') {
+      $('status').textContent += ` — this knowledge base was built with another embedder: pick another name under Settings, or open it with the embedder it was built with.`;
+    }
     document.body.dataset.state = 'error';
     return;
   }
