@@ -7,8 +7,8 @@
 //   year only the document holds; passages reveal their text; Stop aborts; a second tab opens
 //   from the model cache and sees another tab's removal. The same flow, shorter, on the page's
 //   thread (?worker=0).
-// - The model picker: the multilingual embedder (multilingual-e5-small) finds a Chinese document
-//   by a Chinese paraphrase and by an English question.
+// - The model picker: the multilingual embedder (multilingual-e5-small) finds a Chinese and an
+//   English document by paraphrases.
 // - Privacy: every request stays on the page's origin and none carries document text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -353,7 +353,7 @@ test('demo shows an error with its code', { timeout: 120_000 }, async () => {
   }
 });
 
-test('demo with the multilingual embedder: the picker shows sizes; a Chinese document is found in Chinese and in English', { timeout: 600_000 }, async () => {
+test('demo with the multilingual embedder: the picker shows sizes; Chinese and English documents are found by paraphrases', { timeout: 600_000 }, async () => {
   const { context, requests } = await newContext();
   const { page, errors } = await openDemo(context, '?embedder=multilingual&backend=cpu');
   assert.match(await page.textContent('[data-testid=embedder-name]'), /^multilingual-e5-small/);
@@ -372,12 +372,14 @@ test('demo with the multilingual embedder: the picker shows sizes; a Chinese doc
     await page.click('[data-testid=add]');
     await page.waitForSelector(`body[data-docs="${docs.findIndex((d) => d[0] === title) + 1}"][data-add=done]`, { timeout: OPEN_TIMEOUT });
   }
-  for (const query of ['熊猫平时以什么为食？', 'What do giant pandas eat?']) {
+  // A paraphrase in each document's language (how e5-small does across languages is measured
+  // on tests/fixtures/eval-mixed: README, "Retrieval quality").
+  for (const [query, want] of [['熊猫平时以什么为食？', '大熊猫'], ['How many eggs does a queen bee lay?', 'Bees']]) {
     await page.fill('[data-testid=query]', query);
     await page.click('[data-testid=search]');
     await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
     const first = await page.$eval('[data-testid=results] li', (li) => li.querySelector('.title').textContent);
-    assert.equal(first, '大熊猫', `${query}: the panda document first`);
+    assert.equal(first, want, `${query}: ${want} first`);
     await page.evaluate(() => { delete document.body.dataset.search; });
   }
   assert.deepEqual(errors, []);
