@@ -180,7 +180,7 @@ test: setup
 	$(MAKE) test-consumer
 
 test-native:
-	cargo test --release
+	cargo test --profile test-ci
 	cargo fmt --all -- --check
 
 # wasm-bindgen-test in headless Chromium; the model files come from CORS servers on loopback

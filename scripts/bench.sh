@@ -36,5 +36,8 @@ for model in ${BENCH_GEN_MODELS:-smollm2-135m-q4_1 gemma3-270m-q4_k_m}; do
   node tests/e2e/bench.mjs "?suites=generate&genModels=$model&genBackends=cpu,cpu-f32,wllama&genRounds=2" | tee -a "$out"
   node tests/e2e/bench.mjs "?suites=generate&genModels=$model&genBackends=webgpu,webgpu-f32&genRounds=1&promptTokens=64&decode=8" | tee -a "$out"
 done
+echo "== retrieval quality (scripts/eval-report.sh)"
+cargo build --release --bin localrag 2>/dev/null
+scripts/eval-report.sh | tee .cache/bench-retrieval.md
 python3 scripts/bench_report.py "$out" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -180,6 +180,15 @@ if gen:
         print("\n" + open(notes).read().strip())
     for r in failed:
         print(f"\nFailed: {r['where']} {r.get('backend') or r.get('engine')} on {r.get('model')}: {r['error']}")
+print("\n## Retrieval quality\n")
+retrieval = ".cache/bench-retrieval.md"
+if os.path.exists(retrieval):
+    print("MRR@10, recall@10 and nDCG@10 of each embedder on the evaluation sets of `tests/fixtures/` "
+          "(`eval`: mostly English; `eval-zh`: Chinese; `eval-mixed`: six languages, half the queries in "
+          "another language than their document), by `scripts/eval-report.sh` (`localrag eval --all-modes`, CPU):\n")
+    print(open(retrieval).read().strip())
+else:
+    print("Not measured in this run: `scripts/eval-report.sh` measures it.")
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):

@@ -85,16 +85,23 @@ impl Weights {
     ///   square of the share.
     ///
     /// Measured on the evaluation sets (README, "Retrieval quality"). When neither list can be
-    /// trusted, both count equally.
+    /// trusted, both count equally. A weight never drops below [`Weights::FLOOR`]: the other
+    /// list's passages come first, and this one's still fill the remaining places, in its order.
     pub fn measured(unknown_share: f32, lexical_coverage: f32) -> Weights {
         let vector = (1.0 - 2.0 * unknown_share).clamp(0.0, 1.0);
         let lexical = lexical_coverage.clamp(0.0, 1.0).powi(2);
         if vector + lexical < 1e-3 {
             Weights::EQUAL
         } else {
-            Weights { vector, lexical }
+            Weights {
+                vector: vector.max(Self::FLOOR),
+                lexical: lexical.max(Self::FLOOR),
+            }
         }
     }
+
+    /// The least weight a list gets.
+    pub const FLOOR: f32 = 1e-3;
 }
 
 /// Fuses ranked lists (each best first). In hybrid mode by reciprocal rank, each list's terms
@@ -227,8 +234,8 @@ mod tests {
     fn weights_follow_what_was_measured() {
         // A query the embedder reads fully, matched completely by the best lexical passage.
         assert_eq!(Weights::measured(0.0, 1.0), Weights::EQUAL);
-        // Half its tokens unknown: the vector list no longer counts.
-        assert_eq!(Weights::measured(0.5, 1.0).vector, 0.0);
+        // Half its tokens unknown: the vector list only fills places after the lexical hits.
+        assert_eq!(Weights::measured(0.5, 1.0).vector, Weights::FLOOR);
         assert!((Weights::measured(0.25, 0.5).vector - 0.5).abs() < 1e-6);
         assert!((Weights::measured(0.25, 0.5).lexical - 0.25).abs() < 1e-6);
         // Neither can be trusted: plain fusion.
@@ -236,13 +243,9 @@ mod tests {
         // A weighted list's terms scale with its weight; the order follows.
         let v = [(1, 0.9), (2, 0.8)];
         let l = [(2, 12.0), (3, 5.0)];
-        let only_lexical = Weights {
-            vector: 0.0,
-            lexical: 1.0,
-        };
-        let f = fuse(&v, &l, Mode::Hybrid, only_lexical);
+        let f = fuse(&v, &l, Mode::Hybrid, Weights::measured(0.6, 1.0));
         assert_eq!(f.iter().map(|c| c.id).collect::<Vec<_>>(), [2, 3, 1]);
-        assert_eq!(f[2].fused, 0.0);
+        assert!(f[2].fused > 0.0 && f[2].fused < 1e-4);
     }
 
     #[test]
