@@ -28,7 +28,11 @@ rm -rf www/wllama www/test-models && mkdir -p www/wllama www/test-models/gemma3-
 cp -r tests/e2e/node_modules/@wllama/wllama/esm www/wllama/
 ln -f .cache/test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf www/test-models/gemma3-270m/
 rm -rf www/bench-data && mkdir -p www/bench-data && cp .cache/bench/*.snap .cache/bench/*.f32 www/bench-data/ 2>/dev/null || true
-node tests/e2e/bench.mjs "${BROWSER_BENCH_QUERY:-?chunks=16&rounds=1&suites=embed,index,ingest}" | tee -a "$out"
+node tests/e2e/bench.mjs "${BROWSER_BENCH_QUERY:-?chunks=16&rounds=1&suites=index,ingest}" | tee -a "$out"
+# The embedders: a page per model (its first load's wasm memory growth counts).
+for model in ${BENCH_EMBED_MODELS:-minilm minilm-q8_0 e5-q4_0}; do
+  node tests/e2e/bench.mjs "?chunks=16&rounds=1&suites=embed&embedModels=$model" | tee -a "$out"
+done
 # The generator: a page per model and device, as the wasm memory never shrinks and only a page's
 # first load shows what a load needs. CPU: ours, the f32 reference and wllama, interleaved.
 # WebGPU: a shorter prompt and fewer tokens, as WebGPU is SwiftShader here (a CPU emulation).

@@ -45,12 +45,26 @@ print("all-MiniLM-L6-v2, chunks of exactly 128 tokens; a round embeds `chunks` c
       "round after one warm-up round (native: 3 rounds of 32; browser: `?chunks=16&rounds=1` by default, "
       "because WebGPU on SwiftShader is slow). Ratio: against native CPU (flex) at the same batch size, "
       "measured in the same run.\n")
-print("| where | backend | batch | chunks | chunks/s | ratio vs native cpu-flex |")
-print("|---|---|---:|---:|---:|---:|")
+print("Browser rows name the model: `minilm` the f32 safetensors folder (Burn's tensor operations), "
+      "`minilm-q8_0` the Q8_0 GGUF file and `e5-q4_0` multilingual-e5-small (the quantized kernels), each "
+      "model in a page of its own; *vs f32* is against `minilm` on the same backend and batch in the same run. "
+      "Memory: the wasm memory's growth during the page's first load over the weight file's size "
+      "(the tokenizer file is loaded too).\n")
+print("| where | model | backend | batch | chunks | chunks/s | ratio vs native cpu-flex | vs f32 | memory |")
+print("|---|---|---|---:|---:|---:|---:|---:|---|")
+f32 = {(r["backend"], r["batch"]): r["chunks_per_s"] for r in runs
+       if r["where"] == "browser" and r.get("model", "minilm") == "minilm"}
 for r in runs:
     base = ref.get(r["batch"])
     ratio = f"{r['chunks_per_s'] / base:.2f}" if base else "–"
-    print(f"| {r['where']} | {r['backend']} | {r['batch']} | {r['chunks']} | {r['chunks_per_s']:.2f} | {ratio} |")
+    model = r.get("model", "minilm")
+    b32 = f32.get((r["backend"], r["batch"])) if r["where"] == "browser" else None
+    vs = f"{r['chunks_per_s'] / b32:.2f}" if b32 and model != "minilm" else "–"
+    mem = "–"
+    if r.get("first_load") and r.get("file_bytes"):
+        mem = f"wasm {r['wasm_memory_growth_load'] / r['file_bytes']:.2f}×"
+    print(f"| {r['where']} | {model if r['where'] == 'browser' else 'minilm'} | {r['backend']} | {r['batch']} | "
+          f"{r['chunks']} | {r['chunks_per_s']:.2f} | {ratio} | {vs} | {mem} |")
 
 index = [r for r in rows if r.get("bench") == "index"]
 if index:

@@ -10,7 +10,15 @@ const suites = (params.get('suites') ?? 'embed,index,ingest,generate').split(','
 const CHUNKS = Number(params.get('chunks') ?? 32);
 const ROUNDS = Number(params.get('rounds') ?? 2);
 const TOKENS = 128;
-const MODEL = new URL('./models/all-MiniLM-L6-v2/', location.href).href;
+// The embedders: all-MiniLM-L6-v2 as f32 safetensors (Burn's tensor operations, the reference)
+// and as a Q8_0 GGUF file, multilingual-e5-small as Q4_0 GGUF (the quantized kernels). One page
+// per model gives a first load whose wasm memory growth counts (the memory never shrinks).
+const EMBED_MODELS = {
+  minilm: './models/all-MiniLM-L6-v2/',
+  'minilm-q8_0': './models/all-MiniLM-L6-v2-Q8_0.gguf',
+  'e5-q4_0': './models/multilingual-e5-small/',
+};
+const embedModels = (params.get('embedModels') ?? 'minilm').split(',');
 const out = document.getElementById('out');
 const results = [];
 
@@ -25,17 +33,33 @@ function push(row) {
 }
 
 await init();
-// The loaders take the model's files as bytes.
-const FILES = {};
-for (const { key, path } of EMBEDDER_FILES) {
-  const r = await fetch(new URL(path, MODEL));
-  if (r.ok) FILES[key] = new Uint8Array(await r.arrayBuffer());
+// The loaders take the model's files as bytes: a single GGUF file, or a folder's files (the
+// weights as model.gguf, else model.safetensors).
+async function embedderFiles(path) {
+  const base = new URL(path, location.href);
+  if (path.endsWith('.gguf')) return { model: new Uint8Array(await (await fetch(base)).arrayBuffer()) };
+  const files = {};
+  for (const { key, path: name, fallback } of EMBEDDER_FILES) {
+    for (const n of fallback ? [name, fallback] : [name]) {
+      const r = await fetch(new URL(n, base));
+      if (r.ok) {
+        files[key] = new Uint8Array(await r.arrayBuffer());
+        break;
+      }
+    }
+  }
+  return files;
 }
-for (const name of suites.includes('embed') ? backends : []) {
+for (const model of suites.includes('embed') ? embedModels : []) {
+ const FILES = await embedderFiles(EMBED_MODELS[model]);
+ let first = true;
+ for (const name of backends) {
   const [backend, cpuBackend] = name.startsWith('cpu-') ? ['cpu', name.slice(4)] : [name, undefined];
   for (const batch of [1, 8, 32]) {
     const t0 = performance.now();
+    const memBefore = __wasmMemoryBytes();
     const embedder = await Embedder.load({ ...FILES, backend, cpuBackend, batchSize: batch, maxSeqLength: TOKENS });
+    const loadGrowth = __wasmMemoryBytes() - memBefore;
     const loadMs = performance.now() - t0;
     if (!embedder.tokenize(texts).every((ids) => ids.length === TOKENS)) throw new Error('chunks are not 128 tokens');
     await embedder.embed(texts); // warm-up: pipelines compile, buffers allocate
@@ -45,11 +69,15 @@ for (const name of suites.includes('embed') ? backends : []) {
       await embedder.embed(texts);
       best = Math.min(best, (performance.now() - t) / 1000);
     }
-    const row = { where: 'browser', backend: name, batch, tokens: TOKENS, chunks: CHUNKS, seconds: +best.toFixed(4),
-      chunks_per_s: +(CHUNKS / best).toFixed(2), load_ms: Math.round(loadMs), actual: embedder.backend };
+    const row = { where: 'browser', model, backend: name, batch, tokens: TOKENS, chunks: CHUNKS, seconds: +best.toFixed(4),
+      chunks_per_s: +(CHUNKS / best).toFixed(2), load_ms: Math.round(loadMs), actual: embedder.backend,
+      file_bytes: FILES.model.length, tokenizer_bytes: FILES.tokenizer?.length ?? 0,
+      wasm_memory_growth_load: loadGrowth, first_load: first };
+    first = false;
     push(row);
     embedder.free();
   }
+ }
 }
 
 if (suites.includes('index')) {

@@ -22,7 +22,7 @@
 
 use burn::tensor::bf16;
 
-use super::lanes::{B16, F4, I4};
+use super::lanes::{B16, F4, I4, W8};
 use crate::formats::GgmlType;
 use crate::formats::quant::{dequantize_block, half, scale_min_k4};
 
@@ -243,6 +243,139 @@ fn dot_q6k(row: &[u8], x: &[XBlock]) -> f32 {
         acc = acc.add_scaled(sum, half(&b[208..210]));
     }
     acc.sum()
+}
+
+// ---- Many rows of activations times 32-blocks with one scale (Q8_0, Q4_0): integer products.
+//
+// The activations are quantized once per row to 16 bits ([`XBlock`], as for one row). A panel
+// of eight weight rows is unpacked once to i16, laid out so that one 8-lane vector holds two
+// consecutive weights of four rows; the pair of activations at the same positions, repeated
+// four times, times that vector gives the four rows' partial sums in four i32 lanes
+// (`pmaddwd`, `i32x4.dot_i16x8_s`). A tile of four activation rows reuses every weight vector
+// four times. Each block's integer sums are exact; they are scaled into f32 lanes once per block
+// (weight scale × activation scale). Every step is the same on every target ([`super::lanes`]),
+// so natively and in wasm the results are bitwise equal.
+
+/// Weight rows in a packed panel: two groups of four.
+pub const PANEL_ROWS: usize = 8;
+/// Activation rows per tile.
+const TILE: usize = 4;
+/// i16 values of one packed 32-block of a panel: 16 pairs × 2 groups × 8 lanes.
+const PACKED_BLOCK: usize = 256;
+
+/// Whether many-row products with `kind` take the integer path.
+pub fn packs(kind: GgmlType) -> bool {
+    matches!(kind, GgmlType::Q8_0 | GgmlType::Q4_0)
+}
+
+/// Up to eight weight rows unpacked to i16 for [`matmul_packed`].
+#[derive(Default)]
+pub struct Packed {
+    /// Per block `b`, pair `p`, group `g`: lanes `2j + t` hold row `4g + j`'s weight at
+    /// position `32b + 2p + t`.
+    w: Vec<i16>,
+    /// Per block, the eight rows' scales (0 for rows the panel does not have).
+    d: Vec<f32>,
+    blocks: usize,
+}
+
+/// Packs `n ≤ 8` rows of `kind` (`bytes`: the rows one after another, `cols` each).
+pub fn pack_panel(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut Packed) {
+    assert!(packs(kind) && n <= PANEL_ROWS && cols % 32 == 0);
+    let blocks = cols / 32;
+    let block_bytes = kind.block().expect("a block type").1;
+    out.blocks = blocks;
+    out.w.clear();
+    out.w.resize(blocks * PACKED_BLOCK, 0);
+    out.d.clear();
+    out.d.resize(blocks * PANEL_ROWS, 0.0);
+    let mut vals = [0i16; 32];
+    for c in 0..n {
+        let row = &bytes[c * blocks * block_bytes..(c + 1) * blocks * block_bytes];
+        let (g, j) = (c / 4, c % 4);
+        for (b, blk) in row.chunks_exact(block_bytes).enumerate() {
+            out.d[b * PANEL_ROWS + c] = half(&blk[..2]);
+            match kind {
+                GgmlType::Q8_0 => {
+                    for (v, &q) in vals.iter_mut().zip(&blk[2..34]) {
+                        *v = q as i8 as i16;
+                    }
+                }
+                _ => {
+                    for (i, &q) in blk[2..18].iter().enumerate() {
+                        vals[i] = (q & 0x0F) as i16 - 8;
+                        vals[i + 16] = (q >> 4) as i16 - 8;
+                    }
+                }
+            }
+            let at = b * PACKED_BLOCK;
+            for p in 0..16 {
+                for t in 0..2 {
+                    out.w[at + (p * 2 + g) * 8 + 2 * j + t] = vals[2 * p + t];
+                }
+            }
+        }
+    }
+}
+
+/// `y[r, col0 + c] = Σ_k x[r, k] · W[c, k]` for the `n` rows of a packed panel and every row
+/// `r` of the quantized activations `x` (row stride `ldy` in `y`).
+pub fn matmul_packed(
+    x: &[Vec<XBlock>],
+    p: &Packed,
+    y: &mut [f32],
+    ldy: usize,
+    col0: usize,
+    n: usize,
+) {
+    let m = x.len();
+    let full = m / TILE * TILE;
+    for r0 in (0..full).step_by(TILE) {
+        tile::<TILE>(&x[r0..r0 + TILE], p, y, ldy, r0, col0, n);
+    }
+    for r0 in full..m {
+        tile::<1>(&x[r0..r0 + 1], p, y, ldy, r0, col0, n);
+    }
+}
+
+#[inline(always)]
+fn tile<const R: usize>(
+    x: &[Vec<XBlock>],
+    p: &Packed,
+    y: &mut [f32],
+    ldy: usize,
+    r0: usize,
+    col0: usize,
+    n: usize,
+) {
+    let mut acc = [[F4::zero(); 2]; R];
+    for b in 0..p.blocks {
+        let w = &p.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK];
+        let mut sums = [[I4::zero(); 2]; R];
+        for pair in 0..16 {
+            let w0 = W8::load(&w[pair * 16..]);
+            let w1 = W8::load(&w[pair * 16 + 8..]);
+            for r in 0..R {
+                let a = W8::pair(&x[r][b].q[2 * pair..]);
+                sums[r][0] = sums[r][0].add(a.dot(w0));
+                sums[r][1] = sums[r][1].add(a.dot(w1));
+            }
+        }
+        let d0 = F4::load(&p.d[b * PANEL_ROWS..]);
+        let d1 = F4::load(&p.d[b * PANEL_ROWS + 4..]);
+        for r in 0..R {
+            let dx = x[r][b].d;
+            acc[r][0] = acc[r][0].add_mul(sums[r][0].to_f32(), d0.scale(dx));
+            acc[r][1] = acc[r][1].add_mul(sums[r][1].to_f32(), d1.scale(dx));
+        }
+    }
+    let mut out = [0f32; PANEL_ROWS];
+    for r in 0..R {
+        acc[r][0].store(&mut out[..4]);
+        acc[r][1].store(&mut out[4..]);
+        let at = (r0 + r) * ldy + col0;
+        y[at..at + n].copy_from_slice(&out[..n]);
+    }
 }
 
 /// Dequantizes `rows` whole rows of `kind` (`cols` each) into `out`.

@@ -6,6 +6,8 @@
 //! - [`B16`]: 16 bytes of packed weights, unpacked with byte-wise masks and shifts.
 //! - [`I4`]: four i32 lanes of an integer dot product ([`B16::dot`]).
 //! - [`F4`]: four f32 lanes of a running sum, reduced once per row ([`F4::sum`]).
+//! - [`W8`]: eight i16 lanes, multiplied pairwise into an [`I4`] ([`W8::dot`]): the many-row
+//!   products' operands.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {
@@ -17,6 +19,29 @@ mod imp {
     pub struct I4(v128);
     #[derive(Clone, Copy)]
     pub struct F4(v128);
+    #[derive(Clone, Copy)]
+    pub struct W8(v128);
+
+    impl W8 {
+        #[inline(always)]
+        pub fn load(x: &[i16]) -> W8 {
+            assert!(x.len() >= 8);
+            // SAFETY: the assert keeps the 16-byte load inside the slice.
+            W8(unsafe { v128_load(x.as_ptr() as *const v128) })
+        }
+        /// `x[0], x[1]` repeated four times.
+        #[inline(always)]
+        pub fn pair(x: &[i16]) -> W8 {
+            assert!(x.len() >= 2);
+            // SAFETY: the assert keeps the 4-byte load inside the slice.
+            W8(unsafe { v128_load32_splat(x.as_ptr() as *const u32) })
+        }
+        /// Lane `i` = `a[2i]·b[2i] + a[2i+1]·b[2i+1]`.
+        #[inline(always)]
+        pub fn dot(self, o: W8) -> I4 {
+            I4(i32x4_dot_i16x8(self.0, o.0))
+        }
+    }
 
     impl B16 {
         #[inline(always)]
@@ -78,6 +103,10 @@ mod imp {
 
     impl I4 {
         #[inline(always)]
+        pub fn zero() -> I4 {
+            I4(i32x4_splat(0))
+        }
+        #[inline(always)]
         pub fn add(self, o: I4) -> I4 {
             I4(i32x4_add(self.0, o.0))
         }
@@ -91,6 +120,28 @@ mod imp {
         #[inline(always)]
         pub fn zero() -> F4 {
             F4(f32x4_splat(0.0))
+        }
+        #[inline(always)]
+        pub fn load(x: &[f32]) -> F4 {
+            assert!(x.len() >= 4);
+            // SAFETY: the assert keeps the 16-byte load inside the slice.
+            F4(unsafe { v128_load(x.as_ptr() as *const v128) })
+        }
+        #[inline(always)]
+        pub fn store(self, out: &mut [f32]) {
+            assert!(out.len() >= 4);
+            // SAFETY: the assert keeps the 16-byte store inside the slice.
+            unsafe { v128_store(out.as_mut_ptr() as *mut v128, self.0) }
+        }
+        /// `self + v·w` lane by lane, rounded after the product and after the sum.
+        #[inline(always)]
+        pub fn add_mul(self, v: F4, w: F4) -> F4 {
+            F4(f32x4_add(self.0, f32x4_mul(v.0, w.0)))
+        }
+        /// Every lane times `s`.
+        #[inline(always)]
+        pub fn scale(self, s: f32) -> F4 {
+            F4(f32x4_mul(self.0, f32x4_splat(s)))
         }
         /// `self + v·s`, rounded after the product and after the sum.
         #[inline(always)]
@@ -118,9 +169,31 @@ mod imp {
     pub struct I4(__m128i);
     #[derive(Clone, Copy)]
     pub struct F4(__m128);
+    #[derive(Clone, Copy)]
+    pub struct W8(__m128i);
 
     // SAFETY (every block below): SSE2 is part of x86-64, so the intrinsics are always
     // available; loads are unaligned ones, inside slices whose length is asserted.
+    impl W8 {
+        #[inline(always)]
+        pub fn load(x: &[i16]) -> W8 {
+            assert!(x.len() >= 8);
+            W8(unsafe { _mm_loadu_si128(x.as_ptr() as *const __m128i) })
+        }
+        /// `x[0], x[1]` repeated four times.
+        #[inline(always)]
+        pub fn pair(x: &[i16]) -> W8 {
+            assert!(x.len() >= 2);
+            let v = (x[0] as u16 as u32) | ((x[1] as u16 as u32) << 16);
+            W8(unsafe { _mm_set1_epi32(v as i32) })
+        }
+        /// Lane `i` = `a[2i]·b[2i] + a[2i+1]·b[2i+1]`.
+        #[inline(always)]
+        pub fn dot(self, o: W8) -> I4 {
+            I4(unsafe { _mm_madd_epi16(self.0, o.0) })
+        }
+    }
+
     impl B16 {
         #[inline(always)]
         pub fn load(b: &[u8]) -> B16 {
@@ -190,6 +263,10 @@ mod imp {
 
     impl I4 {
         #[inline(always)]
+        pub fn zero() -> I4 {
+            I4(unsafe { _mm_setzero_si128() })
+        }
+        #[inline(always)]
         pub fn add(self, o: I4) -> I4 {
             I4(unsafe { _mm_add_epi32(self.0, o.0) })
         }
@@ -203,6 +280,26 @@ mod imp {
         #[inline(always)]
         pub fn zero() -> F4 {
             F4(unsafe { _mm_setzero_ps() })
+        }
+        #[inline(always)]
+        pub fn load(x: &[f32]) -> F4 {
+            assert!(x.len() >= 4);
+            F4(unsafe { _mm_loadu_ps(x.as_ptr()) })
+        }
+        #[inline(always)]
+        pub fn store(self, out: &mut [f32]) {
+            assert!(out.len() >= 4);
+            unsafe { _mm_storeu_ps(out.as_mut_ptr(), self.0) }
+        }
+        /// `self + v·w` lane by lane, rounded after the product and after the sum.
+        #[inline(always)]
+        pub fn add_mul(self, v: F4, w: F4) -> F4 {
+            F4(unsafe { _mm_add_ps(self.0, _mm_mul_ps(v.0, w.0)) })
+        }
+        /// Every lane times `s`.
+        #[inline(always)]
+        pub fn scale(self, s: f32) -> F4 {
+            F4(unsafe { _mm_mul_ps(self.0, _mm_set1_ps(s)) })
         }
         /// `self + v·s`, rounded after the product and after the sum.
         #[inline(always)]
@@ -235,6 +332,28 @@ mod portable {
     pub struct I4([i32; 4]);
     #[derive(Clone, Copy)]
     pub struct F4([f32; 4]);
+    #[derive(Clone, Copy)]
+    pub struct W8([i16; 8]);
+
+    impl W8 {
+        #[inline(always)]
+        pub fn load(x: &[i16]) -> W8 {
+            W8(x[..8].try_into().unwrap())
+        }
+        /// `x[0], x[1]` repeated four times.
+        #[inline(always)]
+        pub fn pair(x: &[i16]) -> W8 {
+            W8(std::array::from_fn(|i| x[i % 2]))
+        }
+        /// Lane `i` = `a[2i]·b[2i] + a[2i+1]·b[2i+1]` (wrapping, as `pmaddwd` does).
+        #[inline(always)]
+        pub fn dot(self, o: W8) -> I4 {
+            I4(std::array::from_fn(|i| {
+                (self.0[2 * i] as i32 * o.0[2 * i] as i32)
+                    .wrapping_add(self.0[2 * i + 1] as i32 * o.0[2 * i + 1] as i32)
+            }))
+        }
+    }
 
     impl B16 {
         #[inline(always)]
@@ -281,8 +400,12 @@ mod portable {
 
     impl I4 {
         #[inline(always)]
+        pub fn zero() -> I4 {
+            I4([0; 4])
+        }
+        #[inline(always)]
         pub fn add(self, o: I4) -> I4 {
-            I4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+            I4(std::array::from_fn(|i| self.0[i].wrapping_add(o.0[i])))
         }
         #[inline(always)]
         pub fn to_f32(self) -> F4 {
@@ -294,6 +417,24 @@ mod portable {
         #[inline(always)]
         pub fn zero() -> F4 {
             F4([0.0; 4])
+        }
+        #[inline(always)]
+        pub fn load(x: &[f32]) -> F4 {
+            F4(x[..4].try_into().unwrap())
+        }
+        #[inline(always)]
+        pub fn store(self, out: &mut [f32]) {
+            out[..4].copy_from_slice(&self.0);
+        }
+        /// `self + v·w` lane by lane, rounded after the product and after the sum.
+        #[inline(always)]
+        pub fn add_mul(self, v: F4, w: F4) -> F4 {
+            F4(std::array::from_fn(|i| self.0[i] + v.0[i] * w.0[i]))
+        }
+        /// Every lane times `s`.
+        #[inline(always)]
+        pub fn scale(self, s: f32) -> F4 {
+            F4(self.0.map(|v| v * s))
         }
         /// `self + v·s`, rounded after the product and after the sum.
         #[inline(always)]
@@ -314,7 +455,7 @@ mod portable {
 )))]
 use portable as imp;
 
-pub use imp::{B16, F4, I4};
+pub use imp::{B16, F4, I4, W8};
 
 #[cfg(test)]
 mod tests {
@@ -366,6 +507,43 @@ mod tests {
                 ours(B16::load(&w)).to_bits(),
                 plain(portable::B16::load(&w)).to_bits()
             );
+        }
+    }
+
+    /// The many-row products' operations, vector against plain arrays, bit for bit.
+    #[test]
+    fn pair_products_equal_the_plain_arrays() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let a: [i16; 8] = std::array::from_fn(|_| next() as i16);
+            let b: [i16; 8] = std::array::from_fn(|_| (next() % 255) as i16 - 127);
+            let f: [f32; 4] = std::array::from_fn(|_| {
+                f32::from_bits((next() as u32 & 0x3FFF_FFFF) | 0x3000_0000)
+            });
+            let s = f32::from_bits((next() as u32 & 0x3FFF_FFFF) | 0x3000_0000);
+            let mut ours = [0f32; 4];
+            W8::pair(&a[3..])
+                .dot(W8::load(&b))
+                .add(W8::load(&a).dot(W8::load(&b)))
+                .add(I4::zero())
+                .to_f32()
+                .add_mul(F4::load(&f).scale(s), F4::load(&f))
+                .store(&mut ours);
+            let mut plain = [0f32; 4];
+            portable::W8::pair(&a[3..])
+                .dot(portable::W8::load(&b))
+                .add(portable::W8::load(&a).dot(portable::W8::load(&b)))
+                .add(portable::I4::zero())
+                .to_f32()
+                .add_mul(portable::F4::load(&f).scale(s), portable::F4::load(&f))
+                .store(&mut plain);
+            assert_eq!(ours.map(f32::to_bits), plain.map(f32::to_bits));
         }
     }
 

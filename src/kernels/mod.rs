@@ -151,7 +151,18 @@ impl QMatrix {
 
     /// `y = x·Wᵀ` for `m` rows of activations (`x`: m × cols, `y`: m × rows, row-major).
     /// Natively each thread takes a range of weight rows into a buffer of its own.
+    ///
+    /// Q8_0 and Q4_0 weights take the integer products in wasm ([`cpu::matmul_packed`]): there
+    /// `gemm` has only 128-bit float lanes, and `i32x4.dot_i16x8_s` does eight products per
+    /// instruction. Natively `gemm`'s AVX2/FMA panels are faster (measured with the CLI on
+    /// all-MiniLM-L6-v2 Q8_0), so every kind goes through them; the integer path is tested
+    /// natively all the same ([`QMatrix::matmul_with`]).
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        self.matmul_with(x, m, y, cfg!(target_arch = "wasm32"));
+    }
+
+    /// [`QMatrix::matmul`], choosing whether Q8_0/Q4_0 weights take the integer products.
+    pub fn matmul_with(&self, x: &[f32], m: usize, y: &mut [f32], integer: bool) {
         assert_eq!((x.len(), y.len()), (m * self.cols, m * self.rows));
         if m < GEMM_FROM {
             for (xr, yr) in x.chunks_exact(self.cols).zip(y.chunks_exact_mut(self.rows)) {
@@ -159,6 +170,21 @@ impl QMatrix {
             }
             return;
         }
+        // Q8_0/Q4_0: integer products of 16-bit activations (quantized once) and the unpacked
+        // weights; the other kinds: f32 panels through `gemm`.
+        let packed = integer && cpu::packs(self.kind);
+        let xq: Vec<Vec<cpu::XBlock>> = if packed {
+            x.chunks_exact(self.cols).map(cpu::quantize_x).collect()
+        } else {
+            Vec::new()
+        };
+        let run = |range: std::ops::Range<usize>, y: &mut [f32], base: usize, ldy: usize| {
+            if packed {
+                self.packed_panels(&xq, range, y, base, ldy);
+            } else {
+                self.panels(x, m, range, y, base, ldy);
+            }
+        };
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;
@@ -169,7 +195,7 @@ impl QMatrix {
                     .map(|a| {
                         let b = (a + PANEL * 4).min(self.rows);
                         let mut part = vec![0f32; m * (b - a)];
-                        self.panels(x, m, a..b, &mut part, a, b - a);
+                        run(a..b, &mut part, a, b - a);
                         (a, b, part)
                     })
                     .collect();
@@ -181,7 +207,26 @@ impl QMatrix {
                 return;
             }
         }
-        self.panels(x, m, 0..self.rows, y, 0, self.rows);
+        run(0..self.rows, y, 0, self.rows);
+    }
+
+    /// Weight rows `range`, eight at a time packed and multiplied with every quantized
+    /// activation row, into columns `range.start - base..` of `y` (row stride `ldy`).
+    fn packed_panels(
+        &self,
+        xq: &[Vec<cpu::XBlock>],
+        range: std::ops::Range<usize>,
+        y: &mut [f32],
+        base: usize,
+        ldy: usize,
+    ) {
+        let mut packed = cpu::Packed::default();
+        for r0 in range.clone().step_by(cpu::PANEL_ROWS) {
+            let n = cpu::PANEL_ROWS.min(range.end - r0);
+            let bytes = &self.data[self.offset + r0 * self.row_bytes..][..n * self.row_bytes];
+            cpu::pack_panel(self.kind, bytes, self.cols, n, &mut packed);
+            cpu::matmul_packed(xq, &packed, y, ldy, r0 - base, n);
+        }
     }
 
     /// Weight rows `range`, a panel at a time dequantized and multiplied by `gemm`, into
@@ -277,10 +322,10 @@ mod tests {
         for kind in GgmlType::READABLE {
             let w = random_matrix(kind, rows, cols, 11 + kind.id() as u64);
             let dense = dequantize(kind, w.bytes(), rows * cols).unwrap();
-            for m in [1, 3, 9] {
+            for (m, integer) in [(1, false), (3, false), (9, false), (9, true), (300, true)] {
                 let x = activations(m * cols, m as u64);
                 let mut y = vec![0f32; m * rows];
-                w.matmul(&x, m, &mut y);
+                w.matmul_with(&x, m, &mut y, integer);
                 let mut worst = 0f32;
                 let mut scale = 0f32;
                 for t in 0..m {
@@ -293,7 +338,7 @@ mod tests {
                     }
                 }
                 // 16-bit activations: rounding errors of about 1/65534 of each block's largest.
-                let tolerance = if m >= GEMM_FROM
+                let tolerance = if (m >= GEMM_FROM && !(integer && cpu::packs(kind)))
                     || matches!(kind, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
                 {
                     1e-4 * scale.max(1.0)
@@ -302,7 +347,7 @@ mod tests {
                 };
                 assert!(
                     worst <= tolerance,
-                    "{} m={m}: off by {worst} (scale {scale})",
+                    "{} m={m} integer={integer}: off by {worst} (scale {scale})",
                     kind.name()
                 );
             }
