@@ -350,13 +350,17 @@ fn tile<const R: usize>(
 ) {
     let mut acc = [[F4::zero(); 2]; R];
     for b in 0..p.blocks {
-        let w = &p.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK];
+        // Fixed-size views: the loops below then index without bounds checks.
+        let w: &[i16; PACKED_BLOCK] = p.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK]
+            .try_into()
+            .expect("a whole packed block");
+        let q: [&[i16; 32]; R] = std::array::from_fn(|r| &x[r][b].q);
         let mut sums = [[I4::zero(); 2]; R];
         for pair in 0..16 {
-            let w0 = W8::load(&w[pair * 16..]);
-            let w1 = W8::load(&w[pair * 16 + 8..]);
+            let w0 = W8::load(&w[pair * 16..pair * 16 + 8]);
+            let w1 = W8::load(&w[pair * 16 + 8..pair * 16 + 16]);
             for r in 0..R {
-                let a = W8::pair(&x[r][b].q[2 * pair..]);
+                let a = W8::pair(&q[r][2 * pair..2 * pair + 2]);
                 sums[r][0] = sums[r][0].add(a.dot(w0));
                 sums[r][1] = sums[r][1].add(a.dot(w1));
             }
