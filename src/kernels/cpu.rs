@@ -43,8 +43,12 @@ pub fn quantize_x(x: &[f32]) -> Vec<XBlock> {
             let d = amax / 32767.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut q = [0i16; 32];
+            // Rounding to nearest (ties to even) by adding and subtracting 1.5·2²³, exact for
+            // |v| < 2²²: two additions on every target, where `round` is a libm call (5 % of an
+            // embedding natively, and in wasm) and `round_ties_even` one too without SSE4.1.
+            const MAGIC: f32 = 12_582_912.0;
             for (q, &v) in q.iter_mut().zip(c) {
-                *q = (v * id).round() as i16;
+                *q = ((v * id + MAGIC) - MAGIC) as i16;
             }
             XBlock {
                 d,

@@ -22,6 +22,17 @@ const GEMM_FROM: usize = 4;
 #[cfg(not(target_arch = "wasm32"))]
 const ROWS_PER_TASK: usize = 256;
 
+/// Whether `LOCALRAG_PROFILE_INTEGER` asks for the integer products natively (read once).
+fn profile_integer() -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *ON.get_or_init(|| std::env::var_os("LOCALRAG_PROFILE_INTEGER").is_some())
+    }
+    #[cfg(target_arch = "wasm32")]
+    false
+}
+
 /// A weight matrix in its ggml blocks: row `r` is `bytes[offset + r·row_bytes ..]`.
 #[derive(Clone)]
 pub struct QMatrix {
@@ -158,7 +169,9 @@ impl QMatrix {
     /// all-MiniLM-L6-v2 Q8_0), so every kind goes through them; the integer path is tested
     /// natively all the same ([`QMatrix::matmul_with`]).
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) {
-        self.matmul_with(x, m, y, cfg!(target_arch = "wasm32"));
+        // LOCALRAG_PROFILE_INTEGER=1 takes the wasm path natively, to profile it with perf.
+        let integer = cfg!(target_arch = "wasm32") || profile_integer();
+        self.matmul_with(x, m, y, integer);
     }
 
     /// [`QMatrix::matmul`], choosing whether Q8_0/Q4_0 weights take the integer products.

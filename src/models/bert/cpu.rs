@@ -42,7 +42,20 @@ fn linear(l: &Linear, x: &[f32], m: usize) -> Vec<f32> {
 
 /// Exact GELU, `x·Φ(x)` with the error function.
 fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// The error function by Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7 in exact arithmetic,
+/// 4.3e-7 measured in f32 against libm): one `exp` and a polynomial, where libm's `erff` took 13 % of an embedding
+/// (perf, all-MiniLM-L6-v2 Q8_0). The WGSL kernel computes the same.
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_72 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
+    let y = 1.0 - poly * (-a * a).exp();
+    if x < 0.0 { -y } else { y }
 }
 
 fn gelu_tanh(x: f32) -> f32 {
@@ -204,6 +217,16 @@ pub fn embeddings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn erf_is_within_5e_7_of_libm() {
+        let mut worst = 0f32;
+        for i in -6000..=6000 {
+            let x = i as f32 / 1000.0;
+            worst = worst.max((erf(x) - libm::erff(x)).abs());
+        }
+        assert!(worst < 5e-7, "{worst}");
+    }
 
     #[test]
     fn gelu_matches_known_values() {
