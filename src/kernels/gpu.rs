@@ -552,6 +552,44 @@ impl Params {
     }
 }
 
+/// A dispatch of one of a model's own kernels (anything but a product), bound once to its
+/// buffers and a parameter slot, and recorded with its parameters in every pass.
+pub struct Bound {
+    group: wgpu::BindGroup,
+    slot: u32,
+}
+
+impl Bound {
+    /// Binds `buffers` at `pipeline`'s bindings 0.., and a new slot of `params` after them.
+    pub fn new(
+        ctx: &GpuContext,
+        params: &mut Params,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+    ) -> Bound {
+        let slot = params.slot();
+        Bound {
+            group: ctx.bind(pipeline, buffers, &params.buffer, slot),
+            slot,
+        }
+    }
+
+    /// Sets the slot to `words` and records `groups` workgroups of `pipeline`.
+    pub fn record(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        params: &mut Params,
+        pipeline: &wgpu::ComputePipeline,
+        words: &[Word],
+        (gx, gy): (u32, u32),
+    ) {
+        params.set(self.slot, words);
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &self.group, &[]);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+}
+
 /// `values` as little-endian bytes, as buffers hold them.
 pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()

@@ -14,7 +14,7 @@ use burn::tensor::wgpu::wgpu;
 use super::weights::{BertWeights, Linear};
 use super::{Activation, BertConfig};
 use crate::error::{Error, Result};
-use crate::kernels::gpu::{GpuContext, GpuMatrix, Params, Product, Word, f32_bytes, groups};
+use crate::kernels::gpu::{Bound, GpuContext, GpuMatrix, Params, Product, Word, f32_bytes, groups};
 
 /// Tokens one pass holds at most.
 pub const PASS_TOKENS: usize = 1024;
@@ -33,12 +33,6 @@ struct GpuLayer {
     up: GpuLinear,
     down: GpuLinear,
     out_norm: (wgpu::Buffer, wgpu::Buffer),
-}
-
-/// A dispatch with its bind group and parameter slot.
-struct Bound {
-    group: wgpu::BindGroup,
-    slot: u32,
 }
 
 struct LayerOps {
@@ -144,14 +138,6 @@ impl GpuEncoder {
             })
             .sum::<usize>();
         let mut params = Params::new(&ctx, slots as u32);
-        let bind =
-            |params: &mut Params, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
-                let slot = params.slot();
-                Bound {
-                    group: ctx.bind(pipeline, buffers, &params.buffer, slot),
-                    slot,
-                }
-            };
         let mut ops = Vec::with_capacity(layers.len());
         for l in &layers {
             let product =
@@ -161,21 +147,24 @@ impl GpuEncoder {
             let qp = product(&mut params, &l.q, &x, &q)?;
             let kp = product(&mut params, &l.k, &x, &k)?;
             let vp = product(&mut params, &l.v, &x, &v)?;
-            let attention = bind(
+            let attention = Bound::new(
+                &ctx,
                 &mut params,
                 &kernels.attention,
                 &[&q, &k, &v, &spans, &scores, &a],
             );
             let o = product(&mut params, &l.o, &a, &t)?;
-            let attn_norm = bind(
+            let attn_norm = Bound::new(
+                &ctx,
                 &mut params,
                 &kernels.norm,
                 &[&t, &x, &l.attn_norm.0, &l.attn_norm.1],
             );
             let up = product(&mut params, &l.up, &x, &mid)?;
-            let act = bind(&mut params, &kernels.act, &[&mid]);
+            let act = Bound::new(&ctx, &mut params, &kernels.act, &[&mid]);
             let down = product(&mut params, &l.down, &mid, &t)?;
-            let out_norm = bind(
+            let out_norm = Bound::new(
+                &ctx,
                 &mut params,
                 &kernels.norm,
                 &[&t, &x, &l.out_norm.0, &l.out_norm.1],
@@ -260,28 +249,16 @@ impl GpuEncoder {
                 timestamp_writes: None,
             });
             let params = &mut self.params;
-            let run = |pass: &mut wgpu::ComputePass,
-                       params: &mut Params,
-                       pipeline: &wgpu::ComputePipeline,
-                       op: &Bound,
-                       words: &[Word],
-                       (gx, gy): (u32, u32)| {
-                params.set(op.slot, words);
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &op.group, &[]);
-                pass.dispatch_workgroups(gx, gy, 1);
-            };
             let k = &self.kernels;
             let norm_words = [Word::U(h as u32), Word::U(n), eps];
             for op in &self.ops {
                 op.q.record(&mut pass, params, n, 0, 0, false);
                 op.k.record(&mut pass, params, n, 0, 0, false);
                 op.v.record(&mut pass, params, n, 0, 0, false);
-                run(
+                op.attention.record(
                     &mut pass,
                     params,
                     &k.attention,
-                    &op.attention,
                     &[
                         Word::U(n),
                         Word::U(heads),
@@ -292,34 +269,21 @@ impl GpuEncoder {
                     (heads, n),
                 );
                 op.o.record(&mut pass, params, n, 0, 0, false);
-                run(
-                    &mut pass,
-                    params,
-                    &k.norm,
-                    &op.attn_norm,
-                    &norm_words,
-                    (n, 1),
-                );
+                op.attn_norm
+                    .record(&mut pass, params, &k.norm, &norm_words, (n, 1));
                 op.up.record(&mut pass, params, n, 0, 0, false);
                 let count = n * c.intermediate_size as u32;
                 let (gx, gy) = groups(count.div_ceil(256));
-                run(
+                op.act.record(
                     &mut pass,
                     params,
                     &k.act,
-                    &op.act,
                     &[Word::U(count), Word::U(kind), Word::U(gx)],
                     (gx, gy),
                 );
                 op.down.record(&mut pass, params, n, 0, 0, false);
-                run(
-                    &mut pass,
-                    params,
-                    &k.norm,
-                    &op.out_norm,
-                    &norm_words,
-                    (n, 1),
-                );
+                op.out_norm
+                    .record(&mut pass, params, &k.norm, &norm_words, (n, 1));
             }
         }
         self.params.write(ctx);

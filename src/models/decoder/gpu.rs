@@ -17,7 +17,7 @@ use super::config::{Activation, DecoderConfig, RopeStyle};
 use super::cpu::rope_table;
 use super::weights::DecoderWeights;
 use crate::error::{Error, Result};
-use crate::kernels::gpu::{GpuContext, GpuMatrix, Params, Product, Word, f32_bytes, groups};
+use crate::kernels::gpu::{Bound, GpuContext, GpuMatrix, Params, Product, Word, f32_bytes, groups};
 
 /// Positions one pass runs at most.
 pub const CHUNK: usize = 64;
@@ -79,12 +79,6 @@ pub struct GpuDecoder {
     act: Activations,
     kernels: Kernels,
     bytes: usize,
-}
-
-/// A dispatch with its bind group and parameter slot.
-struct Bound {
-    group: wgpu::BindGroup,
-    slot: u32,
 }
 
 struct LayerOps {
@@ -243,19 +237,12 @@ impl GpuDecoder {
             + 1
             + self.output.parts();
         let mut params = Params::new(ctx, slots as u32);
-        let bind =
-            |params: &mut Params, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
-                let slot = params.slot();
-                Bound {
-                    group: ctx.bind(pipeline, buffers, &params.buffer, slot),
-                    slot,
-                }
-            };
         let norm = &self.kernels.norm;
         let mut layers = Vec::with_capacity(c.num_layers);
         for (i, l) in self.layers.iter().enumerate() {
-            let attn_norm = bind(&mut params, norm, &[&a.x, &a.n, &l.attn_norm]);
-            let rope = bind(
+            let attn_norm = Bound::new(ctx, &mut params, norm, &[&a.x, &a.n, &l.attn_norm]);
+            let rope = Bound::new(
+                ctx,
                 &mut params,
                 &self.kernels.rope,
                 &[
@@ -269,7 +256,8 @@ impl GpuDecoder {
                     &a.tables,
                 ],
             );
-            let attention = bind(
+            let attention = Bound::new(
+                ctx,
                 &mut params,
                 &self.kernels.attention,
                 &[&a.q, &k[i], &v[i], &scores, &a.a],
@@ -277,13 +265,13 @@ impl GpuDecoder {
             let post_attn_norm = l
                 .post_attn_norm
                 .as_ref()
-                .map(|w| bind(&mut params, norm, &[&a.t, &a.x, w]));
-            let ffn_norm = bind(&mut params, norm, &[&a.x, &a.n, &l.ffn_norm]);
-            let act = bind(&mut params, &self.kernels.act, &[&a.gate, &a.up]);
+                .map(|w| Bound::new(ctx, &mut params, norm, &[&a.t, &a.x, w]));
+            let ffn_norm = Bound::new(ctx, &mut params, norm, &[&a.x, &a.n, &l.ffn_norm]);
+            let act = Bound::new(ctx, &mut params, &self.kernels.act, &[&a.gate, &a.up]);
             let post_ffw_norm = l
                 .post_ffw_norm
                 .as_ref()
-                .map(|w| bind(&mut params, norm, &[&a.t, &a.x, w]));
+                .map(|w| Bound::new(ctx, &mut params, norm, &[&a.t, &a.x, w]));
             let residual = |post: bool| if post { &a.t } else { &a.x };
             let o = l.o.product(
                 ctx,
@@ -325,7 +313,7 @@ impl GpuDecoder {
                 post_ffw_norm,
             });
         }
-        let final_norm = bind(&mut params, norm, &[&a.x, &a.n, &self.norm]);
+        let final_norm = Bound::new(ctx, &mut params, norm, &[&a.x, &a.n, &self.norm]);
         let output = self
             .output
             .product(ctx, &a.n, &a.logits, None, &a.dummy, &mut params)?;
@@ -381,17 +369,6 @@ impl GpuDecoder {
                 timestamp_writes: None,
             });
             let params = &mut cache.params;
-            let run = |pass: &mut wgpu::ComputePass,
-                       params: &mut Params,
-                       pipeline: &wgpu::ComputePipeline,
-                       op: &Bound,
-                       words: &[Word],
-                       (gx, gy): (u32, u32)| {
-                params.set(op.slot, words);
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &op.group, &[]);
-                pass.dispatch_workgroups(gx, gy, 1);
-            };
             let norm_words = |rows: u32, src_off: u32, add: bool| {
                 [
                     Word::U(h),
@@ -406,11 +383,10 @@ impl GpuDecoder {
             let count = |p: &Product| p.dispatches();
             for (i, op) in cache.layers.iter().enumerate() {
                 let sliding = c.is_sliding(i);
-                run(
+                op.attn_norm.record(
                     &mut pass,
                     params,
                     &k.norm,
-                    &op.attn_norm,
                     &norm_words(seq_u, 0, false),
                     (seq_u, 1),
                 );
@@ -418,11 +394,10 @@ impl GpuDecoder {
                 op.k.record(&mut pass, params, seq_u, 0, 0, false);
                 op.v.record(&mut pass, params, seq_u, 0, 0, false);
                 let table_off = (2 * usize::from(sliding) * CHUNK * half) as u32;
-                run(
+                op.rope.record(
                     &mut pass,
                     params,
                     &k.rope,
-                    &op.rope,
                     &[
                         Word::U(seq_u),
                         Word::U(start_u),
@@ -442,11 +417,10 @@ impl GpuDecoder {
                 } else {
                     0
                 };
-                run(
+                op.attention.record(
                     &mut pass,
                     params,
                     &k.attention,
-                    &op.attention,
                     &[
                         Word::U(seq_u),
                         Word::U(start_u),
@@ -461,20 +435,18 @@ impl GpuDecoder {
                 );
                 op.o.record(&mut pass, params, seq_u, 0, 0, op.post_attn_norm.is_none());
                 if let Some(n) = &op.post_attn_norm {
-                    run(
+                    n.record(
                         &mut pass,
                         params,
                         &k.norm,
-                        n,
                         &norm_words(seq_u, 0, true),
                         (seq_u, 1),
                     );
                 }
-                run(
+                op.ffn_norm.record(
                     &mut pass,
                     params,
                     &k.norm,
-                    &op.ffn_norm,
                     &norm_words(seq_u, 0, false),
                     (seq_u, 1),
                 );
@@ -482,11 +454,10 @@ impl GpuDecoder {
                 op.up.record(&mut pass, params, seq_u, 0, 0, false);
                 let n = seq_u * c.intermediate_size as u32;
                 let (gx, gy) = groups(n.div_ceil(256));
-                run(
+                op.act.record(
                     &mut pass,
                     params,
                     &k.act,
-                    &op.act,
                     &[
                         Word::U(n),
                         Word::U(u32::from(c.activation == Activation::GeluTanh)),
@@ -497,11 +468,10 @@ impl GpuDecoder {
                 op.down
                     .record(&mut pass, params, seq_u, 0, 0, op.post_ffw_norm.is_none());
                 if let Some(n) = &op.post_ffw_norm {
-                    run(
+                    n.record(
                         &mut pass,
                         params,
                         &k.norm,
-                        n,
                         &norm_words(seq_u, 0, true),
                         (seq_u, 1),
                     );
@@ -515,11 +485,10 @@ impl GpuDecoder {
                         .sum::<usize>();
             }
             if last {
-                run(
+                cache.final_norm.record(
                     &mut pass,
                     params,
                     &k.norm,
-                    &cache.final_norm,
                     &norm_words(1, (seq_u - 1) * h, false),
                     (1, 1),
                 );
