@@ -216,20 +216,12 @@ impl Unigram {
         let slots = (2 * n).next_power_of_two();
         let mut table = vec![0u32; slots];
         let mut max_piece_bytes = 0;
-        for id in 0..n {
-            let piece = &vocab.blob[vocab.offsets[id] as usize..vocab.offsets[id + 1] as usize];
+        for id in 0..n as u32 {
+            let piece = piece_of(&vocab, id);
             max_piece_bytes = max_piece_bytes.max(piece.len());
-            let mut at = hash(piece) as usize & (slots - 1);
-            loop {
-                match table[at] {
-                    0 => {
-                        table[at] = id as u32 + 1;
-                        break;
-                    }
-                    // A repeated piece keeps its first id, as a map from pieces would.
-                    other if piece_of(&vocab, other - 1) == piece => break,
-                    _ => at = (at + 1) & (slots - 1),
-                }
+            // A repeated piece keeps its first id, as a map from pieces would.
+            if let Err(empty) = probe(&table, &vocab, piece) {
+                table[empty] = id + 1;
             }
         }
         let steps = match raw.normalizer {
@@ -274,16 +266,7 @@ impl Unigram {
 
     /// The id of a piece.
     pub fn id(&self, piece: &str) -> Option<u32> {
-        let bytes = piece.as_bytes();
-        let mask = self.table.len() - 1;
-        let mut at = hash(bytes) as usize & mask;
-        loop {
-            match self.table[at] {
-                0 => return None,
-                id if piece_of(&self.vocab, id - 1) == bytes => return Some(id - 1),
-                _ => at = (at + 1) & mask,
-            }
-        }
+        self.id_bytes(piece.as_bytes())
     }
 
     fn normalize(&self, text: &str) -> Vec<Traced> {
@@ -441,14 +424,20 @@ impl Unigram {
     }
 
     fn id_bytes(&self, piece: &[u8]) -> Option<u32> {
-        let mask = self.table.len() - 1;
-        let mut at = hash(piece) as usize & mask;
-        loop {
-            match self.table[at] {
-                0 => return None,
-                id if piece_of(&self.vocab, id - 1) == piece => return Some(id - 1),
-                _ => at = (at + 1) & mask,
-            }
+        probe(&self.table, &self.vocab, piece).ok()
+    }
+}
+
+/// Looks `piece` up in the open-addressing table (a power of two of slots holding id + 1, 0
+/// when empty): `Ok(id)` where it is, `Err(slot)` the empty slot where it would go.
+fn probe(table: &[u32], vocab: &Vocab, piece: &[u8]) -> std::result::Result<u32, usize> {
+    let mask = table.len() - 1;
+    let mut at = hash(piece) as usize & mask;
+    loop {
+        match table[at] {
+            0 => return Err(at),
+            id if piece_of(vocab, id - 1) == piece => return Ok(id - 1),
+            _ => at = (at + 1) & mask,
         }
     }
 }
