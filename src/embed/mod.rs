@@ -438,22 +438,8 @@ impl Embedder {
         let mut ids = Vec::new();
         let mut spans = Vec::with_capacity(batch.len());
         for tokens in batch {
-            if tokens.is_empty() || tokens.len() > self.config.max_position_embeddings {
-                return Err(Error::Input(format!(
-                    "a text of {} tokens does not fit the model's {} positions",
-                    tokens.len(),
-                    self.config.max_position_embeddings
-                )));
-            }
-            if let Some(bad) = tokens
-                .iter()
-                .find(|&&t| t as usize >= self.config.vocab_size)
-            {
-                return Err(Error::Tokenizer(format!(
-                    "token id {bad} is outside the model's vocabulary of {}: tokenizer and model do not match",
-                    self.config.vocab_size
-                )));
-            }
+            self.config
+                .check_tokens(tokens.len(), tokens.iter().map(|&t| t as i64))?;
             spans.push((ids.len(), ids.len() + tokens.len()));
             ids.extend_from_slice(tokens);
         }

@@ -260,22 +260,8 @@ impl Bert {
                 ids.len()
             )));
         }
-        if seq > self.config.max_position_embeddings {
-            return Err(Error::Input(format!(
-                "sequence of {seq} tokens exceeds the model's {} positions",
-                self.config.max_position_embeddings
-            )));
-        }
-        if let Some(bad) = ids
-            .iter()
-            .find(|&&id| id < 0 || id as usize >= self.config.vocab_size)
-        {
-            return Err(Error::Tokenizer(format!(
-                "token id {bad} is outside the model's vocabulary of {}: tokenizer and model do not match",
-                self.config.vocab_size
-            )));
-        }
-        Ok(())
+        self.config
+            .check_tokens(seq, ids.iter().map(|&id| id as i64))
     }
 
     /// Uploads a checked batch and runs [`Bert::forward`].

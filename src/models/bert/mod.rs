@@ -152,6 +152,25 @@ impl BertConfig {
         Ok(())
     }
 
+    /// Checks a text's tokens before they reach a device, where a bad index would be
+    /// undefined behaviour on the GPU and a panic on the CPU: `len` of them, 1 to the model's
+    /// positions, every id inside the vocabulary.
+    pub fn check_tokens(&self, len: usize, mut ids: impl Iterator<Item = i64>) -> Result<()> {
+        if len == 0 || len > self.max_position_embeddings {
+            return Err(Error::Input(format!(
+                "a text of {len} tokens does not fit the model's {} positions",
+                self.max_position_embeddings
+            )));
+        }
+        if let Some(bad) = ids.find(|&id| id < 0 || id as u64 >= self.vocab_size as u64) {
+            return Err(Error::Tokenizer(format!(
+                "token id {bad} is outside the model's vocabulary of {}: tokenizer and model do not match",
+                self.vocab_size
+            )));
+        }
+        Ok(())
+    }
+
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
