@@ -2,41 +2,13 @@
 //! (`make assets`), against that package's own tokenizer and engine
 //! (tests/fixtures/e5_golden.json, written by tests/reference/make_e5_golden.py).
 
+mod common;
+
 use std::path::PathBuf;
 
-use base64::Engine as _;
+use common::e5::{EmbeddingCase, golden, role};
 use localrag::EmbedderFileBytes as ModelDir;
-use localrag::{Embedder, EmbedderOptions, Role, cosine, cpu_device, gpu_device};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct IdCase {
-    text: String,
-    kind: String,
-    ids: Vec<u32>,
-    #[serde(default)]
-    departures: Vec<String>,
-    expected_ids: Option<Vec<u32>>,
-}
-
-#[derive(Deserialize)]
-struct EmbeddingCase {
-    text: String,
-    kind: String,
-    tokens: usize,
-    vector_f32_b64: String,
-}
-
-#[derive(Deserialize)]
-struct Golden {
-    ids: Vec<IdCase>,
-    embeddings: Vec<EmbeddingCase>,
-}
-
-fn golden() -> Golden {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/e5_golden.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
+use localrag::{Embedder, EmbedderOptions, cosine, cpu_device, gpu_device};
 
 fn e5_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/models/multilingual-e5-small")
@@ -49,14 +21,6 @@ fn load_on(device: &burn::tensor::Device) -> Embedder {
 
 fn load() -> Embedder {
     load_on(&cpu_device())
-}
-
-fn role(kind: &str) -> Role {
-    match kind {
-        "query" => Role::Query,
-        "passage" => Role::Passage,
-        other => panic!("kind {other}"),
-    }
 }
 
 #[test]
@@ -121,14 +85,7 @@ fn check_embeddings(e5: &Embedder, label: &str, step: usize) {
         let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
         let vectors = pollster::block_on(e5.embed_as(&texts, role(kind))).unwrap();
         for (case, v) in cases.iter().zip(&vectors) {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&case.vector_f32_b64)
-                .unwrap();
-            let want: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            let c = cosine(&want, v);
+            let c = cosine(&case.vector(), v);
             sum += c;
             if c < worst.0 {
                 worst = (c, &case.text);

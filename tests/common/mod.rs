@@ -1,6 +1,8 @@
 //! Shared by the native integration tests: the golden fixture and the model folder.
 #![allow(dead_code)]
 
+pub mod e5;
+
 use std::path::PathBuf;
 
 use serde::Deserialize;
