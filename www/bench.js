@@ -2,7 +2,7 @@
 // to window.benchResults (read by tests/e2e/bench.mjs) and onto the page.
 // The package built with the feature `testing` (`make pkg-testing`): it has the bench exports.
 import init, { Embedder, Generator, KnowledgeBase, __benchIndex, __storedBytes, __wasmMemoryBytes } from './pkg-testing/localrag.js';
-import { EMBEDDER_FILES } from './pkg-testing/contract.js';
+import { embedderFiles } from './pkg-testing/models.js';
 
 const params = new URLSearchParams(location.search);
 const backends = (params.get('backends') ?? 'webgpu,cpu-flex,cpu-ndarray').split(',');
@@ -33,51 +33,38 @@ function push(row) {
 }
 
 await init();
-// The loaders take the model's files as bytes: a single GGUF file, or a folder's files (the
-// weights as model.gguf, else model.safetensors).
-async function embedderFiles(path) {
-  const base = new URL(path, location.href);
-  if (path.endsWith('.gguf')) return { model: new Uint8Array(await (await fetch(base)).arrayBuffer()) };
-  const files = {};
-  for (const { key, path: name, fallback } of EMBEDDER_FILES) {
-    for (const n of fallback ? [name, fallback] : [name]) {
-      const r = await fetch(new URL(n, base));
-      if (r.ok) {
-        files[key] = new Uint8Array(await r.arrayBuffer());
-        break;
-      }
-    }
-  }
-  return files;
-}
+// The model's files as bytes, fetched as `LocalRag.open` fetches them (a single GGUF file, or a
+// folder with model.gguf, else model.safetensors), without the model cache.
+const fetchFiles = (path) => embedderFiles(new URL(path, location.href).href,
+  { cache: false, allowCrossOrigin: false, progress: () => {}, signal: null, hash: null });
 for (const model of suites.includes('embed') ? embedModels : []) {
- const FILES = await embedderFiles(EMBED_MODELS[model]);
- let first = true;
- for (const name of backends) {
-  const [backend, cpuBackend] = name.startsWith('cpu-') ? ['cpu', name.slice(4)] : [name, undefined];
-  for (const batch of [1, 8, 32]) {
-    const t0 = performance.now();
-    const memBefore = __wasmMemoryBytes();
-    const embedder = await Embedder.load({ ...FILES, backend, cpuBackend, batchSize: batch, maxSeqLength: TOKENS });
-    const loadGrowth = __wasmMemoryBytes() - memBefore;
-    const loadMs = performance.now() - t0;
-    if (!embedder.tokenize(texts).every((ids) => ids.length === TOKENS)) throw new Error('chunks are not 128 tokens');
-    await embedder.embed(texts); // warm-up: pipelines compile, buffers allocate
-    let best = Infinity;
-    for (let r = 0; r < ROUNDS; r++) {
-      const t = performance.now();
-      await embedder.embed(texts);
-      best = Math.min(best, (performance.now() - t) / 1000);
+  const FILES = await fetchFiles(EMBED_MODELS[model]);
+  let first = true;
+  for (const name of backends) {
+    const [backend, cpuBackend] = name.startsWith('cpu-') ? ['cpu', name.slice(4)] : [name, undefined];
+    for (const batch of [1, 8, 32]) {
+      const t0 = performance.now();
+      const memBefore = __wasmMemoryBytes();
+      const embedder = await Embedder.load({ ...FILES, backend, cpuBackend, batchSize: batch, maxSeqLength: TOKENS });
+      const loadGrowth = __wasmMemoryBytes() - memBefore;
+      const loadMs = performance.now() - t0;
+      if (!embedder.tokenize(texts).every((ids) => ids.length === TOKENS)) throw new Error('chunks are not 128 tokens');
+      await embedder.embed(texts); // warm-up: pipelines compile, buffers allocate
+      let best = Infinity;
+      for (let r = 0; r < ROUNDS; r++) {
+        const t = performance.now();
+        await embedder.embed(texts);
+        best = Math.min(best, (performance.now() - t) / 1000);
+      }
+      const row = { where: 'browser', model, backend: name, batch, tokens: TOKENS, chunks: CHUNKS, seconds: +best.toFixed(4),
+        chunks_per_s: +(CHUNKS / best).toFixed(2), load_ms: Math.round(loadMs), actual: embedder.backend,
+        file_bytes: FILES.model.length, tokenizer_bytes: FILES.tokenizer?.length ?? 0,
+        wasm_memory_growth_load: loadGrowth, first_load: first };
+      first = false;
+      push(row);
+      embedder.free();
     }
-    const row = { where: 'browser', model, backend: name, batch, tokens: TOKENS, chunks: CHUNKS, seconds: +best.toFixed(4),
-      chunks_per_s: +(CHUNKS / best).toFixed(2), load_ms: Math.round(loadMs), actual: embedder.backend,
-      file_bytes: FILES.model.length, tokenizer_bytes: FILES.tokenizer?.length ?? 0,
-      wasm_memory_growth_load: loadGrowth, first_load: first };
-    first = false;
-    push(row);
-    embedder.free();
   }
- }
 }
 
 if (suites.includes('index')) {
