@@ -180,7 +180,7 @@ test: setup
 	$(MAKE) test-consumer
 
 test-native:
-	cargo test --profile test-ci
+	cargo test --release
 	cargo fmt --all -- --check
 
 # wasm-bindgen-test in headless Chromium; the model files come from CORS servers on loopback
