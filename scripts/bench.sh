@@ -40,6 +40,11 @@ for model in ${BENCH_GEN_MODELS:-smollm2-135m-q4_1 gemma3-270m-q4_k_m}; do
   node tests/e2e/bench.mjs "?suites=generate&genModels=$model&genBackends=cpu,cpu-f32,wllama&genRounds=2" | tee -a "$out"
   node tests/e2e/bench.mjs "?suites=generate&genModels=$model&genBackends=webgpu,webgpu-f32&genRounds=1&promptTokens=64&decode=8" | tee -a "$out"
 done
+# The embedder side by side with transformers.js (make bench-tjs), same page, same thread count.
+rm -rf www/tjs && mkdir -p www/tjs
+cp tests/bench-tjs/node_modules/@huggingface/transformers/dist/transformers.min.js www/tjs/
+cp tests/bench-tjs/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded*.wasm www/tjs/
+node tests/e2e/bench.mjs "?suites=compare&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}" | tee -a "$out"
 echo "== retrieval quality (scripts/eval-report.sh)"
 cargo build --release --bin localrag 2>/dev/null
 scripts/eval-report.sh | tee .cache/bench-retrieval.md

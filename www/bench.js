@@ -67,6 +67,74 @@ for (const model of suites.includes('embed') ? embedModels : []) {
   }
 }
 
+// The embedder side by side with transformers.js (onnxruntime-web's wasm backend, on the page's
+// thread as ours): all-MiniLM-L6-v2 as its default q8 ONNX file and as fp32, against ours as
+// Q8_0 GGUF and f32 safetensors. Engines interleave per batch size, so load on the machine
+// falls on all of them alike. Also how far each engine's vectors are from the f32 model (our
+// f32 path, which matches the numpy reference to 1e-6): transformers.js's q8 quantizes
+// activations to 8 bits per tensor, ours to 16 bits per 32 values.
+if (suites.includes('compare')) {
+  const THREADS = Number(params.get('threads') ?? 1);
+  const engines = (params.get('compareEngines') ?? 'localrag-q8_0,tjs-q8,localrag-f32,tjs-fp32').split(',');
+  const sentences = ['The cat sits on the mat.', 'A quick brown fox jumps over the lazy dog.',
+    'How do I reset my password?', 'Quarterly revenue grew by 12 percent, driven by cloud services.',
+    'The Golden Gate Bridge opened to traffic in 1937.', 'Photosynthesis converts light energy into chemical energy.',
+    'Please return the signed contract by Friday.', 'Der Hund spielt im Garten.', 'naïve café résumé — 3.5% of ¥1,000!',
+    'Install the package with npm, then import it from your page.'];
+  const loaded = {};
+  async function load(engine) {
+    if (engine.startsWith('localrag-')) {
+      const files = await fetchFiles(engine === 'localrag-f32' ? EMBED_MODELS.minilm : EMBED_MODELS['minilm-q8_0']);
+      return (batch) => {
+        const e = Embedder.load({ ...files, backend: 'cpu', cpuBackend: 'flex', batchSize: batch, maxSeqLength: TOKENS });
+        return async (t) => (await e).embed(t);
+      };
+    }
+    const tjs = await import('./tjs/transformers.min.js');
+    tjs.env.allowRemoteModels = false;
+    tjs.env.localModelPath = new URL('./models/tjs/', location.href).pathname;
+    tjs.env.useBrowserCache = false;
+    tjs.env.backends.onnx.wasm.wasmPaths = new URL('./tjs/', location.href).href;
+    tjs.env.backends.onnx.wasm.numThreads = THREADS;
+    tjs.env.backends.onnx.wasm.proxy = false;
+    const tokenizer = await tjs.AutoTokenizer.from_pretrained('all-MiniLM-L6-v2');
+    const model = await tjs.AutoModel.from_pretrained('all-MiniLM-L6-v2', { dtype: engine.slice(4), device: 'wasm' });
+    return (batch) => async (t) => {
+      const rows = [];
+      for (let i = 0; i < t.length; i += batch) {
+        const inputs = tokenizer(t.slice(i, i + batch), { padding: true, truncation: true, max_length: TOKENS });
+        const { last_hidden_state } = await model(inputs);
+        rows.push(...tjs.mean_pooling(last_hidden_state, inputs.attention_mask).normalize(2, -1).tolist());
+      }
+      return rows;
+    };
+  }
+  for (const engine of engines) loaded[engine] = await load(engine);
+  const flat = (v) => (Array.isArray(v) ? v.map((r) => Array.from(r)) : Array.from({ length: v.length / 384 }, (_, i) => Array.from(v.slice(i * 384, (i + 1) * 384))));
+  const ref = flat(await loaded['localrag-f32'](8)(sentences));
+  for (const engine of engines) {
+    const got = flat(await loaded[engine](8)(sentences));
+    const cos = got.map((v, i) => v.reduce((s, x, k) => s + x * ref[i][k], 0) /
+      Math.sqrt(v.reduce((s, x) => s + x * x, 0) * ref[i].reduce((s, x) => s + x * x, 0)));
+    push({ bench: 'compare-parity', where: 'browser', engine, texts: sentences.length,
+      worst_cosine_to_f32: +Math.min(...cos).toFixed(5), mean_cosine_to_f32: +(cos.reduce((a, b) => a + b) / cos.length).toFixed(5) });
+  }
+  for (const batch of [1, 8, 32]) {
+    for (const engine of engines) {
+      const run = loaded[engine](batch);
+      await run(texts.slice(0, Math.min(batch, CHUNKS))); // warm-up
+      let best = Infinity;
+      for (let r = 0; r < ROUNDS; r++) {
+        const t = performance.now();
+        await run(texts);
+        best = Math.min(best, (performance.now() - t) / 1000);
+      }
+      push({ bench: 'compare', where: 'browser', engine, batch, threads: THREADS, tokens: TOKENS, chunks: CHUNKS,
+        seconds: +best.toFixed(4), chunks_per_s: +(CHUNKS / best).toFixed(2) });
+    }
+  }
+}
+
 if (suites.includes('index')) {
   // Base segments built natively by `cargo bench --bench index` (same vectors, same seeds).
   for (const n of (params.get('sizes') ?? '10000,100000').split(',').filter(Boolean).map(Number)) {
