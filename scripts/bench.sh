@@ -43,7 +43,7 @@ done
 # The embedder side by side with transformers.js (make bench-tjs), same page, same thread count.
 rm -rf www/tjs && mkdir -p www/tjs
 cp tests/bench-tjs/node_modules/@huggingface/transformers/dist/transformers.min.js www/tjs/
-cp tests/bench-tjs/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded*.wasm www/tjs/
+cp tests/bench-tjs/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded*.{mjs,wasm} www/tjs/
 node tests/e2e/bench.mjs "?suites=compare&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}" | tee -a "$out"
 echo "== retrieval quality (scripts/eval-report.sh)"
 cargo build --release --bin localrag 2>/dev/null

