@@ -39,7 +39,7 @@ pub struct XBlock {
 pub fn quantize_x(x: &[f32]) -> Vec<XBlock> {
     x.chunks_exact(32)
         .map(|c| {
-            let amax = c.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let amax = super::math::max_by(c, f32::abs).max(0.0);
             let d = amax / 32767.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut q = [0i16; 32];
@@ -52,7 +52,7 @@ pub fn quantize_x(x: &[f32]) -> Vec<XBlock> {
             }
             XBlock {
                 d,
-                sum: c.iter().sum(),
+                sum: super::math::sum(c),
                 q,
             }
         })
@@ -395,6 +395,54 @@ pub fn dequantize_rows(kind: GgmlType, bytes: &[u8], cols: usize, out: &mut [f32
         .zip(out.chunks_exact_mut(per_block))
     {
         dequantize_block(kind, b, o);
+    }
+}
+
+/// `dst[m × n] = lhs[m × k] · rhs[k × n]`, the operands read in place through their element
+/// strides (row, column): `lhs[i·lrs + p·lcs]`, `rhs[p·rrs + j·rcs]`; `dst` has row stride `ldd`.
+/// Attention reads one head's columns of the q, k and v matrices this way, without copying them.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    (m, n, k): (usize, usize, usize),
+    lhs: &[f32],
+    (lrs, lcs): (usize, usize),
+    rhs: &[f32],
+    (rrs, rcs): (usize, usize),
+    dst: &mut [f32],
+    ldd: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        dst.iter_mut().for_each(|v| *v = 0.0);
+        return;
+    }
+    assert!(
+        (m - 1) * lrs + (k - 1) * lcs < lhs.len()
+            && (k - 1) * rrs + (n - 1) * rcs < rhs.len()
+            && (m - 1) * ldd + n <= dst.len()
+    );
+    // SAFETY: the assert keeps every element gemm reads or writes inside the three slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            ldd as isize,
+            false,
+            lhs.as_ptr(),
+            lcs as isize,
+            lrs as isize,
+            rhs.as_ptr(),
+            rcs as isize,
+            rrs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 

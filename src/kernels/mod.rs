@@ -19,8 +19,9 @@ use crate::formats::GgmlType;
 const PANEL: usize = 64;
 /// From this many activation rows on, a product dequantizes panels and uses `gemm`.
 const GEMM_FROM: usize = 4;
-/// Activation rows per block of the integer products (64 rows of a 1536-wide input: 221 KB).
-const ROW_BLOCK: usize = 64;
+/// Bytes of quantized activations the integer products keep in the cache at a time (about
+/// 150 rows of a 384-wide input, 37 of a 1536-wide one).
+const ACTIVATION_BYTES: usize = 192 * 1024;
 /// Natively, rows of a matrix-vector product per thread task.
 #[cfg(not(target_arch = "wasm32"))]
 const ROWS_PER_TASK: usize = 256;
@@ -226,13 +227,14 @@ impl QMatrix {
         run(0..self.rows, y, 0, self.rows);
     }
 
-    /// Weight rows `range`, packed eight at a time (all of them once: 2 bytes a weight, 1.2 MB
-    /// for a 1536 × 384 matrix, freed on return) and multiplied with the quantized activation
-    /// rows a block of [`ROW_BLOCK`] at a time, into columns `range.start - base..` of `y` (row
-    /// stride `ldy`). Blocking the rows keeps their activations in the cache while every panel
-    /// passes over them: without it a batch of 32 chunks (4096 rows, 12 MB of activations for
-    /// the 1536-wide matrix) streamed from memory once per panel and ran 12 % slower than one
-    /// chunk at a time (`make bench`, compare suite).
+    /// Weight rows `range`, packed eight at a time and multiplied with the quantized activation
+    /// rows, into columns `range.start - base..` of `y` (row stride `ldy`). When the
+    /// activations fit in [`ACTIVATION_BYTES`] each panel is packed and used at once (it stays
+    /// in the L1 cache); more rows are taken a block of that size at a time over panels packed
+    /// all at once beforehand (2 bytes a weight, 1.2 MB for a 1536 × 384 matrix, freed on
+    /// return), so the block's activations stay in the cache while every panel passes over
+    /// them: a batch of 32 chunks (4096 rows, 12 MB of activations for the 1536-wide matrix)
+    /// otherwise streams them from memory once per panel.
     fn packed_panels(
         &self,
         xq: &[Vec<cpu::XBlock>],
@@ -241,19 +243,33 @@ impl QMatrix {
         base: usize,
         ldy: usize,
     ) {
+        let pack = |r0: usize, packed: &mut cpu::Packed| {
+            let n = cpu::PANEL_ROWS.min(range.end - r0);
+            let bytes = &self.data[self.offset + r0 * self.row_bytes..][..n * self.row_bytes];
+            cpu::pack_panel(self.kind, bytes, self.cols, n, packed);
+            n
+        };
+        let row_bytes = self.cols / 32 * std::mem::size_of::<cpu::XBlock>();
+        let block = (ACTIVATION_BYTES / row_bytes).max(16);
+        if xq.len() <= block {
+            let mut packed = cpu::Packed::default();
+            for r0 in range.clone().step_by(cpu::PANEL_ROWS) {
+                let n = pack(r0, &mut packed);
+                cpu::matmul_packed(xq, &packed, y, ldy, r0 - base, n);
+            }
+            return;
+        }
         let panels: Vec<(usize, usize, cpu::Packed)> = range
             .clone()
             .step_by(cpu::PANEL_ROWS)
             .map(|r0| {
-                let n = cpu::PANEL_ROWS.min(range.end - r0);
-                let bytes = &self.data[self.offset + r0 * self.row_bytes..][..n * self.row_bytes];
                 let mut packed = cpu::Packed::default();
-                cpu::pack_panel(self.kind, bytes, self.cols, n, &mut packed);
+                let n = pack(r0, &mut packed);
                 (r0, n, packed)
             })
             .collect();
-        for (b, rows) in xq.chunks(ROW_BLOCK).enumerate() {
-            let y = &mut y[b * ROW_BLOCK * ldy..];
+        for (b, rows) in xq.chunks(block).enumerate() {
+            let y = &mut y[b * block * ldy..];
             for (r0, n, packed) in &panels {
                 cpu::matmul_packed(rows, packed, y, ldy, r0 - base, *n);
             }

@@ -95,3 +95,29 @@ pub fn wasm_memory_bytes() -> f64 {
     let buffer: js_sys::ArrayBuffer = memory.buffer().unchecked_into();
     buffer.byte_length() as f64
 }
+
+/// Milliseconds of `reps` many-row products of a random `rows × cols` Q8_0 matrix with `m`
+/// activation rows (the embedder's kernel alone, for `www/bench.js`'s kernel figures).
+#[wasm_bindgen(js_name = __benchMatmul)]
+pub fn bench_matmul(rows: usize, cols: usize, m: usize, reps: usize) -> f64 {
+    use crate::formats::GgmlType;
+    use crate::kernels::QMatrix;
+    let blocks = rows * cols / 32;
+    let mut bytes = Vec::with_capacity(blocks * 34);
+    let mut seed = 1u32;
+    for _ in 0..blocks {
+        bytes.extend_from_slice(&[0x00, 0x20]); // scale 2^-7 as f16... any finite value
+        for _ in 0..32 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            bytes.push((seed >> 16) as u8);
+        }
+    }
+    let w = QMatrix::new(GgmlType::Q8_0, rows, cols, std::sync::Arc::new(bytes), 0).unwrap();
+    let x: Vec<f32> = (0..m * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let mut y = vec![0f32; m * rows];
+    let t = super::options::now_ms();
+    for _ in 0..reps {
+        w.matmul(&x, m, &mut y);
+    }
+    super::options::now_ms() - t
+}

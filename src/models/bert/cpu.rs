@@ -7,8 +7,8 @@
 
 use super::BertConfig;
 use super::weights::{BertWeights, Linear, Norm};
-use crate::kernels::cpu::gemm_panel;
-use crate::kernels::math::exp;
+use crate::kernels::cpu::gemm_strided;
+use crate::kernels::math::{self, exp};
 
 /// LayerNorm of each `dim`-long row of `x` in place, after adding `residual` when given.
 fn layer_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &Norm, eps: f32) {
@@ -19,8 +19,8 @@ fn layer_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &Norm, eps: f32) {
                 *a += b;
             }
         }
-        let mean = row.iter().sum::<f32>() / dim as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
+        let mean = math::sum(row) / dim as f32;
+        let var = math::sum_by(row, |v| (v - mean) * (v - mean)) / dim as f32;
         let inv = 1.0 / (var + eps).sqrt();
         for ((v, w), b) in row.iter_mut().zip(&norm.weight).zip(&norm.bias) {
             *v = (*v - mean) * inv * w + b;
@@ -65,7 +65,8 @@ fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
 }
 
-/// One head of one text: `softmax(q·kᵀ·scale)·v`, written into `out` (`len × head_dim`).
+/// One head of one text: `softmax(q·kᵀ·scale)·v`, written into `out` (`len × head_dim`). The
+/// head's columns of q, k and v are read in place (strided), not gathered.
 fn attend_head(
     qkv: [&[f32]; 3],
     hidden: usize,
@@ -76,38 +77,24 @@ fn attend_head(
 ) {
     let (start, end) = span;
     let len = end - start;
-    let at = head * head_dim;
-    let gather = |src: &[f32]| -> Vec<f32> {
-        let mut m = Vec::with_capacity(len * head_dim);
-        for t in start..end {
-            m.extend_from_slice(&src[t * hidden + at..t * hidden + at + head_dim]);
-        }
-        m
-    };
-    let q = gather(qkv[0]);
-    let k = gather(qkv[1]);
-    // vᵀ: `head_dim × len`, so that the second product is again `x·Wᵀ`.
-    let mut vt = vec![0f32; head_dim * len];
-    for t in 0..len {
-        for d in 0..head_dim {
-            vt[d * len + t] = qkv[2][(start + t) * hidden + at + d];
-        }
-    }
+    let at = start * hidden + head * head_dim;
+    let [q, k, v] = qkv.map(|m| &m[at..]);
     let mut scores = vec![0f32; len * len];
-    gemm_panel(&q, len, head_dim, &k, len, &mut scores, 0, len);
+    // scores = q·kᵀ: kᵀ's element (d, t) is k[t·hidden + d].
+    gemm_strided((len, len, head_dim), q, (hidden, 1), k, (1, hidden), &mut scores, len);
     let scale = 1.0 / (head_dim as f32).sqrt();
     for row in scores.chunks_exact_mut(len) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * scale;
-        // Exponentials first, then their sum: the first loop vectorises on its own.
+        let max = math::max_by(row, |v| v) * scale;
+        // Exponentials first, then their sum: each loop vectorises.
         for v in row.iter_mut() {
-            *v = exp(*v * scale - max);
+            *v = math::exp(*v * scale - max);
         }
-        let inv = 1.0 / row.iter().sum::<f32>();
+        let inv = 1.0 / math::sum(row);
         for v in row.iter_mut() {
             *v *= inv;
         }
     }
-    gemm_panel(&scores, len, len, &vt, head_dim, out, 0, head_dim);
+    gemm_strided((len, head_dim, len), &scores, (len, 1), v, (hidden, 1), out, head_dim);
 }
 
 /// Self-attention of every text over its own tokens: the context vectors, `tokens × hidden`.
