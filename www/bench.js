@@ -77,13 +77,22 @@ if (suites.includes('compare')) {
   // The quantized product alone, at the embedder's shapes (128 rows: one chunk).
   // 4 rows: mostly the per-call work (packing the weights, quantizing the activations).
   // Warm-up long enough for V8 to tier the kernels up.
-  __benchMatmul(1536, 384, 128, 40);
-  for (const m of [128, 4]) {
-    for (const [rows, cols] of [[384, 384], [1536, 384], [384, 1536]]) {
-      __benchMatmul(rows, cols, m, 2);
-      const ms = __benchMatmul(rows, cols, m, 10) / 10;
-      push({ bench: 'kernel', where: 'browser', kind: 'q8_0', rows, cols, m, ms: +ms.toFixed(3),
-        gmac_per_s: +(rows * cols * m / ms / 1e6).toFixed(2) });
+  const modules = [['plain', __benchMatmul]];
+  if ((params.get('compareEngines') ?? '').includes('relaxed')) {
+    const mod = await import('./pkg-relaxed/localrag.js');
+    await mod.default();
+    modules.push(['relaxed', mod.__benchMatmul]);
+  }
+  for (const [module, bench] of modules) {
+    bench(1536, 384, 128, 40);
+    for (const m of (params.get("kernelRows") ?? "128,4").split(",").map(Number)) {
+      for (const [rows, cols] of [[384, 384], [1536, 384], [384, 1536]]) {
+        bench(rows, cols, m, 2);
+        const ms = bench(rows, cols, m, 10) / 10;
+        push({ bench: 'kernel', where: 'browser', module, kind: 'q8_0', rows, cols, m, ms: +ms.toFixed(3),
+          gmac_per_s: +(rows * cols * m / ms / 1e6).toFixed(2),
+          quantize_ms: +(bench(rows, cols, m, 10, 1) / 10).toFixed(3), pack_ms: +(bench(rows, cols, m, 10, 2) / 10).toFixed(3) });
+      }
     }
   }
   const THREADS = Number(params.get('threads') ?? 1);
@@ -97,8 +106,15 @@ if (suites.includes('compare')) {
   async function load(engine) {
     if (engine.startsWith('localrag-')) {
       const files = await fetchFiles(engine === 'localrag-f32' ? EMBED_MODELS.minilm : EMBED_MODELS['minilm-q8_0']);
+      // `localrag-relaxed-*`: the relaxed-SIMD module (its own glue and instance), when served.
+      let E = Embedder;
+      if (engine.includes('relaxed')) {
+        const mod = await import('./pkg-relaxed/localrag.js');
+        await mod.default();
+        E = mod.Embedder;
+      }
       return (batch) => {
-        const e = Embedder.load({ ...files, backend: 'cpu', cpuBackend: 'flex', batchSize: batch, maxSeqLength: TOKENS });
+        const e = E.load({ ...files, backend: 'cpu', cpuBackend: 'flex', batchSize: batch, maxSeqLength: TOKENS });
         return async (t) => (await e).embed(t);
       };
     }

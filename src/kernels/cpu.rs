@@ -299,24 +299,28 @@ pub fn pack_panel(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut
         let (g, j) = (c / 4, c % 4);
         for (b, blk) in row.chunks_exact(block_bytes).enumerate() {
             out.d[b * PANEL_ROWS + c] = half(&blk[..2]);
+            // Branch-free loops over fixed-size arrays: they vectorise.
             match kind {
                 GgmlType::Q8_0 => {
-                    for (v, &q) in vals.iter_mut().zip(&blk[2..34]) {
+                    let q: &[u8; 32] = blk[2..34].try_into().expect("a Q8_0 block");
+                    for (v, &q) in vals.iter_mut().zip(q) {
                         *v = q as i8 as i16;
                     }
                 }
                 _ => {
-                    for (i, &q) in blk[2..18].iter().enumerate() {
-                        vals[i] = (q & 0x0F) as i16 - 8;
-                        vals[i + 16] = (q >> 4) as i16 - 8;
+                    let q: &[u8; 16] = blk[2..18].try_into().expect("a Q4_0 block");
+                    for i in 0..16 {
+                        vals[i] = (q[i] & 0x0F) as i16 - 8;
+                        vals[i + 16] = (q[i] >> 4) as i16 - 8;
                     }
                 }
             }
-            let at = b * PACKED_BLOCK;
+            let dst: &mut [i16; PACKED_BLOCK] = (&mut out.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK])
+                .try_into()
+                .expect("a packed block");
             for p in 0..16 {
-                for t in 0..2 {
-                    out.w[at + (p * 2 + g) * 8 + 2 * j + t] = vals[2 * p + t];
-                }
+                let at = (p * 2 + g) * 8 + 2 * j;
+                dst[at..at + 2].copy_from_slice(&vals[2 * p..2 * p + 2]);
             }
         }
     }

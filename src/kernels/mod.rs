@@ -7,6 +7,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod int8;
 mod lanes;
 pub mod math;
 
@@ -26,15 +27,76 @@ const ACTIVATION_BYTES: usize = 192 * 1024;
 #[cfg(not(target_arch = "wasm32"))]
 const ROWS_PER_TASK: usize = 256;
 
-/// Whether `LOCALRAG_PROFILE_INTEGER` asks for the integer products natively (read once).
-fn profile_integer() -> bool {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *ON.get_or_init(|| std::env::var_os("LOCALRAG_PROFILE_INTEGER").is_some())
+/// How the many-row products of Q8_0/Q4_0 weights are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Products {
+    /// Dequantized f32 panels through `gemm` (natively: its AVX2/FMA kernels are faster).
+    Float,
+    /// Integer products of 16-bit activations ([`cpu::matmul_packed`]): WebAssembly SIMD.
+    Int16,
+    /// Integer products of 8-bit activations and 7-bit weights ([`int8::matmul_packed8`]):
+    /// WebAssembly relaxed SIMD.
+    Int8,
+}
+
+impl Products {
+    /// This build's choice: in wasm the integer products (8-bit in the relaxed-SIMD module);
+    /// natively `gemm`, unless `LOCALRAG_PROFILE_INTEGER` (`16` or `8`) asks for the wasm
+    /// path, to profile it with perf (read once).
+    fn default_for_build() -> Products {
+        #[cfg(target_arch = "wasm32")]
+        {
+            if cfg!(feature = "relaxed-simd") { Products::Int8 } else { Products::Int16 }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            static ON: std::sync::OnceLock<Products> = std::sync::OnceLock::new();
+            *ON.get_or_init(|| match std::env::var("LOCALRAG_PROFILE_INTEGER").as_deref() {
+                Ok("8") => Products::Int8,
+                Ok(_) => Products::Int16,
+                Err(_) => Products::Float,
+            })
+        }
     }
-    #[cfg(target_arch = "wasm32")]
-    false
+}
+
+/// A many-row integer kernel: how activations are quantized, a panel packed and multiplied.
+trait IntKernel {
+    type X: Sync;
+    type Packed: Default + Send + Sync;
+    fn quantize(x: &[f32]) -> Vec<Self::X>;
+    fn pack(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut Self::Packed);
+    fn run(x: &[Vec<Self::X>], p: &Self::Packed, y: &mut [f32], ldy: usize, col0: usize, n: usize);
+}
+
+struct Int16;
+impl IntKernel for Int16 {
+    type X = cpu::XBlock;
+    type Packed = cpu::Packed;
+    fn quantize(x: &[f32]) -> Vec<Self::X> {
+        cpu::quantize_x(x)
+    }
+    fn pack(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut Self::Packed) {
+        cpu::pack_panel(kind, bytes, cols, n, out)
+    }
+    fn run(x: &[Vec<Self::X>], p: &Self::Packed, y: &mut [f32], ldy: usize, col0: usize, n: usize) {
+        cpu::matmul_packed(x, p, y, ldy, col0, n)
+    }
+}
+
+struct Int8;
+impl IntKernel for Int8 {
+    type X = int8::XBlock8;
+    type Packed = int8::Packed8;
+    fn quantize(x: &[f32]) -> Vec<Self::X> {
+        int8::quantize_x8(x)
+    }
+    fn pack(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut Self::Packed) {
+        int8::pack_panel8(kind, bytes, cols, n, out)
+    }
+    fn run(x: &[Vec<Self::X>], p: &Self::Packed, y: &mut [f32], ldy: usize, col0: usize, n: usize) {
+        int8::matmul_packed8(x, p, y, ldy, col0, n)
+    }
 }
 
 /// A weight matrix in its ggml blocks: row `r` is `bytes[offset + r·row_bytes ..]`.
@@ -173,13 +235,11 @@ impl QMatrix {
     /// all-MiniLM-L6-v2 Q8_0), so every kind goes through them; the integer path is tested
     /// natively all the same ([`QMatrix::matmul_with`]).
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) {
-        // LOCALRAG_PROFILE_INTEGER=1 takes the wasm path natively, to profile it with perf.
-        let integer = cfg!(target_arch = "wasm32") || profile_integer();
-        self.matmul_with(x, m, y, integer);
+        self.matmul_with(x, m, y, Products::default_for_build());
     }
 
-    /// [`QMatrix::matmul`], choosing whether Q8_0/Q4_0 weights take the integer products.
-    pub fn matmul_with(&self, x: &[f32], m: usize, y: &mut [f32], integer: bool) {
+    /// [`QMatrix::matmul`], choosing how Q8_0/Q4_0 weights are multiplied.
+    pub fn matmul_with(&self, x: &[f32], m: usize, y: &mut [f32], products: Products) {
         assert_eq!((x.len(), y.len()), (m * self.cols, m * self.rows));
         if m < GEMM_FROM {
             for (xr, yr) in x.chunks_exact(self.cols).zip(y.chunks_exact_mut(self.rows)) {
@@ -187,21 +247,30 @@ impl QMatrix {
             }
             return;
         }
-        // Q8_0/Q4_0: integer products of 16-bit activations (quantized once) and the unpacked
+        // Q8_0/Q4_0: integer products of the activations (quantized once) and the unpacked
         // weights; the other kinds: f32 panels through `gemm`.
-        let packed = integer && cpu::packs(self.kind);
-        let xq: Vec<Vec<cpu::XBlock>> = if packed {
-            x.chunks_exact(self.cols).map(cpu::quantize_x).collect()
-        } else {
-            Vec::new()
-        };
-        let run = |range: std::ops::Range<usize>, y: &mut [f32], base: usize, ldy: usize| {
-            if packed {
-                self.packed_panels(&xq, range, y, base, ldy);
-            } else {
-                self.panels(x, m, range, y, base, ldy);
-            }
-        };
+        match products {
+            Products::Int16 if cpu::packs(self.kind) => self.matmul_int::<Int16>(x, m, y),
+            Products::Int8 if cpu::packs(self.kind) => self.matmul_int::<Int8>(x, m, y),
+            _ => self.split_rows(m, y, |range, y, base, ldy| self.panels(x, m, range, y, base, ldy)),
+        }
+    }
+
+    fn matmul_int<K: IntKernel>(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        let xq: Vec<Vec<K::X>> = x.chunks_exact(self.cols).map(K::quantize).collect();
+        self.split_rows(m, y, |range, y, base, ldy| self.packed_panels::<K>(&xq, range, y, base, ldy));
+    }
+
+    /// Runs `run(range, y, base, ldy)` over the weight rows: natively ranges of them on
+    /// threads, each into a buffer of its own; in wasm all at once.
+    fn split_rows(
+        &self,
+        m: usize,
+        y: &mut [f32],
+        run: impl Fn(std::ops::Range<usize>, &mut [f32], usize, usize) + Sync,
+    ) {
+        #[cfg(target_arch = "wasm32")]
+        let _ = m;
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;
@@ -235,35 +304,35 @@ impl QMatrix {
     /// return), so the block's activations stay in the cache while every panel passes over
     /// them: a batch of 32 chunks (4096 rows, 12 MB of activations for the 1536-wide matrix)
     /// otherwise streams them from memory once per panel.
-    fn packed_panels(
+    fn packed_panels<K: IntKernel>(
         &self,
-        xq: &[Vec<cpu::XBlock>],
+        xq: &[Vec<K::X>],
         range: std::ops::Range<usize>,
         y: &mut [f32],
         base: usize,
         ldy: usize,
     ) {
-        let pack = |r0: usize, packed: &mut cpu::Packed| {
+        let pack = |r0: usize, packed: &mut K::Packed| {
             let n = cpu::PANEL_ROWS.min(range.end - r0);
             let bytes = &self.data[self.offset + r0 * self.row_bytes..][..n * self.row_bytes];
-            cpu::pack_panel(self.kind, bytes, self.cols, n, packed);
+            K::pack(self.kind, bytes, self.cols, n, packed);
             n
         };
-        let row_bytes = self.cols / 32 * std::mem::size_of::<cpu::XBlock>();
+        let row_bytes = self.cols / 32 * std::mem::size_of::<K::X>();
         let block = (ACTIVATION_BYTES / row_bytes).max(16);
         if xq.len() <= block {
-            let mut packed = cpu::Packed::default();
+            let mut packed = K::Packed::default();
             for r0 in range.clone().step_by(cpu::PANEL_ROWS) {
                 let n = pack(r0, &mut packed);
-                cpu::matmul_packed(xq, &packed, y, ldy, r0 - base, n);
+                K::run(xq, &packed, y, ldy, r0 - base, n);
             }
             return;
         }
-        let panels: Vec<(usize, usize, cpu::Packed)> = range
+        let panels: Vec<(usize, usize, K::Packed)> = range
             .clone()
             .step_by(cpu::PANEL_ROWS)
             .map(|r0| {
-                let mut packed = cpu::Packed::default();
+                let mut packed = K::Packed::default();
                 let n = pack(r0, &mut packed);
                 (r0, n, packed)
             })
@@ -271,7 +340,7 @@ impl QMatrix {
         for (b, rows) in xq.chunks(block).enumerate() {
             let y = &mut y[b * block * ldy..];
             for (r0, n, packed) in &panels {
-                cpu::matmul_packed(rows, packed, y, ldy, r0 - base, *n);
+                K::run(rows, packed, y, ldy, r0 - base, *n);
             }
         }
     }
@@ -369,10 +438,12 @@ mod tests {
         for kind in GgmlType::READABLE {
             let w = random_matrix(kind, rows, cols, 11 + kind.id() as u64);
             let dense = dequantize(kind, w.bytes(), rows * cols).unwrap();
-            for (m, integer) in [(1, false), (3, false), (9, false), (9, true), (300, true)] {
+            use Products::*;
+            let cases = [(1, Float), (3, Float), (9, Float), (9, Int16), (300, Int16), (9, Int8), (300, Int8)];
+            for (m, products) in cases {
                 let x = activations(m * cols, m as u64);
                 let mut y = vec![0f32; m * rows];
-                w.matmul_with(&x, m, &mut y, integer);
+                w.matmul_with(&x, m, &mut y, products);
                 let mut worst = 0f32;
                 let mut scale = 0f32;
                 for t in 0..m {
@@ -384,8 +455,12 @@ mod tests {
                         scale = scale.max(want.abs());
                     }
                 }
-                // 16-bit activations: rounding errors of about 1/65534 of each block's largest.
-                let tolerance = if (m >= GEMM_FROM && !(integer && cpu::packs(kind)))
+                // 16-bit activations: rounding errors of about 1/65534 of each block's largest;
+                // 8-bit ones (and Q8_0 weights at 7 bits) about 1/254 and 1/126.
+                let integer = m >= GEMM_FROM && products != Float && cpu::packs(kind);
+                let tolerance = if products == Int8 && integer {
+                    2e-2 * scale.max(1.0)
+                } else if (m >= GEMM_FROM && !integer)
                     || matches!(kind, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
                 {
                     1e-4 * scale.max(1.0)
@@ -394,7 +469,7 @@ mod tests {
                 };
                 assert!(
                     worst <= tolerance,
-                    "{} m={m} integer={integer}: off by {worst} (scale {scale})",
+                    "{} m={m} {products:?}: off by {worst} (scale {scale})",
                     kind.name()
                 );
             }
