@@ -44,7 +44,11 @@ done
 rm -rf www/tjs && mkdir -p www/tjs
 cp tests/bench-tjs/node_modules/@huggingface/transformers/dist/transformers.min.js www/tjs/
 cp tests/bench-tjs/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded*.{mjs,wasm} www/tjs/
-node tests/e2e/bench.mjs "?suites=compare&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}" | tee -a "$out"
+# The relaxed-SIMD build of the module (feature relaxed-simd: 8-bit integer products) beside it.
+cargo build --lib --profile wasm --target wasm32-unknown-unknown --features testing,relaxed-simd 2>/dev/null
+rm -rf www/pkg-relaxed && wasm-bindgen --target web --out-dir www/pkg-relaxed --out-name localrag \
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/localrag.wasm"
+node tests/e2e/bench.mjs "?suites=compare&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}&compareEngines=localrag-q8_0,localrag-relaxed-q8_0,tjs-q8,localrag-f32,tjs-fp32" | tee -a "$out"
 echo "== retrieval quality (scripts/eval-report.sh)"
 cargo build --release --bin localrag 2>/dev/null
 scripts/eval-report.sh | tee .cache/bench-retrieval.md

@@ -79,13 +79,29 @@ if compare:
           "over transformers.js q8 at the same batch.\n")
     by = {(r["engine"], r["batch"]): r["chunks_per_s"] for r in compare}
     engines = list(dict.fromkeys(r["engine"] for r in compare))
-    print("| batch | " + " | ".join(engines) + " | vs tjs q8 |")
-    print("|---:|" + "---:|" * (len(engines) + 1))
+    ours = [e for e in ("localrag-q8_0", "localrag-relaxed-q8_0") if e in engines]
+    print("| batch | " + " | ".join(engines) + "".join(f" | {e} vs tjs-q8" for e in ours) + " |")
+    print("|---:|" + "---:|" * (len(engines) + len(ours)))
     for b in sorted({r["batch"] for r in compare}):
         cells = [f"{by[(e, b)]:.2f}" if (e, b) in by else "–" for e in engines]
-        q, t = by.get(("localrag-q8_0", b)), by.get(("tjs-q8", b))
-        vs = f"{q / t:.2f}×" if q and t else "–"
-        print(f"| {b} | " + " | ".join(cells) + f" | {vs} |")
+        t = by.get(("tjs-q8", b))
+        for e in ours:
+            q = by.get((e, b))
+            cells.append(f"{q / t:.2f}×" if q and t else "–")
+        print(f"| {b} | " + " | ".join(cells) + " |")
+    print("\n`localrag-relaxed-q8_0` is the module built with the feature `relaxed-simd` (8-bit activations, "
+          "Q8_0 weights requantized to 7 bits, `i32x4.relaxed_dot_i8x16_i7x16_add_s`); `localrag-q8_0` the "
+          "plain module (16-bit activations, `i32x4.dot_i16x8_s`).")
+    kernel = [r for r in rows if r.get("bench") == "kernel"]
+    if kernel:
+        print("\nThe quantized product alone, same page (`__benchMatmul`: a random Q8_0 matrix, ms per product "
+              "including the activations' quantization and the weights' packing; 4 activation rows show mostly "
+              "those per-call costs):\n")
+        print("| module | rows × cols | activation rows | ms | GMAC/s |")
+        print("|---|---|---:|---:|---:|")
+        for r in kernel:
+            print(f"| {r.get('module', 'plain')} | {r['rows']} × {r['cols']} | {r['m']} | {r['ms']:.2f} | "
+                  f"{r['gmac_per_s']:.1f} |")
     parity = [r for r in rows if r.get("bench") == "compare-parity"]
     if parity:
         print("\nFaithfulness, the same page: cosine of each engine's embedding to the f32 model's (localrag's f32 "

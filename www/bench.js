@@ -75,8 +75,8 @@ for (const model of suites.includes('embed') ? embedModels : []) {
 // activations to 8 bits per tensor, ours to 16 bits per 32 values.
 if (suites.includes('compare')) {
   // The quantized product alone, at the embedder's shapes (128 rows: one chunk).
-  // 4 rows: mostly the per-call work (packing the weights, quantizing the activations).
-  // Warm-up long enough for V8 to tier the kernels up.
+  // 4 rows: mostly the per-call work (packing the weights, quantizing the activations). The
+  // warm-up is long enough for V8 to tier the kernels up.
   const modules = [['plain', __benchMatmul]];
   if ((params.get('compareEngines') ?? '').includes('relaxed')) {
     const mod = await import('./pkg-relaxed/localrag.js');
@@ -90,8 +90,7 @@ if (suites.includes('compare')) {
         bench(rows, cols, m, 2);
         const ms = bench(rows, cols, m, 10) / 10;
         push({ bench: 'kernel', where: 'browser', module, kind: 'q8_0', rows, cols, m, ms: +ms.toFixed(3),
-          gmac_per_s: +(rows * cols * m / ms / 1e6).toFixed(2),
-          quantize_ms: +(bench(rows, cols, m, 10, 1) / 10).toFixed(3), pack_ms: +(bench(rows, cols, m, 10, 2) / 10).toFixed(3) });
+          gmac_per_s: +(rows * cols * m / ms / 1e6).toFixed(2) });
       }
     }
   }

@@ -43,12 +43,8 @@ pub fn quantize_x(x: &[f32]) -> Vec<XBlock> {
             let d = amax / 32767.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut q = [0i16; 32];
-            // Rounding to nearest (ties to even) by adding and subtracting 1.5·2²³, exact for
-            // |v| < 2²²: two additions on every target, where `round` is a libm call (5 % of an
-            // embedding natively, and in wasm) and `round_ties_even` one too without SSE4.1.
-            const MAGIC: f32 = 12_582_912.0;
             for (q, &v) in q.iter_mut().zip(c) {
-                *q = ((v * id + MAGIC) - MAGIC) as i16;
+                *q = super::math::round_to_int(v * id) as i16;
             }
             XBlock {
                 d,
@@ -315,7 +311,8 @@ pub fn pack_panel(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut
                     }
                 }
             }
-            let dst: &mut [i16; PACKED_BLOCK] = (&mut out.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK])
+            let dst: &mut [i16; PACKED_BLOCK] = (&mut out.w
+                [b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK])
                 .try_into()
                 .expect("a packed block");
             for p in 0..16 {

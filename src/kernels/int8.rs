@@ -42,10 +42,8 @@ pub fn quantize_x8(x: &[f32]) -> Vec<XBlock8> {
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut q = [0i8; 32];
-            // Round to nearest by the magic number, as `cpu::quantize_x`.
-            const MAGIC: f32 = 12_582_912.0;
             for (q, &v) in q.iter_mut().zip(c) {
-                *q = ((v * id + MAGIC) - MAGIC) as i8;
+                *q = super::math::round_to_int(v * id) as i8;
             }
             XBlock8 {
                 d,
@@ -102,7 +100,8 @@ pub fn pack_panel8(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mu
                     vals[i + 16] = q[i] >> 4;
                 }
             }
-            let dst: &mut [u8; PACKED_BLOCK] = (&mut out.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK])
+            let dst: &mut [u8; PACKED_BLOCK] = (&mut out.w
+                [b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK])
                 .try_into()
                 .expect("a packed block");
             let at = h * 16 + 4 * j;
@@ -154,8 +153,15 @@ fn tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8, out: &mut [[f32; PANEL_
 
 /// The kernel's sums in plain code: the same integers, the same f32 operations in the same
 /// order (per lane: `acc + f32(s − off·Σq) · (d_w · d_x)`, rounded after each step).
-#[cfg_attr(all(target_arch = "wasm32", feature = "relaxed-simd"), allow(dead_code))]
-fn portable_tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8, out: &mut [[f32; PANEL_ROWS]; R]) {
+#[cfg_attr(
+    all(target_arch = "wasm32", feature = "relaxed-simd"),
+    allow(dead_code)
+)]
+fn portable_tile<const R: usize>(
+    x: &[Vec<XBlock8>],
+    p: &Packed8,
+    out: &mut [[f32; PANEL_ROWS]; R],
+) {
     let mut acc = [[0f32; PANEL_ROWS]; R];
     for b in 0..p.blocks {
         let w = &p.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK];

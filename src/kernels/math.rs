@@ -25,6 +25,17 @@ pub fn exp(x: f32) -> f32 {
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
+/// `v` rounded to the nearest integer (ties to even), for `|v| < 2²²`. Adding 1.5·2²³ leaves the
+/// integer in the low bits of the sum's mantissa, read off as an integer: no float-to-int
+/// conversion (a saturating one in Rust, several instructions in wasm that kept the activation
+/// quantization from vectorising: 13 % of an embedding in Chromium's profile) and no libm
+/// `round` call.
+#[inline(always)]
+pub fn round_to_int(v: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
+}
+
 /// Σx in eight lanes, added pairwise at the end: the compiler keeps the lanes in vector
 /// registers, where a plain `iter().sum()` is one serial chain of scalar additions.
 #[inline(always)]
@@ -67,6 +78,27 @@ pub fn max_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rounds_to_the_nearest_integer_ties_to_even() {
+        for (v, want) in [
+            (0.0, 0),
+            (0.4, 0),
+            (0.5, 0),
+            (1.5, 2),
+            (-1.5, -2),
+            (-0.6, -1),
+            (32767.0, 32767),
+            (-32767.2, -32767),
+            (2.5, 2),
+        ] {
+            assert_eq!(super::round_to_int(v), want, "{v}");
+        }
+        for i in -40000..40000 {
+            let v = i as f32 * 0.37;
+            assert_eq!(super::round_to_int(v), v.round_ties_even() as i32, "{v}");
+        }
+    }
+
     #[test]
     fn lane_sums_and_maxima() {
         let x: Vec<f32> = (0..37).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();

@@ -46,16 +46,22 @@ impl Products {
     fn default_for_build() -> Products {
         #[cfg(target_arch = "wasm32")]
         {
-            if cfg!(feature = "relaxed-simd") { Products::Int8 } else { Products::Int16 }
+            if cfg!(feature = "relaxed-simd") {
+                Products::Int8
+            } else {
+                Products::Int16
+            }
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
             static ON: std::sync::OnceLock<Products> = std::sync::OnceLock::new();
-            *ON.get_or_init(|| match std::env::var("LOCALRAG_PROFILE_INTEGER").as_deref() {
-                Ok("8") => Products::Int8,
-                Ok(_) => Products::Int16,
-                Err(_) => Products::Float,
-            })
+            *ON.get_or_init(
+                || match std::env::var("LOCALRAG_PROFILE_INTEGER").as_deref() {
+                    Ok("8") => Products::Int8,
+                    Ok(_) => Products::Int16,
+                    Err(_) => Products::Float,
+                },
+            )
         }
     }
 }
@@ -252,13 +258,17 @@ impl QMatrix {
         match products {
             Products::Int16 if cpu::packs(self.kind) => self.matmul_int::<Int16>(x, m, y),
             Products::Int8 if cpu::packs(self.kind) => self.matmul_int::<Int8>(x, m, y),
-            _ => self.split_rows(m, y, |range, y, base, ldy| self.panels(x, m, range, y, base, ldy)),
+            _ => self.split_rows(m, y, |range, y, base, ldy| {
+                self.panels(x, m, range, y, base, ldy)
+            }),
         }
     }
 
     fn matmul_int<K: IntKernel>(&self, x: &[f32], m: usize, y: &mut [f32]) {
         let xq: Vec<Vec<K::X>> = x.chunks_exact(self.cols).map(K::quantize).collect();
-        self.split_rows(m, y, |range, y, base, ldy| self.packed_panels::<K>(&xq, range, y, base, ldy));
+        self.split_rows(m, y, |range, y, base, ldy| {
+            self.packed_panels::<K>(&xq, range, y, base, ldy)
+        });
     }
 
     /// Runs `run(range, y, base, ldy)` over the weight rows: natively ranges of them on
@@ -439,7 +449,15 @@ mod tests {
             let w = random_matrix(kind, rows, cols, 11 + kind.id() as u64);
             let dense = dequantize(kind, w.bytes(), rows * cols).unwrap();
             use Products::*;
-            let cases = [(1, Float), (3, Float), (9, Float), (9, Int16), (300, Int16), (9, Int8), (300, Int8)];
+            let cases = [
+                (1, Float),
+                (3, Float),
+                (9, Float),
+                (9, Int16),
+                (300, Int16),
+                (9, Int8),
+                (300, Int8),
+            ];
             for (m, products) in cases {
                 let x = activations(m * cols, m as u64);
                 let mut y = vec![0f32; m * rows];

@@ -99,7 +99,7 @@ pub fn wasm_memory_bytes() -> f64 {
 /// Milliseconds of `reps` many-row products of a random `rows × cols` Q8_0 matrix with `m`
 /// activation rows (the embedder's kernel alone, for `www/bench.js`'s kernel figures).
 #[wasm_bindgen(js_name = __benchMatmul)]
-pub fn bench_matmul(rows: usize, cols: usize, m: usize, reps: usize, part: Option<u32>) -> f64 {
+pub fn bench_matmul(rows: usize, cols: usize, m: usize, reps: usize) -> f64 {
     use crate::formats::GgmlType;
     use crate::kernels::QMatrix;
     let blocks = rows * cols / 32;
@@ -113,27 +113,13 @@ pub fn bench_matmul(rows: usize, cols: usize, m: usize, reps: usize, part: Optio
         }
     }
     let w = QMatrix::new(GgmlType::Q8_0, rows, cols, std::sync::Arc::new(bytes), 0).unwrap();
-    let x: Vec<f32> = (0..m * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let x: Vec<f32> = (0..m * cols)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
     let mut y = vec![0f32; m * rows];
     let t = super::options::now_ms();
     for _ in 0..reps {
-        match part.unwrap_or(0) {
-            // The activations' quantization alone.
-            1 => {
-                let q: Vec<_> = x.chunks_exact(cols).map(crate::kernels::cpu::quantize_x).collect();
-                std::hint::black_box(q);
-            }
-            // The packing of every panel alone.
-            2 => {
-                let mut p = crate::kernels::cpu::Packed::default();
-                for r0 in (0..rows).step_by(8) {
-                    let b = &w.bytes()[r0 * cols / 32 * 34..(r0 + 8) * cols / 32 * 34];
-                    crate::kernels::cpu::pack_panel(GgmlType::Q8_0, b, cols, 8, &mut p);
-                    std::hint::black_box(&p);
-                }
-            }
-            _ => w.matmul(&x, m, &mut y),
-        }
+        w.matmul(&x, m, &mut y);
     }
     super::options::now_ms() - t
 }

@@ -81,7 +81,15 @@ fn attend_head(
     let [q, k, v] = qkv.map(|m| &m[at..]);
     let mut scores = vec![0f32; len * len];
     // scores = q·kᵀ: kᵀ's element (d, t) is k[t·hidden + d].
-    gemm_strided((len, len, head_dim), q, (hidden, 1), k, (1, hidden), &mut scores, len);
+    gemm_strided(
+        (len, len, head_dim),
+        q,
+        (hidden, 1),
+        k,
+        (1, hidden),
+        &mut scores,
+        len,
+    );
     let scale = 1.0 / (head_dim as f32).sqrt();
     for row in scores.chunks_exact_mut(len) {
         let max = math::max_by(row, |v| v) * scale;
@@ -94,7 +102,15 @@ fn attend_head(
             *v *= inv;
         }
     }
-    gemm_strided((len, head_dim, len), &scores, (len, 1), v, (hidden, 1), out, head_dim);
+    gemm_strided(
+        (len, head_dim, len),
+        &scores,
+        (len, 1),
+        v,
+        (hidden, 1),
+        out,
+        head_dim,
+    );
 }
 
 /// Self-attention of every text over its own tokens: the context vectors, `tokens × hidden`.
