@@ -38,7 +38,7 @@ pub struct XBlock8 {
 pub fn quantize_x8(x: &[f32]) -> Vec<XBlock8> {
     x.chunks_exact(32)
         .map(|c| {
-            let amax = super::math::max_by(c, f32::abs).max(0.0);
+            let (amax, _) = super::cpu::block_stats(c);
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut q = [0i8; 32];

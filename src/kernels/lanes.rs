@@ -154,6 +154,27 @@ mod imp {
             (f32x4_extract_lane::<0>(self.0) + f32x4_extract_lane::<1>(self.0))
                 + (f32x4_extract_lane::<2>(self.0) + f32x4_extract_lane::<3>(self.0))
         }
+        #[inline(always)]
+        pub fn add(self, o: F4) -> F4 {
+            F4(f32x4_add(self.0, o.0))
+        }
+        /// `|l|` lane by lane.
+        #[inline(always)]
+        pub fn abs(self) -> F4 {
+            F4(f32x4_abs(self.0))
+        }
+        /// The larger lane by lane (no NaNs).
+        #[inline(always)]
+        pub fn max(self, o: F4) -> F4 {
+            F4(f32x4_pmax(self.0, o.0))
+        }
+        /// The largest lane (no NaNs).
+        #[inline(always)]
+        pub fn max_lane(self) -> f32 {
+            f32x4_extract_lane::<0>(self.0)
+                .max(f32x4_extract_lane::<1>(self.0))
+                .max(f32x4_extract_lane::<2>(self.0).max(f32x4_extract_lane::<3>(self.0)))
+        }
     }
 }
 
@@ -313,6 +334,24 @@ mod imp {
             unsafe { _mm_storeu_ps(l.as_mut_ptr(), self.0) };
             (l[0] + l[1]) + (l[2] + l[3])
         }
+        #[inline(always)]
+        pub fn add(self, o: F4) -> F4 {
+            F4(unsafe { _mm_add_ps(self.0, o.0) })
+        }
+        #[inline(always)]
+        pub fn abs(self) -> F4 {
+            F4(unsafe { _mm_andnot_ps(_mm_set1_ps(-0.0), self.0) })
+        }
+        #[inline(always)]
+        pub fn max(self, o: F4) -> F4 {
+            F4(unsafe { _mm_max_ps(self.0, o.0) })
+        }
+        #[inline(always)]
+        pub fn max_lane(self) -> f32 {
+            let mut l = [0f32; 4];
+            unsafe { _mm_storeu_ps(l.as_mut_ptr(), self.0) };
+            l[0].max(l[1]).max(l[2].max(l[3]))
+        }
     }
 }
 
@@ -446,6 +485,28 @@ mod portable {
         pub fn sum(self) -> f32 {
             (self.0[0] + self.0[1]) + (self.0[2] + self.0[3])
         }
+        #[inline(always)]
+        pub fn add(self, o: F4) -> F4 {
+            F4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+        }
+        #[inline(always)]
+        pub fn abs(self) -> F4 {
+            F4(self.0.map(f32::abs))
+        }
+        #[inline(always)]
+        pub fn max(self, o: F4) -> F4 {
+            F4(std::array::from_fn(|i| {
+                if self.0[i] < o.0[i] {
+                    o.0[i]
+                } else {
+                    self.0[i]
+                }
+            }))
+        }
+        #[inline(always)]
+        pub fn max_lane(self) -> f32 {
+            self.0[0].max(self.0[1]).max(self.0[2].max(self.0[3]))
+        }
     }
 }
 
@@ -507,6 +568,29 @@ mod tests {
                 ours(B16::load(&w)).to_bits(),
                 plain(portable::B16::load(&w)).to_bits()
             );
+        }
+    }
+
+    /// The activation statistics' float operations, vector against plain arrays, bit for bit.
+    #[test]
+    fn float_lane_operations_equal_the_plain_arrays() {
+        let mut seed = 0x1234_5678_9ABC_DEF1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / 8_388_608.0 - 1.0
+        };
+        for _ in 0..2000 {
+            let a: [f32; 4] = std::array::from_fn(|_| next() * 1e3);
+            let b: [f32; 4] = std::array::from_fn(|_| next());
+            let ours = F4::load(&a).abs().max(F4::load(&b)).add(F4::load(&b));
+            let plain = portable::F4::load(&a)
+                .abs()
+                .max(portable::F4::load(&b))
+                .add(portable::F4::load(&b));
+            assert_eq!(ours.sum().to_bits(), plain.sum().to_bits());
+            assert_eq!(ours.max_lane().to_bits(), plain.max_lane().to_bits());
         }
     }
 
