@@ -263,8 +263,8 @@ fn dot_q6k(row: &[u8], x: &[XBlock]) -> f32 {
 
 /// Weight rows in a packed panel: two groups of four.
 pub const PANEL_ROWS: usize = 8;
-/// Activation rows per tile.
-const TILE: usize = 4;
+/// Activation rows per tile (of both many-row kernels).
+pub(super) const TILE: usize = 4;
 /// i16 values of one packed 32-block of a panel: 16 pairs × 2 groups × 8 lanes.
 const PACKED_BLOCK: usize = 256;
 
@@ -338,26 +338,47 @@ pub fn matmul_packed(
     col0: usize,
     n: usize,
 ) {
-    let m = x.len();
-    let full = m / TILE * TILE;
+    run_tiles(
+        x,
+        y,
+        ldy,
+        col0,
+        n,
+        |x| tile::<TILE>(x, p),
+        |x| tile::<1>(x, p),
+    );
+}
+
+/// The many-row kernels' driver: `tile4` on each group of [`TILE`] activation rows, `tile1` on
+/// the rest; each gives its rows' outputs for the panel's eight rows, of which the first `n`
+/// go into columns `col0..col0 + n` of `y` (row stride `ldy`).
+#[inline(always)]
+pub(super) fn run_tiles<X>(
+    x: &[X],
+    y: &mut [f32],
+    ldy: usize,
+    col0: usize,
+    n: usize,
+    tile4: impl Fn(&[X]) -> [[f32; PANEL_ROWS]; TILE],
+    tile1: impl Fn(&[X]) -> [[f32; PANEL_ROWS]; 1],
+) {
+    let mut store = |r0: usize, rows: &[[f32; PANEL_ROWS]]| {
+        for (r, out) in rows.iter().enumerate() {
+            let at = (r0 + r) * ldy + col0;
+            y[at..at + n].copy_from_slice(&out[..n]);
+        }
+    };
+    let full = x.len() / TILE * TILE;
     for r0 in (0..full).step_by(TILE) {
-        tile::<TILE>(&x[r0..r0 + TILE], p, y, ldy, r0, col0, n);
+        store(r0, &tile4(&x[r0..r0 + TILE]));
     }
-    for r0 in full..m {
-        tile::<1>(&x[r0..r0 + 1], p, y, ldy, r0, col0, n);
+    for r0 in full..x.len() {
+        store(r0, &tile1(&x[r0..r0 + 1]));
     }
 }
 
 #[inline(always)]
-fn tile<const R: usize>(
-    x: &[Vec<XBlock>],
-    p: &Packed,
-    y: &mut [f32],
-    ldy: usize,
-    r0: usize,
-    col0: usize,
-    n: usize,
-) {
+fn tile<const R: usize>(x: &[Vec<XBlock>], p: &Packed) -> [[f32; PANEL_ROWS]; R] {
     let mut acc = [[F4::zero(); 2]; R];
     for b in 0..p.blocks {
         // Fixed-size views: the loops below then index without bounds checks.
@@ -383,13 +404,12 @@ fn tile<const R: usize>(
             acc[r][1] = acc[r][1].add_mul(sums[r][1].to_f32(), d1.scale(dx));
         }
     }
-    let mut out = [0f32; PANEL_ROWS];
+    let mut out = [[0f32; PANEL_ROWS]; R];
     for r in 0..R {
-        acc[r][0].store(&mut out[..4]);
-        acc[r][1].store(&mut out[4..]);
-        let at = (r0 + r) * ldy + col0;
-        y[at..at + n].copy_from_slice(&out[..n]);
+        acc[r][0].store(&mut out[r][..4]);
+        acc[r][1].store(&mut out[r][4..]);
     }
+    out
 }
 
 /// Dequantizes `rows` whole rows of `kind` (`cols` each) into `out`.
@@ -417,8 +437,14 @@ pub fn gemm_strided(
     dst: &mut [f32],
     ldd: usize,
 ) {
-    if m == 0 || n == 0 || k == 0 {
-        dst.iter_mut().for_each(|v| *v = 0.0);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // An empty sum: zeros, in the m × n block only.
+        for row in dst.chunks_mut(ldd).take(m) {
+            row[..n].fill(0.0);
+        }
         return;
     }
     assert!(
@@ -454,6 +480,7 @@ pub fn gemm_strided(
 
 /// `y[m × rows] = x[m × cols] · Wᵀ` for a panel of f32 weight rows `w[n × cols]`, written into
 /// columns `col0..col0 + n` of `y` (row stride `ldy`).
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_panel(
     x: &[f32],
     m: usize,
@@ -464,31 +491,14 @@ pub fn gemm_panel(
     col0: usize,
     ldy: usize,
 ) {
-    assert!(x.len() >= m * cols && w.len() >= n * cols && y.len() >= (m - 1) * ldy + col0 + n);
-    // SAFETY: the asserts above keep every access of gemm inside the slices: lhs is m × cols
-    // (row stride cols), rhs is cols × n read from w with column stride cols, dst is m × n at
-    // column col0 with row stride ldy.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            cols,
-            y.as_mut_ptr().add(col0),
-            1,
-            ldy as isize,
-            false,
-            x.as_ptr(),
-            1,
-            cols as isize,
-            w.as_ptr(),
-            cols as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    // Wᵀ's element (k, j) is w[j·cols + k].
+    gemm_strided(
+        (m, n, cols),
+        x,
+        (cols, 1),
+        w,
+        (1, cols),
+        &mut y[col0..],
+        ldy,
+    );
 }

@@ -16,14 +16,12 @@
 //! plain code and the same f32 steps, so the native tests check the browser's results bit for
 //! bit.
 
-use super::cpu::PANEL_ROWS;
+use super::cpu::{PANEL_ROWS, TILE, run_tiles};
 use crate::formats::GgmlType;
 use crate::formats::quant::half;
 
 /// Bytes of one packed 32-block of a panel: 8 groups of 4 positions × 2 halves × 16 bytes.
 const PACKED_BLOCK: usize = 256;
-/// Activation rows per tile.
-const TILE: usize = 4;
 
 /// 32 activations quantized to 8 bits.
 #[derive(Clone, Copy)]
@@ -122,33 +120,27 @@ pub fn matmul_packed8(
     col0: usize,
     n: usize,
 ) {
-    let m = x.len();
-    let full = m / TILE * TILE;
-    let mut out = [[0f32; PANEL_ROWS]; TILE];
-    for r0 in (0..full).step_by(TILE) {
-        tile(&x[r0..r0 + TILE], p, &mut out);
-        for (r, o) in out.iter().enumerate() {
-            let at = (r0 + r) * ldy + col0;
-            y[at..at + n].copy_from_slice(&o[..n]);
-        }
-    }
-    for r0 in full..m {
-        let mut one = [[0f32; PANEL_ROWS]; 1];
-        tile(&x[r0..r0 + 1], p, &mut one);
-        let at = r0 * ldy + col0;
-        y[at..at + n].copy_from_slice(&one[0][..n]);
-    }
+    run_tiles(
+        x,
+        y,
+        ldy,
+        col0,
+        n,
+        |x| tile::<TILE>(x, p),
+        |x| tile::<1>(x, p),
+    );
 }
 
 /// One tile: `R ≤ 4` activation rows times the panel's eight rows.
-fn tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8, out: &mut [[f32; PANEL_ROWS]; R]) {
+#[inline(always)]
+fn tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8) -> [[f32; PANEL_ROWS]; R] {
     #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
     // SAFETY: this build is only loaded where relaxed SIMD validates (the JS loader checks).
     unsafe {
-        relaxed::tile(x, p, out)
+        relaxed::tile(x, p)
     }
     #[cfg(not(all(target_arch = "wasm32", feature = "relaxed-simd")))]
-    portable_tile(x, p, out)
+    portable_tile(x, p)
 }
 
 /// The kernel's sums in plain code: the same integers, the same f32 operations in the same
@@ -157,11 +149,7 @@ fn tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8, out: &mut [[f32; PANEL_
     all(target_arch = "wasm32", feature = "relaxed-simd"),
     allow(dead_code)
 )]
-fn portable_tile<const R: usize>(
-    x: &[Vec<XBlock8>],
-    p: &Packed8,
-    out: &mut [[f32; PANEL_ROWS]; R],
-) {
+fn portable_tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8) -> [[f32; PANEL_ROWS]; R] {
     let mut acc = [[0f32; PANEL_ROWS]; R];
     for b in 0..p.blocks {
         let w = &p.w[b * PACKED_BLOCK..(b + 1) * PACKED_BLOCK];
@@ -180,7 +168,7 @@ fn portable_tile<const R: usize>(
             }
         }
     }
-    *out = acc;
+    acc
 }
 
 #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
@@ -189,11 +177,7 @@ mod relaxed {
     use core::arch::wasm32::*;
 
     #[target_feature(enable = "relaxed-simd")]
-    pub unsafe fn tile<const R: usize>(
-        x: &[Vec<XBlock8>],
-        p: &Packed8,
-        out: &mut [[f32; PANEL_ROWS]; R],
-    ) {
+    pub unsafe fn tile<const R: usize>(x: &[Vec<XBlock8>], p: &Packed8) -> [[f32; PANEL_ROWS]; R] {
         let mut acc = [[f32x4_splat(0.0); 2]; R];
         assert!(p.w.len() >= p.blocks * PACKED_BLOCK && p.d.len() >= p.blocks * PANEL_ROWS);
         for r in 0..R {
@@ -225,6 +209,7 @@ mod relaxed {
                 acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(v1, f32x4_mul(d1, dx)));
             }
         }
+        let mut out = [[0f32; PANEL_ROWS]; R];
         for r in 0..R {
             // SAFETY: each row of `out` holds eight f32.
             unsafe {
@@ -232,5 +217,6 @@ mod relaxed {
                 v128_store(out[r].as_mut_ptr().add(4) as *mut v128, acc[r][1]);
             }
         }
+        out
     }
 }
