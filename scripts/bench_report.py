@@ -89,9 +89,10 @@ if compare:
             q = by.get((e, b))
             cells.append(f"{q / t:.2f}×" if q and t else "–")
         print(f"| {b} | " + " | ".join(cells) + " |")
-    print("\n`localrag-relaxed-q8_0` is the module built with the feature `relaxed-simd` (8-bit activations, "
-          "Q8_0 weights requantized to 7 bits, `i32x4.relaxed_dot_i8x16_i7x16_add_s`); `localrag-q8_0` the "
-          "plain module (16-bit activations, `i32x4.dot_i16x8_s`).")
+    print("\n`localrag-relaxed-q8_0` is the package's relaxed-SIMD module (`relaxed/`, feature `relaxed-simd`: "
+          "8-bit activations, Q8_0 weights requantized to 7 bits, `i32x4.relaxed_dot_i8x16_i7x16_add_s`), which "
+          "the package loads where the engine validates it, Chromium included; `localrag-q8_0` the baseline "
+          "module (16-bit activations, `i32x4.dot_i16x8_s`) that other engines load.")
     kernel = [r for r in rows if r.get("bench") == "kernel"]
     if kernel:
         print("\nThe quantized product alone, same page (`__benchMatmul`: a random Q8_0 matrix, ms per product "

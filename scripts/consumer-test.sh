@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 app=$root/tests/consumer
 cd "$root"
 
-for f in pkg/localrag.js pkg/localrag_bg.wasm www/models/all-MiniLM-L6-v2/model.safetensors \
+for f in pkg/localrag.js pkg/localrag_bg.wasm pkg/relaxed/localrag_bg.wasm www/models/all-MiniLM-L6-v2/model.safetensors \
          www/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf tests/e2e/node_modules/playwright-core/package.json; do
   [ -e "$f" ] || { echo "consumer-test: $f is missing (make pkg / make assets / make npm-tools)" >&2; exit 1; }
 done

@@ -4,7 +4,7 @@
 // Worker's entry, with their types) and writes package.json. Run alone
 // (`node scripts/package-json.mjs [dir]`) it refreshes the JS of an existing package without
 // rebuilding the wasm.
-import { readFileSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync, readdirSync, existsSync } from 'node:fs';
 
 const root = new URL('../', import.meta.url);
 const cargo = readFileSync(new URL('Cargo.toml', root), 'utf8');
@@ -14,6 +14,18 @@ const out = new URL(`${process.argv[2] ?? 'pkg'}/`, root);
 const js = new URL('src/web/js/', root);
 const ours = readdirSync(js).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
 for (const f of ours) copyFileSync(new URL(f, js), new URL(f, out));
+// What this package carries, for src/web/js/wasm.js: the relaxed-SIMD module is built for the
+// published package (make pkg), not for pkg-testing.
+const relaxed = existsSync(new URL('relaxed/localrag_bg.wasm', out));
+writeFileSync(
+  new URL('variants.js', out),
+  '// Written by scripts/package-json.mjs: which wasm modules this package carries.\n' +
+    `export const RELAXED_SIMD_BUILD = ${relaxed};\n`,
+);
+const generated = ['variants.js'];
+const relaxedFiles = relaxed
+  ? ['relaxed/localrag.js', 'relaxed/localrag.d.ts', 'relaxed/localrag_bg.wasm', 'relaxed/localrag_bg.wasm.d.ts']
+  : [];
 
 const pkg = {
   name: 'localrag',
@@ -29,9 +41,10 @@ const pkg = {
     './worker': { types: './worker.d.ts', default: './worker.js' },
     './raw': { types: './localrag.d.ts', default: './localrag.js' },
     './localrag_bg.wasm': './localrag_bg.wasm',
+    ...(relaxed ? { './relaxed/localrag_bg.wasm': './relaxed/localrag_bg.wasm' } : {}),
     './package.json': './package.json',
   },
-  files: [...ours, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
+  files: [...ours, ...generated, ...relaxedFiles, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
   // Only the wasm-bindgen glue has a side effect (it instantiates on init); the entry points
   // have none at import time, so bundlers may drop what a page does not use.
   sideEffects: false,

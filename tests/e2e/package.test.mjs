@@ -17,7 +17,7 @@ test('package.json is complete', () => {
   assert.equal(pkg.sideEffects, false);
   assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', default: './index.js' });
   assert.deepEqual(pkg.exports['./worker'], { types: './worker.d.ts', default: './worker.js' });
-  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'models.js', 'contract.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm']) {
+  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'models.js', 'contract.js', 'wasm.js', 'variants.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'relaxed/localrag.js', 'relaxed/localrag_bg.wasm']) {
     assert.ok(pkg.files.includes(f), f);
   }
 });
@@ -30,9 +30,9 @@ test('npm pack takes the wasm, the JS, the types and the licences', () => {
 });
 
 test('every module the entry points import is in the package', () => {
-  for (const entry of ['index.js', 'worker.js', 'worker-entry.js', 'shared.js', 'models.js']) {
+  for (const entry of ['index.js', 'worker.js', 'worker-entry.js', 'shared.js', 'models.js', 'wasm.js']) {
     const src = readFileSync(`${pkgDir}/${entry}`, 'utf8');
-    for (const [, spec] of src.matchAll(/(?:from|new URL\()\s*'(\.\/[^']+)'/g)) {
+    for (const [, spec] of src.matchAll(/(?:from|new URL\(|import\()\s*'(\.\/[^']+)'/g)) {
       assert.ok(pkg.files.includes(spec.slice(2)), `${entry} needs ${spec}, which is not in files`);
     }
   }
@@ -79,4 +79,22 @@ test('one method list: the page class, the Worker proxy and the Worker entry agr
   assert.deepEqual(methods(page), [...METHODS, 'close', 'destroy', 'onChange'].sort());
   const entry = readFileSync(`${pkgDir}/worker-entry.js`, 'utf8');
   assert.match(entry, /\[\.\.\.METHODS, 'close', 'destroy'\]/);
+});
+
+// The loader (wasm.js) picks the relaxed-SIMD module where its probe validates: the probe must
+// need exactly what that module needs. Node 20 has relaxed SIMD behind a flag, so both answers
+// are checked: without the flag the two agree (neither validates in Node 20), with it both do;
+// the baseline module validates either way.
+test('the relaxed-SIMD probe validates exactly where the relaxed module does', () => {
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { RELAXED_SIMD_PROBE } from '${pkgDir}/wasm.js';
+    const v = (f) => WebAssembly.validate(readFileSync('${pkgDir}/' + f));
+    console.log(JSON.stringify([WebAssembly.validate(RELAXED_SIMD_PROBE), v('relaxed/localrag_bg.wasm'), v('localrag_bg.wasm')]));`;
+  const run = (flags) => JSON.parse(execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' }));
+  const [probe, relaxed, baseline] = run([]);
+  assert.equal(probe, relaxed);
+  assert.equal(baseline, true);
+  assert.deepEqual(run(['--experimental-wasm-relaxed-simd']), [true, true, true]);
+  assert.match(readFileSync(`${pkgDir}/variants.js`, 'utf8'), /RELAXED_SIMD_BUILD = true;/);
 });

@@ -108,6 +108,10 @@ export interface ChangeEvent {
   remote: boolean;
 }
 
+/** The two builds of the WebAssembly module: SIMD128 everywhere, relaxed SIMD where the engine
+ * has it (8-bit integer products in the quantized embedder). */
+export type WasmVariant = 'baseline' | 'relaxed-simd';
+
 export declare class LocalRag {
   private constructor();
   /** Loads the models (downloading and caching them) and opens (or creates) the knowledge
@@ -120,6 +124,13 @@ export declare class LocalRag {
   static destroy(name: string): Promise<void>;
   /** Removes the downloaded model files from the Cache API. */
   static clearModelCache(): Promise<void>;
+  /** Chooses this thread's WebAssembly module before the first `open`/`import`/`destroy`
+   * loads it: 'auto' (the default) takes the relaxed-SIMD build where the engine validates it
+   * (faster quantized embedding), else the baseline one; naming one forces it (E_UNSUPPORTED
+   * at load where it cannot run). E_INPUT once another module is loaded. */
+  static selectWasm(variant: 'auto' | WasmVariant): void;
+  /** The module this thread runs, null before it is loaded. */
+  static readonly wasm: WasmVariant | null;
 
   readonly name: string;
   /** Where the embedder runs. */
@@ -137,7 +148,7 @@ export declare class LocalRag {
   remove(ids: string | string[]): Promise<number>;
   get(id: string): Promise<StoredDocument | undefined>;
   list(): Promise<DocumentInfo[]>;
-  stats(): Promise<KnowledgeBaseStats & { generation: number; backend: 'webgpu' | 'cpu'; generatorBackend: 'webgpu' | 'cpu' | null }>;
+  stats(): Promise<KnowledgeBaseStats & { generation: number; backend: 'webgpu' | 'cpu'; generatorBackend: 'webgpu' | 'cpu' | null; wasm: WasmVariant }>;
   /** Unit-length vectors of texts, one `Float32Array` each; with `role`, each text after that
    * role's prompt (what the knowledge base does with chunks and queries). */
   embed(texts: string[], role?: 'query' | 'passage'): Promise<Float32Array[]>;

@@ -5,7 +5,7 @@
 // the knowledge base in IndexedDB, and keeps several tabs consistent: writes are serialized
 // with a Web Lock per knowledge base, every read first checks the stored write counter, and a
 // BroadcastChannel tells the other tabs at once. Types: index.d.ts.
-import init, { Embedder, Generator, KnowledgeBase, checkOpenOptions, onPanic, sha256Hex } from './localrag.js';
+import { loadWasm, selectWasm, wasmVariant } from './wasm.js';
 import {
   LocalRagError, abortedError, fromCoded, checkFunction, checkSignal, callSafely, fileBytes,
   isPlainObject as isObject,
@@ -19,11 +19,16 @@ let ready = null;
 let brokenReason = null;
 const inFlight = new Set();
 
+/** Resolves to the module's exports (wasm.js picks the build), started once per thread. */
 function start() {
-  ready ??= init()
-    .then(() => onPanic((message) => breakAll(message)))
+  ready ??= loadWasm()
+    .then((wasm) => {
+      wasm.onPanic((message) => breakAll(message));
+      return wasm;
+    })
     .catch((e) => {
       ready = null;
+      if (e instanceof LocalRagError) throw e;
       throw new LocalRagError('E_UNSUPPORTED', `the WebAssembly module could not start: ${e?.message ?? e}`);
     });
   return ready;
@@ -127,15 +132,28 @@ export class LocalRag {
   static destroy(name) {
     return guarded(async () => {
       checkName(name);
-      await start();
+      const wasm = await start();
       // Instances open on it (in any tab) let go of their connection when it is deleted.
-      await withWriteLock(name, () => KnowledgeBase.destroyByName(name));
+      await withWriteLock(name, () => wasm.KnowledgeBase.destroyByName(name));
     });
   }
 
   /** Removes the cached model files. */
   static clearModelCache() {
     return clearModelCache();
+  }
+
+  /**
+   * Chooses this thread's wasm module before it loads: 'auto' (the default: relaxed SIMD where
+   * the engine has it), 'baseline' or 'relaxed-simd'.
+   */
+  static selectWasm(variant) {
+    selectWasm(variant);
+  }
+
+  /** The wasm module this thread runs ('baseline' or 'relaxed-simd'), null before the first open. */
+  static get wasm() {
+    return wasmVariant();
   }
 
   get name() { return this.#name; }
@@ -215,6 +233,7 @@ export class LocalRag {
       ...(await this.#kb.stats()),
       backend: this.backend,
       generatorBackend: this.generatorBackend,
+      wasm: wasmVariant(),
     }));
   }
 
@@ -259,7 +278,7 @@ export class LocalRag {
 async function openOrImport(name, options, file) {
   checkName(name);
   if (!isObject(options)) throw input('open needs an options object with at least `embedder`');
-  await start();
+  const { Embedder, Generator, KnowledgeBase, checkOpenOptions, sha256Hex } = await start();
   // Every option is checked before anything is downloaded: the model sources here, the rest
   // (knowledge-base and device options, unknown keys) by the wasm side.
   const onProgress = checkFunction(options, 'onProgress');

@@ -1,7 +1,7 @@
 // The Worker side of localrag/worker: runs the calling-thread API (index.js) for one instance
 // and answers the messages of worker.js.
 import { LocalRag, LocalRagError } from './index.js';
-import * as wasm from './localrag.js';
+import { wasmExports } from './wasm.js';
 import { METHODS } from './shared.js';
 
 let rag = null;
@@ -42,8 +42,10 @@ async function run(op, args) {
       if (rag) throw new LocalRagError('E_INPUT', 'this Worker already holds a knowledge base');
       rag = op === 'open' ? await LocalRag.open(...args) : await LocalRag.import(...args);
       rag.onChange((event) => post({ type: 'change', event }));
-      return { name: rag.name, backend: rag.backend, generatorBackend: rag.generatorBackend, dim: rag.dim };
+      return { name: rag.name, backend: rag.backend, generatorBackend: rag.generatorBackend, dim: rag.dim, wasm: LocalRag.wasm };
     }
+    case 'selectWasm':
+      return LocalRag.selectWasm(...args);
     case 'destroy':
       return LocalRag.destroy(...args);
     case 'clearModelCache':
@@ -51,8 +53,10 @@ async function run(op, args) {
     case '__panicForTest':
       // Only in a build with the `testing` feature: lets the tests check that a panic marks the
       // instance broken (E_BROKEN).
-      if (typeof wasm.__panicForTest !== 'function') throw new LocalRagError('E_UNSUPPORTED', 'this build has no test exports');
-      wasm.__panicForTest();
+      if (typeof wasmExports()?.__panicForTest !== 'function') {
+        throw new LocalRagError('E_UNSUPPORTED', 'this build has no test exports (or no knowledge base was opened)');
+      }
+      wasmExports().__panicForTest();
       return undefined;
     case 'call': {
       const [method, ...rest] = args;

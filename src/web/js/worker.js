@@ -9,11 +9,15 @@ import {
   isPlainObject,
 } from './shared.js';
 import { EMBEDDER_FILES } from './contract.js';
+import { checkWasmVariant } from './wasm.js';
 
 export { LocalRagError, ERROR_CODES } from './shared.js';
 
 const secret = Symbol('LocalRagWorker');
 const CALL = Symbol('call');
+// The wasm module each new Worker loads (LocalRag.selectWasm), and the one the last loaded.
+let wantedWasm = 'auto';
+let lastWasm = null;
 
 function spawn() {
   if (typeof Worker === 'undefined') {
@@ -175,7 +179,9 @@ export class LocalRag {
   static async #start(op, args, transfer) {
     const channel = new Channel();
     try {
+      if (wantedWasm !== 'auto') await channel.call('selectWasm', [wantedWasm]);
       const info = await channel.call(op, args, transfer);
+      lastWasm = info.wasm;
       return new LocalRag(secret, channel, info);
     } catch (e) {
       channel.terminate();
@@ -201,6 +207,17 @@ export class LocalRag {
 
   static clearModelCache() {
     return once('clearModelCache', []);
+  }
+
+  /** The wasm module the Workers opened from now on load ('auto', 'baseline', 'relaxed-simd'). */
+  static selectWasm(variant) {
+    checkWasmVariant(variant);
+    wantedWasm = variant;
+  }
+
+  /** The module the most recently opened Worker runs, null before one opened. */
+  static get wasm() {
+    return lastWasm;
   }
 
   get name() { return this.#info.name; }
