@@ -180,6 +180,8 @@ async function open() {
   $('load').open = false;
   $('backend').textContent = rag.backend;
   $('gen-backend').textContent = rag.generatorBackend ?? 'none';
+  // Which build of the WebAssembly module runs the CPU work (relaxed SIMD where the browser has it).
+  $('wasm').textContent = LocalRag.wasm ?? '…';
   rag.onChange((e) => {
     if (e.remote) $('docs-note').textContent = 'The documents were changed in another tab; the list is up to date.';
     refreshDocs();

@@ -234,6 +234,7 @@ for (const backend of ['webgpu', 'cpu']) {
     const { page, errors } = await openDemo(context, `?backend=${backend}`);
     assert.equal(await page.textContent('[data-testid=backend]'), backend);
     assert.equal(await page.textContent('[data-testid=gen-backend]'), 'cpu');
+    assert.equal(await page.textContent('[data-testid=wasm]'), 'relaxed-simd');
 
     const chosen = [...typed.slice(0, 4), ...typed.slice(20, 24)];
     await page.fill('[data-testid=sentences]', chosen.map((c) => c.text).join('\n'));
