@@ -272,6 +272,7 @@ test('demo with its default backend (auto) runs on the CPU here and renders user
   // fallback, so 'auto' must take the CPU (which is about 20 times faster here).
   const { page, dialogs } = await openDemo(context, '');
   assert.equal(await page.textContent('[data-testid=backend]'), 'cpu');
+  assert.equal(await page.textContent('[data-testid=wasm]'), 'relaxed-simd');
   await page.fill('[data-testid=sentences]', '<img src=x onerror="window.pwned=1;alert(1)">\nplain');
   await page.click('[data-testid=compare]');
   await page.waitForSelector('body[data-state=done]', { timeout: 300_000 });
