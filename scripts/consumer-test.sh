@@ -4,7 +4,7 @@
 # builds it with Vite, links the model files into dist/models and runs
 # tests/consumer/consumer.test.mjs in headless Chromium (WebGPU on SwiftShader).
 # Needs: pkg/ (make pkg), www/models (make assets), tests/e2e/node_modules (make npm-tools).
-# CONSUMER_BACKEND=cpu runs the embedder on the CPU instead of WebGPU (faster here).
+# The main-thread app embeds on WebGPU, the Worker app on the CPU; CONSUMER_BACKEND=cpu|webgpu puts both on one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 app=$root/tests/consumer
