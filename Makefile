@@ -159,10 +159,8 @@ define wasm-pkg
 	rm -rf $(1)
 	wasm-bindgen --target web --out-dir $(1) --out-name localrag $(WASM_OUT)
 	$(call wasm-opt,$(1)/localrag_bg.wasm)
-	if [ "$(3)" = relaxed ]; then \
-	  cargo build --lib --profile wasm --target $(WASM_TARGET) $(2) --features relaxed-simd && \
-	  wasm-bindgen --target web --out-dir $(1)/relaxed --out-name localrag $(WASM_OUT); \
-	fi
+	$(if $(3),cargo build --lib --profile wasm --target $(WASM_TARGET) $(2) --features relaxed-simd)
+	$(if $(3),wasm-bindgen --target web --out-dir $(1)/relaxed --out-name localrag $(WASM_OUT))
 	$(if $(3),$(call wasm-opt,$(1)/relaxed/localrag_bg.wasm))
 	node scripts/package-json.mjs $(1)
 	cp README.md LICENSE-MIT LICENSE-APACHE $(1)/

@@ -1,7 +1,7 @@
 //! recall@10 of the HNSW base segment against exact search, for 384-dimensional vectors: 10 000
 //! random unit vectors (the hard case for any graph index) and 2 000 real embeddings of real
-//! text, with the base built from 1 000 on (embedding them is most of this file's time; `make
-//! bench` measures recall at 100 000 real vectors with the default options).
+//! text, with the base built from 1 000 on (building the random graph is most of this file's
+//! time; `make bench` measures recall at 100 000 real vectors with the default options).
 
 mod common;
 

@@ -107,12 +107,6 @@ async fn load(device: &burn::tensor::Device) -> Embedder {
     Embedder::load(files, EmbedderOptions::default(), device).unwrap()
 }
 
-fn longest_of(cases: &[&Case]) -> usize {
-    (0..cases.len())
-        .max_by_key(|&i| cases[i].ids.len())
-        .unwrap()
-}
-
 /// Every `stride`-th golden case (token ids and embeddings), and always the longest one.
 async fn check_parity(embedder: &Embedder, label: &str, stride: usize) {
     check_parity_at(embedder, label, stride, 0.999).await
@@ -142,8 +136,9 @@ async fn check_parity_at(embedder: &Embedder, label: &str, stride: usize, min_co
     }
     // The longest case (256 tokens) on its own: in one batch with the others, Burn's padded
     // batch would make every text 256 tokens long (on SwiftShader, minutes).
+    let max_len = golden.cases[longest].ids.len();
     let (short, long): (Vec<usize>, Vec<usize>) =
-        (0..texts.len()).partition(|&i| cases[i].ids.len() < cases[longest_of(&cases)].ids.len());
+        (0..texts.len()).partition(|&i| cases[i].ids.len() < max_len);
     let mut vectors = vec![Vec::new(); texts.len()];
     for group in [short, long] {
         let part: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
