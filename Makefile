@@ -5,6 +5,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+# A recipe that fails leaves no target behind (pkg/package.json marks a finished package).
+.DELETE_ON_ERROR:
 
 PORT ?= 8080
 WASM_BINDGEN_VERSION := 0.2.130
@@ -140,7 +142,7 @@ $(TEST_MODELS)/smollm2-requant/.built: tests/reference/make_requantized.py tests
 	touch $@
 
 # The npm package: wasm32 build (profile `wasm`, shared with the wasm tests), wasm-bindgen glue,
-# package.json. `make pkg WASM_OPT=1` also runs binaryen's wasm-opt -Oz: measured here it makes
+# package.json. `make -B pkg WASM_OPT=1` also runs binaryen's wasm-opt -Oz: measured here it makes
 # the .wasm 20% smaller raw but 4% larger gzipped and takes minutes, so it is off by default.
 WASM_OPT ?= 0
 # $(call wasm-opt,FILE): binaryen's size pass when WASM_OPT=1.
@@ -167,12 +169,19 @@ define wasm-pkg
 	@ls -l $(1)/localrag_bg.wasm $(if $(3),$(1)/relaxed/localrag_bg.wasm)
 endef
 
-pkg: rust-tools npm-tools
+# What the packages are made of: they are rebuilt only when one of these changed, so one
+# `make test` builds each once (e2e and consumer tests share pkg/). package.json is written last
+# but one; .DELETE_ON_ERROR drops it when a later step fails.
+PKG_INPUTS := Cargo.toml Cargo.lock $(shell git ls-files src 2>/dev/null || find src -type f) \
+  scripts/package-json.mjs README.md LICENSE-MIT LICENSE-APACHE
+pkg: pkg/package.json
+pkg/package.json: $(PKG_INPUTS) | rust-tools npm-tools
 	$(call wasm-pkg,pkg,,relaxed)
 
 # The same package with the feature `testing` (the bench exports and a deliberate panic), for
 # the API tests and the browser benchmark; never published.
-pkg-testing: rust-tools npm-tools
+pkg-testing: pkg-testing/package.json
+pkg-testing/package.json: $(PKG_INPUTS) | rust-tools npm-tools
 	$(call wasm-pkg,pkg-testing,--features testing)
 
 demo: setup pkg serve

@@ -30,10 +30,8 @@ fn main() {
     let files =
         ModelDir::read_dir(std::path::Path::new(&dir)).expect("model folder: run `make assets`");
     let texts = chunks();
-    let mut backends: Vec<(&str, burn::tensor::Device)> = vec![
-        ("cpu-flex", CpuBackend::Flex.device()),
-        ("cpu-ndarray", CpuBackend::Ndarray.device()),
-    ];
+    let mut backends: Vec<(&str, burn::tensor::Device)> =
+        vec![("cpu-flex", CpuBackend::Flex.device())];
     match gpu_device() {
         Ok(d) => backends.push(("wgpu", d)),
         Err(e) => eprintln!("no wgpu adapter, skipping: {e}"),

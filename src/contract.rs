@@ -32,7 +32,7 @@ use crate::util::JsonObject;
 pub const TYPES_PATH: &str = "src/web/types.d.ts";
 pub const CONSTANTS_PATH: &str = "src/web/js/contract.js";
 
-const HEADER: &str = "Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test contract`; do not edit.";
+const HEADER: &str = "Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test native contract`; do not edit.";
 
 /// One exported declaration, with its documentation.
 fn decl<T: TS>(cfg: &Config) -> String {

@@ -44,24 +44,22 @@ pub enum BackendChoice {
     Cpu,
 }
 
-/// Burn's two pure-Rust CPU backends; both are built so the benchmark can compare them.
+/// Burn's CPU backend of the fallback: `'flex'`, Burn's current pure-Rust one, is the only one
+/// built (`burn-ndarray` is deprecated in Burn 0.22, was slower in the browser, and compiling it
+/// took 7 minutes). The option stays so another backend can be added without a new option.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum CpuBackend {
-    /// `burn-flex`, Burn's current CPU backend (the faster in BENCHMARKS.md).
+    /// `burn-flex`.
     #[default]
     Flex,
-    /// `burn-ndarray`, deprecated in Burn 0.22.
-    Ndarray,
 }
 
 impl CpuBackend {
     /// The device for this backend.
-    #[allow(deprecated)]
     pub fn device(self) -> Device {
         match self {
             CpuBackend::Flex => Device::flex(),
-            CpuBackend::Ndarray => Device::ndarray(),
         }
     }
 }
@@ -73,7 +71,7 @@ pub struct DeviceOptions {
     /// Default `'auto'`.
     #[ts(as = "Option<_>", optional)]
     pub backend: BackendChoice,
-    /// Which Burn CPU backend the CPU fallback uses (default 'flex'; 'ndarray' for comparison).
+    /// Which Burn CPU backend the CPU fallback uses (default and only value 'flex').
     #[ts(as = "Option<_>", optional)]
     pub cpu_backend: CpuBackend,
 }
@@ -96,10 +94,7 @@ pub struct OpenDeviceOptions {
 
 /// Whether `device` is one of the CPU backends' or a GPU's.
 pub fn kind_of(device: &Device) -> BackendKind {
-    if [CpuBackend::Flex, CpuBackend::Ndarray]
-        .iter()
-        .any(|b| b.device() == *device)
-    {
+    if CpuBackend::Flex.device() == *device {
         BackendKind::Cpu
     } else {
         BackendKind::Gpu

@@ -1,7 +1,7 @@
 //! Chunking with the real tokenizer: every chunk is within the budget when tokenized on its own,
 //! and its UTF-16 offsets slice exactly its text out of the document, for a varied corpus.
 
-mod common;
+use crate::common;
 
 use localrag::EmbedderFileBytes as ModelDir;
 use localrag::{ChunkOptions, chunk_text};

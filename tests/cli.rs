@@ -1,6 +1,6 @@
 //! The native CLI end to end: JSON lines in, vectors out, errors with a non-zero exit.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

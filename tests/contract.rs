@@ -1,6 +1,6 @@
 //! The TypeScript types and JavaScript constants of the package are generated from the Rust
 //! types (`localrag::contract`). This test fails when the committed files have drifted from
-//! them; `LOCALRAG_WRITE_CONTRACT=1 cargo test --test contract` rewrites them.
+//! them; `LOCALRAG_WRITE_CONTRACT=1 cargo test --test native contract` rewrites them.
 
 use std::path::PathBuf;
 
@@ -22,7 +22,7 @@ fn check(path: &str, want: String) {
             + 1;
         panic!(
             "{path} is not what the Rust types generate (first difference at line {line}); \
-             run `LOCALRAG_WRITE_CONTRACT=1 cargo test --test contract` and commit the result"
+             run `LOCALRAG_WRITE_CONTRACT=1 cargo test --test native contract` and commit the result"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! (`make assets`), against that package's own tokenizer and engine
 //! (tests/fixtures/e5_golden.json, written by tests/reference/make_e5_golden.py).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,12 +1,12 @@
 //! The embedder against golden vectors from tests/reference/make_golden.py (numpy), natively on
 //! the CPU backend and on wgpu (lavapipe's software Vulkan in CI).
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use localrag::EmbedderFileBytes as ModelDir;
-use localrag::{CpuBackend, cpu_device, gpu_device};
 use localrag::{Embedder, EmbedderOptions, cosine};
+use localrag::{cpu_device, gpu_device};
 
 fn load(device: &Device, batch_size: usize) -> Embedder {
     let dir = ModelDir::read_dir(&common::model_dir()).expect("model folder: run `make assets`");
@@ -61,11 +61,6 @@ fn token_ids_match_reference_tokenizer() {
 #[test]
 fn cpu_matches_reference() {
     check_parity(&load(&cpu_device(), 16), 0.9999);
-}
-
-#[test]
-fn ndarray_matches_reference() {
-    check_parity(&load(&CpuBackend::Ndarray.device(), 16), 0.9999);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The generator against the reference script's golden data (tests/reference/make_llm_golden.py,
 //! a float64 numpy Llama over the same GGUF), on the native CPU backend.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

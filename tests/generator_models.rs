@@ -1,7 +1,7 @@
 //! The generator on the model families beyond SmolLM2: Gemma 3 270M Q4_K_M (`make test-models`;
 //! SentencePiece tokenizer, architecture `gemma3`, Q4_K/Q5_0/Q6_K/Q8_0 tensors).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 

@@ -2,7 +2,7 @@
 //! (`tests/reference/make_quant_golden.py`): random blocks, and the first rows of real tensors
 //! of the test models.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use localrag::{GgmlType, Gguf, dequantize};

@@ -3,7 +3,7 @@
 //! text, with the base built from 1 000 on (building the random graph is most of this file's
 //! time; `make bench` measures recall at 100 000 real vectors with the default options).
 
-mod common;
+use crate::common;
 
 use localrag::EmbedderFileBytes as ModelDir;
 use localrag::testing::{noisy_queries, random_unit};

@@ -5,7 +5,7 @@ import init, { Embedder, Generator, KnowledgeBase, __benchIndex, __benchMatmul, 
 import { embedderFiles } from './pkg-testing/models.js';
 
 const params = new URLSearchParams(location.search);
-const backends = (params.get('backends') ?? 'webgpu,cpu-flex,cpu-ndarray').split(',');
+const backends = (params.get('backends') ?? 'webgpu,cpu-flex').split(',');
 const suites = (params.get('suites') ?? 'embed,index,ingest,generate').split(',');
 const CHUNKS = Number(params.get('chunks') ?? 32);
 const ROUNDS = Number(params.get('rounds') ?? 2);

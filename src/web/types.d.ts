@@ -1,4 +1,4 @@
-// Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test contract`; do not edit.
+// Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test native contract`; do not edit.
 
 /** Every code a localrag error can carry. */
 export type ErrorCode =
@@ -43,9 +43,11 @@ export type JsonObject = Record<string, unknown>;
 export type BackendChoice = "auto" | "webgpu" | "cpu";
 
 /**
- * Burn's two pure-Rust CPU backends; both are built so the benchmark can compare them.
+ * Burn's CPU backend of the fallback: `'flex'`, Burn's current pure-Rust one, is the only one
+ * built (`burn-ndarray` is deprecated in Burn 0.22, was slower in the browser, and compiling it
+ * took 7 minutes). The option stays so another backend can be added without a new option.
  */
-export type CpuBackend = "flex" | "ndarray";
+export type CpuBackend = "flex";
 
 /**
  * Where a model loader puts the model.
@@ -56,7 +58,7 @@ export type DeviceOptions = {
    */
   backend?: BackendChoice;
   /**
-   * Which Burn CPU backend the CPU fallback uses (default 'flex'; 'ndarray' for comparison).
+   * Which Burn CPU backend the CPU fallback uses (default and only value 'flex').
    */
   cpuBackend?: CpuBackend;
 };

@@ -1,4 +1,4 @@
-// Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test contract`; do not edit.
+// Generated from the Rust types by `LOCALRAG_WRITE_CONTRACT=1 cargo test --test native contract`; do not edit.
 
 /** Every code a LocalRagError can carry (listed in the README). */
 export const ERROR_CODES = Object.freeze([
