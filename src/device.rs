@@ -44,9 +44,8 @@ pub enum BackendChoice {
     Cpu,
 }
 
-/// Burn's CPU backend of the fallback: `'flex'`, Burn's current pure-Rust one, is the only one
-/// built (`burn-ndarray` is deprecated in Burn 0.22, was slower in the browser, and compiling it
-/// took 7 minutes). The option stays so another backend can be added without a new option.
+/// Burn's CPU backend of the fallback. `'flex'`, Burn's current pure-Rust backend, is the only
+/// one built (Cargo.toml says why); the option stays so another can be added without a new one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum CpuBackend {
@@ -92,7 +91,7 @@ pub struct OpenDeviceOptions {
     pub cpu_backend: CpuBackend,
 }
 
-/// Whether `device` is one of the CPU backends' or a GPU's.
+/// Whether `device` is the CPU backend's or a GPU's.
 pub fn kind_of(device: &Device) -> BackendKind {
     if CpuBackend::Flex.device() == *device {
         BackendKind::Cpu

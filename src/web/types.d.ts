@@ -43,9 +43,8 @@ export type JsonObject = Record<string, unknown>;
 export type BackendChoice = "auto" | "webgpu" | "cpu";
 
 /**
- * Burn's CPU backend of the fallback: `'flex'`, Burn's current pure-Rust one, is the only one
- * built (`burn-ndarray` is deprecated in Burn 0.22, was slower in the browser, and compiling it
- * took 7 minutes). The option stays so another backend can be added without a new option.
+ * Burn's CPU backend of the fallback. `'flex'`, Burn's current pure-Rust backend, is the only
+ * one built (Cargo.toml says why); the option stays so another can be added without a new one.
  */
 export type CpuBackend = "flex";
 
