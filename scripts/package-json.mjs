@@ -14,18 +14,22 @@ const out = new URL(`${process.argv[2] ?? 'pkg'}/`, root);
 const js = new URL('src/web/js/', root);
 const ours = readdirSync(js).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
 for (const f of ours) copyFileSync(new URL(f, js), new URL(f, out));
-// What this package carries, for src/web/js/wasm.js: the relaxed-SIMD module is built for the
-// published package (make pkg), not for pkg-testing.
-const relaxed = existsSync(new URL('relaxed/localrag_bg.wasm', out));
+// What this package carries, for src/web/js/wasm.js: the relaxed-SIMD modules are built for the
+// published package (make pkg), not for pkg-testing; both have the threaded module.
+const has = (dir) => existsSync(new URL(`${dir}/localrag_bg.wasm`, out));
+const relaxed = has('relaxed');
+const threads = has('threads');
+if (threads && relaxed !== has('threads/relaxed')) throw new Error(`${out.pathname}: threads/relaxed does not match relaxed/`);
 writeFileSync(
   new URL('variants.js', out),
   '// Written by scripts/package-json.mjs: which wasm modules this package carries.\n' +
-    `export const RELAXED_SIMD_BUILD = ${relaxed};\n`,
+    `export const RELAXED_SIMD_BUILD = ${relaxed};\n` +
+    `export const THREADS_BUILD = ${threads};\n`,
 );
 const generated = ['variants.js'];
-const relaxedFiles = relaxed
-  ? ['relaxed/localrag.js', 'relaxed/localrag.d.ts', 'relaxed/localrag_bg.wasm', 'relaxed/localrag_bg.wasm.d.ts']
-  : [];
+const glue = (dir) => ['localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts'].map((f) => `${dir}/${f}`);
+const variantDirs = [...(relaxed ? ['relaxed'] : []), ...(threads ? ['threads'] : []), ...(threads && relaxed ? ['threads/relaxed'] : [])];
+const variantFiles = variantDirs.flatMap(glue);
 
 const pkg = {
   name: 'localrag',
@@ -41,10 +45,10 @@ const pkg = {
     './worker': { types: './worker.d.ts', default: './worker.js' },
     './raw': { types: './localrag.d.ts', default: './localrag.js' },
     './localrag_bg.wasm': './localrag_bg.wasm',
-    ...(relaxed ? { './relaxed/localrag_bg.wasm': './relaxed/localrag_bg.wasm' } : {}),
+    ...Object.fromEntries(variantDirs.map((d) => [`./${d}/localrag_bg.wasm`, `./${d}/localrag_bg.wasm`])),
     './package.json': './package.json',
   },
-  files: [...ours, ...generated, ...relaxedFiles, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
+  files: [...ours, ...generated, ...variantFiles, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
   // Only the wasm-bindgen glue has a side effect (it instantiates on init); the entry points
   // have none at import time, so bundlers may drop what a page does not use.
   sideEffects: false,

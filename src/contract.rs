@@ -7,7 +7,10 @@
 
 use ts_rs::{Config, TS};
 
-use crate::device::{BackendChoice, CpuBackend, DeviceOptions, OpenDeviceOptions};
+use crate::device::{
+    AUTO_THREADS_CAP, BackendChoice, CpuBackend, DeviceOptions, MAX_THREADS, OpenDeviceOptions,
+    SOFTWARE_ADAPTERS, Threads,
+};
 use crate::embed::{
     EmbedderFileBytes, EmbedderLoad, EmbedderOptions, FILES, Pooling, Prompts, Role,
 };
@@ -119,6 +122,7 @@ pub fn typescript() -> String {
         decl::<JsonObject>(&cfg),
         decl::<BackendChoice>(&cfg),
         decl::<CpuBackend>(&cfg),
+        decl::<Threads>(&cfg),
         decl::<DeviceOptions>(&cfg),
         decl::<OpenDeviceOptions>(&cfg),
         // The embedder.
@@ -175,9 +179,14 @@ pub fn constants() -> String {
         "// {HEADER}\n\n/** Every code a LocalRagError can carry (listed in the README). */\n\
          export const ERROR_CODES = Object.freeze({});\n\n\
          /** The embedder's files: option key, path in a sentence-transformers folder, required. */\n\
-         export const EMBEDDER_FILES = Object.freeze({}.map(Object.freeze));\n",
+         export const EMBEDDER_FILES = Object.freeze({}.map(Object.freeze));\n\n\
+         /** `threads`: the most a page may ask for, and the most 'auto' takes. */\n\
+         export const MAX_THREADS = {MAX_THREADS};\nexport const AUTO_THREADS_CAP = {AUTO_THREADS_CAP};\n\n\
+         /** Lower-case names in the description of a software WebGPU adapter ('auto' passes it over). */\n\
+         export const SOFTWARE_ADAPTERS = Object.freeze({});\n",
         json(&Error::CODES),
         json(&FILES),
+        json(&SOFTWARE_ADAPTERS),
     )
 }
 

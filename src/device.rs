@@ -2,14 +2,17 @@
 //! ask for the GPU (after checking `navigator.gpu`), this module knows *how*, and which
 //! adapters do not count as a GPU.
 
+#[cfg(feature = "gpu")]
 use std::sync::{Arc, OnceLock};
 
 use burn::tensor::Device;
+#[cfg(feature = "gpu")]
 use burn::tensor::wgpu::wgpu;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
+#[cfg(feature = "gpu")]
 use crate::kernels::gpu::GpuContext;
 use crate::options::Options;
 
@@ -54,6 +57,64 @@ pub enum CpuBackend {
     Flex,
 }
 
+/// The most threads `threads` may ask for.
+pub const MAX_THREADS: u32 = 64;
+/// `threads: 'auto'` takes one thread per logical core up to this many: past it the embedder's
+/// and the generator's products gain little, and each thread is a Web Worker with its own stack.
+pub const AUTO_THREADS_CAP: u32 = 8;
+
+/// How many threads the CPU work may use in the browser (the threaded module's rayon pool).
+/// `'auto'` (the default): where the page is cross-origin isolated and the models run on the
+/// CPU, one per logical core, at most 8; otherwise the single-threaded module. A whole number
+/// from 1 to 64: that many (1 loads the single-threaded module; more need cross-origin
+/// isolation, without which the single-threaded module runs and `LocalRag.threads` says why).
+/// The first `open` of a thread (page or Worker) decides; natively rayon's own pool is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, TS)]
+#[ts(type = "number | 'auto'")]
+pub enum Threads {
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+impl<'de> Deserialize<'de> for Threads {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Threads;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "'auto' or a whole number from 1 to {MAX_THREADS}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Threads, E> {
+                match v {
+                    "auto" => Ok(Threads::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Threads, E> {
+                match u32::try_from(v) {
+                    Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(Threads::Count(n)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Threads, E> {
+                match u64::try_from(v) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Threads, E> {
+                if v.fract() == 0.0 && (1.0..=f64::from(MAX_THREADS)).contains(&v) {
+                    Ok(Threads::Count(v as u32))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl CpuBackend {
     /// The device for this backend.
     pub fn device(self) -> Device {
@@ -89,6 +150,9 @@ pub struct OpenDeviceOptions {
     /// Burn CPU backend of the fallback (default 'flex').
     #[ts(as = "Option<_>", optional)]
     pub cpu_backend: CpuBackend,
+    /// Threads of the CPU work in the browser (default 'auto'; read before the wasm module loads).
+    #[ts(as = "Option<_>", optional)]
+    pub threads: Threads,
 }
 
 /// Whether `device` is the CPU backend's or a GPU's.
@@ -110,19 +174,27 @@ pub fn cpu_device() -> Device {
 /// take it.
 pub fn is_software_adapter(fallback_flag: bool, device_type_cpu: bool, description: &str) -> bool {
     let d = description.to_ascii_lowercase();
-    fallback_flag
-        || device_type_cpu
-        || [
-            "swiftshader",
-            "llvmpipe",
-            "lavapipe",
-            "softpipe",
-            "microsoft basic render",
-        ]
-        .iter()
-        .any(|name| d.contains(name))
+    fallback_flag || device_type_cpu || SOFTWARE_ADAPTERS.iter().any(|name| d.contains(name))
 }
 
+/// Lower-case names in the description of a software adapter.
+pub const SOFTWARE_ADAPTERS: [&str; 5] = [
+    "swiftshader",
+    "llvmpipe",
+    "lavapipe",
+    "softpipe",
+    "microsoft basic render",
+];
+
+/// The error of a GPU request in a build without the GPU path (the threaded wasm module).
+#[cfg_attr(feature = "gpu", allow(dead_code))]
+pub(crate) fn no_gpu() -> Error {
+    Error::Unsupported(
+        "this build has no GPU path (the threaded wasm module runs on the CPU only)".into(),
+    )
+}
+
+#[cfg(feature = "gpu")]
 struct Gpu {
     device: Device,
     /// wgpu's handles of the same device, for the generator's own kernels.
@@ -134,8 +206,10 @@ struct Gpu {
     software: bool,
 }
 
+#[cfg(feature = "gpu")]
 static GPU: OnceLock<Gpu> = OnceLock::new();
 
+#[cfg(feature = "gpu")]
 /// Keeps the first initialised GPU device (and a description of its adapter) for everyone.
 fn remember(device: Device, setup: &burn::tensor::wgpu::WgpuSetup) -> &'static Gpu {
     let info = setup.adapter.get_info();
@@ -155,6 +229,7 @@ fn remember(device: Device, setup: &burn::tensor::wgpu::WgpuSetup) -> &'static G
 }
 
 /// The wgpu kernels' context on the GPU device, once that exists.
+#[cfg(feature = "gpu")]
 pub(crate) fn gpu_kernels() -> Option<Arc<GpuContext>> {
     let g = GPU.get()?;
     Some(
@@ -166,9 +241,13 @@ pub(crate) fn gpu_kernels() -> Option<Arc<GpuContext>> {
 
 /// Name, graphics API and type of the GPU adapter in use, once the GPU device exists.
 pub fn gpu_adapter_info() -> Option<String> {
-    GPU.get().map(|g| g.description.clone())
+    #[cfg(feature = "gpu")]
+    return GPU.get().map(|g| g.description.clone());
+    #[cfg(not(feature = "gpu"))]
+    None
 }
 
+#[cfg(feature = "gpu")]
 fn gpu_error(e: impl std::fmt::Debug) -> Error {
     Error::Backend(format!("no usable GPU adapter: {e:?}"))
 }
@@ -176,18 +255,23 @@ fn gpu_error(e: impl std::fmt::Debug) -> Error {
 /// The GPU device, initialised once and shared (a wgpu runtime must be registered only once).
 /// Works on every platform; on the web it is the only way.
 pub async fn gpu_device_async() -> Result<Device> {
-    if let Some(g) = GPU.get() {
-        return Ok(g.device.clone());
+    #[cfg(feature = "gpu")]
+    {
+        if let Some(g) = GPU.get() {
+            return Ok(g.device.clone());
+        }
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map_err(gpu_error)?;
+        Ok(remember(device, &setup).device.clone())
     }
-    let (device, setup) = Device::wgpu_options()
-        .init_with_setup_async()
-        .await
-        .map_err(gpu_error)?;
-    Ok(remember(device, &setup).device.clone())
+    #[cfg(not(feature = "gpu"))]
+    Err(no_gpu())
 }
 
 /// Native, blocking variant of [`gpu_device_async`].
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(not(target_arch = "wasm32"), feature = "gpu"))]
 pub fn gpu_device() -> Result<Device> {
     // One initialisation at a time: Burn registers a runtime once, and a second thread that
     // raced past the check above would fail with "already initialized".
@@ -204,7 +288,7 @@ pub fn gpu_device() -> Result<Device> {
 
 /// Native `auto`: the GPU when there is one that is not a software implementation, else
 /// `Err` with the reason (the caller falls back to the CPU).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(not(target_arch = "wasm32"), feature = "gpu"))]
 pub fn hardware_gpu_device() -> std::result::Result<Device, String> {
     let device = gpu_device().map_err(|e| e.message().to_string())?;
     let gpu = GPU.get().expect("initialised by gpu_device");
@@ -223,6 +307,33 @@ impl Options for OpenDeviceOptions {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_take_auto_or_a_count_in_range() {
+        let parse =
+            |v: serde_json::Value| serde_json::from_value::<Threads>(v).map_err(|e| e.to_string());
+        assert_eq!(parse(serde_json::json!("auto")), Ok(Threads::Auto));
+        assert_eq!(parse(serde_json::json!(1)), Ok(Threads::Count(1)));
+        assert_eq!(parse(serde_json::json!(4.0)), Ok(Threads::Count(4)));
+        assert_eq!(
+            parse(serde_json::json!(MAX_THREADS)),
+            Ok(Threads::Count(MAX_THREADS))
+        );
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(-2),
+            serde_json::json!(1.5),
+            serde_json::json!(MAX_THREADS + 1),
+            serde_json::json!("all"),
+            serde_json::json!(null),
+        ] {
+            let e = parse(bad.clone()).expect_err(&bad.to_string());
+            assert!(
+                e.contains("'auto' or a whole number from 1 to 64"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn software_adapters_are_recognised() {

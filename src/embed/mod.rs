@@ -23,6 +23,7 @@ pub use files::{EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderLoad, FI
 use crate::device::BackendKind;
 use crate::error::{Error, Result};
 use crate::formats::Gguf;
+#[cfg(feature = "gpu")]
 use crate::models::bert::gpu::GpuEncoder;
 use crate::models::bert::weights::config_from_gguf;
 use crate::models::bert::{Bert, BertConfig, BertWeights, cpu};
@@ -124,6 +125,7 @@ enum Engine {
     Cpu(BertWeights),
     /// The quantized GPU kernels; the token table stays on the CPU, where the embeddings are
     /// looked up. One pass at a time: a pass's buffers are reused.
+    #[cfg(feature = "gpu")]
     Gpu(BertWeights, futures_util::lock::Mutex<GpuEncoder>),
 }
 
@@ -141,9 +143,7 @@ pub struct Embedder {
     prompts: Prompts,
 }
 
-/// Tokens one pass of the quantized engines encodes at most (texts are packed without
-/// padding): bounds their activations to a few MB whatever the batch size.
-const PASS_TOKENS: usize = crate::models::bert::gpu::PASS_TOKENS;
+use crate::models::bert::PASS_TOKENS;
 
 impl Embedder {
     /// Loads the model onto `device`. Everything is checked here, so that `embed` only fails on
@@ -244,6 +244,7 @@ impl Embedder {
                 let weights = BertWeights::load(&config, &source)?;
                 match crate::device::kind_of(device) {
                     BackendKind::Cpu => Engine::Cpu(weights),
+                    #[cfg(feature = "gpu")]
                     BackendKind::Gpu => {
                         let ctx = crate::device::gpu_kernels().ok_or_else(|| {
                             Error::Backend("the GPU device has not been initialised".into())
@@ -251,6 +252,8 @@ impl Embedder {
                         let encoder = GpuEncoder::upload(ctx, &config, &weights, max_seq_length)?;
                         Engine::Gpu(weights, futures_util::lock::Mutex::new(encoder))
                     }
+                    #[cfg(not(feature = "gpu"))]
+                    BackendKind::Gpu => return Err(crate::device::no_gpu()),
                 }
             }
             _ => Engine::Burn(Bert::load(files.model, &config, device)?),
@@ -283,7 +286,9 @@ impl Embedder {
     /// Bytes the weights hold in memory: blocks as stored for GGUF, f32 for safetensors.
     pub fn weight_bytes(&self) -> usize {
         match &self.engine {
-            Engine::Cpu(w) | Engine::Gpu(w, _) => w.bytes(),
+            Engine::Cpu(w) => w.bytes(),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(w, _) => w.bytes(),
             Engine::Burn(_) => {
                 let c = &self.config;
                 let h = c.hidden_size;
@@ -297,6 +302,7 @@ impl Embedder {
     /// Bytes of the matrices uploaded to the GPU by the quantized GPU engine (0 otherwise).
     pub fn gpu_bytes(&self) -> usize {
         match &self.engine {
+            #[cfg(feature = "gpu")]
             Engine::Gpu(_, encoder) => encoder.try_lock().map_or(0, |e| e.bytes()),
             _ => 0,
         }
@@ -445,6 +451,7 @@ impl Embedder {
         }
         let hidden = match &self.engine {
             Engine::Cpu(weights) => cpu::forward(&self.config, weights, &ids, &spans),
+            #[cfg(feature = "gpu")]
             Engine::Gpu(weights, encoder) => {
                 let x = cpu::embeddings(&self.config, weights, &ids, &spans);
                 encoder

@@ -6,6 +6,7 @@
 //! the WebGPU/wgpu ones.
 
 pub mod cpu;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod int8;
 mod lanes;
@@ -23,9 +24,42 @@ const GEMM_FROM: usize = 4;
 /// Bytes of quantized activations the integer products keep in the cache at a time (about
 /// 150 rows of a 384-wide input, 37 of a 1536-wide one).
 const ACTIVATION_BYTES: usize = 192 * 1024;
-/// Natively, rows of a matrix-vector product per thread task.
-#[cfg(not(target_arch = "wasm32"))]
+/// With threads (`cfg(parallel)`: natively, and the threaded wasm module), rows of a
+/// matrix-vector product per thread task.
+#[cfg(parallel)]
 const ROWS_PER_TASK: usize = 256;
+
+/// Parallel tasks each of rayon's threads ran (by its thread index; the calling thread, outside
+/// the pool, counts in the last slot): the threaded wasm module reports them, so a page and the
+/// tests can see that more than one thread did work.
+#[cfg(parallel)]
+static TASKS: [std::sync::atomic::AtomicU64; crate::device::MAX_THREADS as usize + 1] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; crate::device::MAX_THREADS as usize + 1];
+
+/// Counts one parallel task for the thread that runs it.
+#[cfg(parallel)]
+pub(crate) fn note_task() {
+    let slot = rayon::current_thread_index().map_or(TASKS.len() - 1, |i| i.min(TASKS.len() - 2));
+    TASKS[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The parallel tasks run so far by each of rayon's threads (`[0]` is thread 0), then by
+/// threads outside the pool; empty in a build without threads. (The browser layer reports it;
+/// natively only the tests read it.)
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn tasks_per_thread() -> Vec<u64> {
+    #[cfg(parallel)]
+    {
+        let pool = rayon::current_num_threads().min(TASKS.len() - 1);
+        TASKS[..pool]
+            .iter()
+            .chain(TASKS.last())
+            .map(|t| t.load(std::sync::atomic::Ordering::Relaxed))
+            .collect()
+    }
+    #[cfg(not(parallel))]
+    Vec::new()
+}
 
 /// How the many-row products of Q8_0/Q4_0 weights are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,8 +245,8 @@ impl QMatrix {
         out
     }
 
-    /// `y = W·x` for one row of activations (`x.len() = cols`, `y.len() = rows`). Natively
-    /// the rows are shared among threads (each row's sum is the same either way).
+    /// `y = W·x` for one row of activations (`x.len() = cols`, `y.len() = rows`). With threads
+    /// the rows are shared among them (each row's sum is the same either way).
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         assert_eq!((x.len(), y.len()), (self.cols, self.rows));
         let prepared = cpu::Activations::for_kind(self.kind, x);
@@ -221,19 +255,22 @@ impl QMatrix {
                 *out = cpu::dot_row(self.kind, self.row(first + r), &prepared);
             }
         };
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(parallel)]
         {
             use rayon::prelude::*;
             y.par_chunks_mut(ROWS_PER_TASK)
                 .enumerate()
-                .for_each(|(i, out)| rows(i * ROWS_PER_TASK, out));
+                .for_each(|(i, out)| {
+                    note_task();
+                    rows(i * ROWS_PER_TASK, out)
+                });
         }
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(not(parallel))]
         rows(0, y);
     }
 
     /// `y = x·Wᵀ` for `m` rows of activations (`x`: m × cols, `y`: m × rows, row-major).
-    /// Natively each thread takes a range of weight rows into a buffer of its own.
+    /// With threads each takes a range of weight rows into a buffer of its own.
     ///
     /// Q8_0 and Q4_0 weights take the integer products in wasm ([`cpu::matmul_packed`]): there
     /// `gemm` has only 128-bit float lanes, and `i32x4.dot_i16x8_s` does eight products per
@@ -271,17 +308,17 @@ impl QMatrix {
         });
     }
 
-    /// Runs `run(range, y, base, ldy)` over the weight rows: natively ranges of them on
-    /// threads, each into a buffer of its own; in wasm all at once.
+    /// Runs `run(range, y, base, ldy)` over the weight rows: with threads ranges of them,
+    /// each into a buffer of its own; in the single-threaded wasm module all at once.
     fn split_rows(
         &self,
         m: usize,
         y: &mut [f32],
         run: impl Fn(std::ops::Range<usize>, &mut [f32], usize, usize) + Sync,
     ) {
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(not(parallel))]
         let _ = m;
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(parallel)]
         {
             use rayon::prelude::*;
             let ranges: Vec<usize> = (0..self.rows).step_by(PANEL * 4).collect();
@@ -289,6 +326,7 @@ impl QMatrix {
                 let parts: Vec<(usize, usize, Vec<f32>)> = ranges
                     .into_par_iter()
                     .map(|a| {
+                        note_task();
                         let b = (a + PANEL * 4).min(self.rows);
                         let mut part = vec![0f32; m * (b - a)];
                         run(a..b, &mut part, a, b - a);
@@ -438,6 +476,33 @@ mod tests {
         (0..n)
             .map(|i| ((i as u64 * 7919 + seed) % 1000) as f32 / 500.0 - 1.0)
             .collect()
+    }
+
+    /// The parallel products count their tasks per thread, and split among threads they give
+    /// the same values as in one piece (each output's sum is the same either way).
+    #[test]
+    fn parallel_products_count_their_tasks_and_match_one_piece() {
+        let (rows, cols, m) = (1536, 384, 8);
+        let w = random_matrix(GgmlType::Q8_0, rows, cols, 5);
+        let x = activations(m * cols, 3);
+        let before: u64 = tasks_per_thread().iter().sum();
+        let mut y = vec![0f32; m * rows];
+        w.matmul_with(&x, m, &mut y, Products::Int16);
+        // 1536 rows in ranges of 256: six tasks (other tests may add theirs meanwhile).
+        let after: u64 = tasks_per_thread().iter().sum();
+        assert!(after >= before + 6, "{before} -> {after}");
+        assert_eq!(tasks_per_thread().len(), rayon::current_num_threads() + 1);
+        let mut one = vec![0f32; m * rows];
+        w.packed_panels::<Int16>(
+            &x.chunks_exact(cols)
+                .map(Int16::quantize)
+                .collect::<Vec<_>>(),
+            0..rows,
+            &mut one,
+            0,
+            rows,
+        );
+        assert_eq!(y, one);
     }
 
     /// Every kind: the products equal the dequantized weights' f32 products, up to the 16-bit

@@ -91,6 +91,9 @@ pub(crate) async fn choose_device(choice: BackendChoice, cpu: CpuBackend) -> Res
             Offer::None(why) => Err(Error::Backend(format!("WebGPU was requested but {why}"))),
             _ => Ok(on_gpu(gpu_device_async().await?)),
         },
+        BackendChoice::Auto if !cfg!(feature = "gpu") => Ok(on_cpu(Some(
+            "cpu: this is the threaded module, which runs on the CPU only".into(),
+        ))),
         BackendChoice::Auto => match offer().await {
             Offer::Hardware => match gpu_device_async().await {
                 Ok(device) => Ok(on_gpu(device)),

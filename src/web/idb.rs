@@ -51,8 +51,14 @@ pub fn map_error(what: &str, err: &JsValue) -> Error {
     }
 }
 
-/// Resolves when the request succeeds (with its result), rejects with its error.
-async fn request(req: &IdbRequest, what: &str) -> Result<JsValue> {
+/// Resolves when the request succeeds (with its result), rejects with its error. The handlers
+/// are attached at once, not when the future is first polled: a request issued beside others
+/// may succeed before an earlier one's await resumes (in the threaded module a wake-up is a
+/// task of its own), and an event with no handler yet would be lost.
+fn request(
+    req: &IdbRequest,
+    what: &str,
+) -> impl std::future::Future<Output = Result<JsValue>> + use<> {
     let r = req.clone();
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {
         let ok = r.clone();
@@ -73,9 +79,12 @@ async fn request(req: &IdbRequest, what: &str) -> Result<JsValue> {
         r.set_onsuccess(Some(on_success.unchecked_ref()));
         r.set_onerror(Some(on_error.unchecked_ref()));
     });
-    JsFuture::from(promise)
-        .await
-        .map_err(|e| map_error(what, &e))
+    let what = what.to_string();
+    async move {
+        JsFuture::from(promise)
+            .await
+            .map_err(|e| map_error(&what, &e))
+    }
 }
 
 /// Resolves when the transaction commits; rejects with its error when it aborts.
@@ -262,12 +271,15 @@ impl Store for IdbStore {
                 .get_all_keys()
                 .map_err(|e| map_error("reading keys", &e))?;
             let values = os.get_all().map_err(|e| map_error("reading values", &e))?;
-            reqs.push((keys, values));
+            reqs.push((
+                request(&keys, "reading keys"),
+                request(&values, "reading values"),
+            ));
         }
         let mut lists = Vec::new();
         for (keys, values) in reqs {
-            let keys = Array::from(&request(&keys, "reading keys").await?);
-            let values = Array::from(&request(&values, "reading values").await?);
+            let keys = Array::from(&keys.await?);
+            let values = Array::from(&values.await?);
             if keys.length() != values.length() {
                 return Err(Error::Storage("keys and values disagree in length".into()));
             }

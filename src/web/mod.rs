@@ -7,6 +7,7 @@
 //! - `device`: which device, and why;
 //! - `embedder`, `generator`, `kb`: the classes of `localrag/raw`;
 //! - `idb`: the IndexedDB store;
+//! - `threads` (feature `threads`): the threaded module's rayon pool of Web Workers;
 //! - `testing` (feature `testing`): benchmark and test exports, never in the npm package.
 
 mod device;
@@ -17,6 +18,8 @@ mod kb;
 mod options;
 #[cfg(feature = "testing")]
 mod testing;
+#[cfg(feature = "threads")]
+mod threads;
 
 use std::future::Future;
 
@@ -85,6 +88,16 @@ fn start() {
 #[wasm_bindgen(js_name = onPanic)]
 pub fn on_panic(listener: js_sys::Function) {
     PANIC_LISTENER.with(|l| *l.borrow_mut() = Some(listener));
+}
+
+/// The parallel tasks of the CPU products each pool thread has run (then those run outside the
+/// pool); empty in the single-threaded module.
+#[wasm_bindgen(js_name = threadTasks)]
+pub fn thread_tasks() -> Vec<f64> {
+    crate::kernels::tasks_per_thread()
+        .into_iter()
+        .map(|n| n as f64)
+        .collect()
 }
 
 /// Lower-case hex SHA-256 of bytes (used where `crypto.subtle` is missing: insecure contexts).

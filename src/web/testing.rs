@@ -1,6 +1,7 @@
 //! Exports for the benchmarks (`www/bench.js`) and the tests: the vector index and the stored
-//! size in the browser, the module's memory, and a deliberate panic. Built only with the feature
-//! `testing`, never into the npm package.
+//! size in the browser, the module's memory, a deliberate panic, and the browser suite
+//! (`tests/web.rs`, its tests exported as `test_*` for `tests/e2e/wasm.test.mjs`). Built only
+//! with the feature `testing`, never into the npm package.
 
 use wasm_bindgen::prelude::*;
 
@@ -9,6 +10,10 @@ use super::to_js_error;
 use crate::kb::Store;
 use crate::retrieval::bench::{measure, noisy_queries, quantile, random_unit};
 use crate::retrieval::{IndexOptions, SnapshotState, Vector, VectorIndex};
+
+/// The browser suite, compiled into this module (its paths name the crate `localrag`).
+#[path = "../../tests/web.rs"]
+mod suite;
 
 /// Panics on purpose, so the tests can check that the JS layer reports itself broken.
 #[wasm_bindgen(js_name = __panicForTest)]

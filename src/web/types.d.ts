@@ -49,6 +49,16 @@ export type BackendChoice = "auto" | "webgpu" | "cpu";
 export type CpuBackend = "flex";
 
 /**
+ * How many threads the CPU work may use in the browser (the threaded module's rayon pool).
+ * `'auto'` (the default): where the page is cross-origin isolated, one per logical core up to
+ * [`AUTO_THREADS_CAP`]; otherwise the single-threaded module. A number from 1 to
+ * [`MAX_THREADS`]: that many (1 loads the single-threaded module; more need cross-origin
+ * isolation, without which the single-threaded module runs and `LocalRag.threads` says why).
+ * The first `open` of a thread decides; natively rayon's own pool is used.
+ */
+export type Threads = number | 'auto';
+
+/**
  * Where a model loader puts the model.
  */
 export type DeviceOptions = {
@@ -79,6 +89,10 @@ export type OpenDeviceOptions = {
    * Burn CPU backend of the fallback (default 'flex').
    */
   cpuBackend?: CpuBackend;
+  /**
+   * Threads of the CPU work in the browser (default 'auto'; read before the wasm module loads).
+   */
+  threads?: Threads;
 };
 
 /**

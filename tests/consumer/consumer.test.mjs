@@ -6,6 +6,10 @@
 // search, streamed ask, abort, reload from the Cache API, a second tab, export/import, an
 // interrupted download, destroy. A network log over every page (and its Worker) checks that
 // nothing leaves the origin and no document text is ever sent.
+//
+// scripts/consumer-test.sh runs it twice: as a page served without COOP/COEP (the
+// single-threaded modules), and with them (CONSUMER_ISOLATED=1, both paths on the CPU): then
+// the threaded module runs, and the suite checks that it ran its products on more than one thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
@@ -24,6 +28,7 @@ const GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const GENERATOR = `/models/smollm2/${GGUF}`;
 const MODEL_FILES = ['model.safetensors', 'tokenizer.json', 'config.json', GGUF];
 const PATHS = (process.env.CONSUMER_PATHS ?? 'main,worker').split(',');
+const ISOLATED = process.env.CONSUMER_ISOLATED === '1';
 const MIN = 60_000;
 
 const DOCS = [
@@ -43,7 +48,7 @@ const SECRETS = ['Eiffel', 'entrance arch', 'honey bee', '2,000 eggs', 'gravitat
 const QUESTION = 'When was the Eiffel Tower completed?';
 
 
-const env = serveAndLaunch('tests/consumer/dist', PORT);
+const env = serveAndLaunch('tests/consumer/dist', PORT, { isolated: ISOLATED });
 
 test('the app installed the packed package and Vite emitted its wasm and Worker', () => {
   const installed = `${APP}node_modules/localrag`;
@@ -55,9 +60,10 @@ test('the app installed the packed package and Vite emitted its wasm and Worker'
   assert.ok(!JSON.stringify(lock).includes('"node_modules/localrag"'), 'the lock file names localrag');
 
   const assets = readdirSync(`${DIST}assets`);
-  // Two modules: the baseline build and the relaxed-SIMD one (src/web/js/wasm.js picks).
+  // Four modules: the baseline build and the relaxed-SIMD one, each single-threaded and
+  // threaded (src/web/js/wasm.js picks).
   const wasm = assets.filter((f) => f.endsWith('.wasm'));
-  assert.equal(wasm.length, 2, `two .wasm in dist/assets: ${assets}`);
+  assert.equal(wasm.length, 4, `four .wasm in dist/assets: ${assets}`);
   const js = assets.filter((f) => f.endsWith('.js'));
   const text = Object.fromEntries(js.map((f) => [f, readFileSync(`${DIST}assets/${f}`, 'utf8')]));
   const html = readFileSync(`${DIST}index.html`, 'utf8');
@@ -67,6 +73,9 @@ test('the app installed the packed package and Vite emitted its wasm and Worker'
   const worker = js.find((f) => f !== entry && /worker/i.test(f) && Object.entries(text).some(([g, s]) => g !== f && s.includes(f)));
   assert.ok(worker, `a Worker chunk referenced from the page's code among ${js}`);
   assert.ok(!Object.values(text).some((s) => s.includes('data:application/javascript') || s.includes('data:text/javascript')), 'a Worker inlined as a data: URL');
+  // The threaded module's pool Worker is a file of its own too.
+  const pool = js.find((f) => /pool-worker/.test(f) && Object.entries(text).some(([g, s]) => g !== f && s.includes(f)));
+  assert.ok(pool, `a pool Worker chunk referenced from the package's code among ${js}`);
   // The code finds each emitted wasm.
   for (const w of wasm) {
     const users = Object.entries(text).filter(([, s]) => s.includes(w)).map(([f]) => f);
@@ -275,6 +284,19 @@ for (const path of PATHS) {
         assert.equal(backend, BACKEND);
         // Chromium has relaxed SIMD: the bundled app loads that module.
         assert.equal(r.stats.wasm, 'relaxed-simd');
+        // Cross-origin isolated and on the CPU: the threaded module, its products on more than
+        // one thread. Otherwise one thread, and why.
+        const threads = r.stats.threads;
+        t.diagnostic(`threads ${JSON.stringify(threads)}`);
+        if (ISOLATED && BACKEND === 'cpu') {
+          assert.ok(threads.count >= 2, JSON.stringify(threads));
+          assert.equal(threads.reason, null);
+          assert.ok(threads.tasks.slice(0, -1).filter((n) => n > 0).length >= 2, `pool threads that did work: ${JSON.stringify(threads)}`);
+        } else {
+          assert.equal(threads.count, 1);
+          assert.match(threads.reason, ISOLATED ? /WebGPU/ : /not cross-origin isolated/);
+          assert.deepEqual(threads.tasks, []);
+        }
         assert.equal(generatorBackend, 'cpu');
         assert.equal(r.vecs.length, 2);
         for (const v of r.vecs) {

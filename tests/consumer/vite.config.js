@@ -3,7 +3,17 @@
 // handling.
 import { defineConfig } from 'vite';
 
+// The two headers that make the page cross-origin isolated, so that localrag may load its
+// threaded module (the README's "Threads"): sent by `vite` (dev) and `vite preview`. The tests
+// serve dist/ with tests/serve.py, with and without them.
+const isolation = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 export default defineConfig({
+  server: { headers: isolation },
+  preview: { headers: isolation },
   // The dev server's pre-bundling would rewrite `new URL('…', import.meta.url)` inside the
   // package; a production build does not pre-bundle, but keep the two alike.
   optimizeDeps: { exclude: ['localrag'] },

@@ -10,7 +10,8 @@ function rendererRss() {
 }
 
 const query = process.argv[2] ?? '';
-const server = await startServer('www', 8768);
+// `isolated=1`: served with COOP/COEP, so that the page may run the threaded module.
+const server = await startServer('www', 8768, { isolated: /[?&]isolated=1(&|$)/.test(query) });
 const browser = await launch();
 try {
   const page = await browser.newPage();

@@ -17,8 +17,12 @@ export const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
-export async function startServer(dir, port) {
-  const proc = spawn('python3', [`${ROOT}tests/serve.py`, '--dir', dir, '--port', String(port)], {
+/** A loopback static server for `dir`; `isolated`: with the COOP/COEP headers; `cors`: with
+ * `Access-Control-Allow-Origin: *`. */
+export async function startServer(dir, port, { isolated = false, cors = false } = {}) {
+  const args = [`${ROOT}tests/serve.py`, '--dir', dir, '--port', String(port), ...(isolated ? ['--isolated'] : []),
+    ...(cors ? ['--cors'] : [])];
+  const proc = spawn('python3', args, {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -26,12 +30,19 @@ export async function startServer(dir, port) {
   for (let i = 0; i < 100; i++) {
     try {
       const r = await fetch(url);
-      if (r.ok) return { url, close: () => proc.kill() };
+      if (r.ok) return { url, isolated, close: () => proc.kill() };
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
   proc.kill();
   throw new Error(`server on ${url} did not start`);
+}
+
+/** Opens an empty page of `server`'s origin: a path it does not have, so that the page is
+ * the server's own response (with its headers), and Chromium counts it as a loopback page that
+ * may fetch from the other loopback servers (a routed page may not). */
+export async function openBlank(page, server) {
+  await page.goto(`${server.url}__blank__`);
 }
 
 export async function launch() {
@@ -44,10 +55,10 @@ export async function launch() {
 
 /** For node:test files: a loopback server for `dir` and one Chromium, started before the file's
  * tests and closed after them. `server` and `browser` of the returned object are set by then. */
-export function serveAndLaunch(dir, port) {
+export function serveAndLaunch(dir, port, options) {
   const env = { server: null, browser: null };
   before(async () => {
-    env.server = await startServer(dir, port);
+    env.server = await startServer(dir, port, options);
     env.browser = await launch();
   });
   after(async () => {

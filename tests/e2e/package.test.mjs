@@ -17,7 +17,8 @@ test('package.json is complete', () => {
   assert.equal(pkg.sideEffects, false);
   assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', default: './index.js' });
   assert.deepEqual(pkg.exports['./worker'], { types: './worker.d.ts', default: './worker.js' });
-  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'models.js', 'contract.js', 'wasm.js', 'variants.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'relaxed/localrag.js', 'relaxed/localrag_bg.wasm']) {
+  for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'models.js', 'contract.js', 'wasm.js', 'variants.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'relaxed/localrag.js', 'relaxed/localrag_bg.wasm', 'threads.js', 'pool-worker.js',
+    'threads/localrag.js', 'threads/localrag_bg.wasm', 'threads/relaxed/localrag.js', 'threads/relaxed/localrag_bg.wasm']) {
     assert.ok(pkg.files.includes(f), f);
   }
 });
@@ -60,11 +61,17 @@ test('the .d.ts describes the API precisely', () => {
 });
 
 test('the test and bench exports are not in the shipped package, only in pkg-testing', () => {
-  const shipped = readFileSync(`${pkgDir}/localrag.js`, 'utf8');
-  const testing = readFileSync(`${ROOT}pkg-testing/localrag.js`, 'utf8');
-  for (const name of ['__panicForTest', '__benchIndex', '__storedBytes', '__wasmMemoryBytes']) {
-    assert.ok(!shipped.includes(name), `${name} ships in pkg/localrag.js`);
-    assert.ok(testing.includes(name), `${name} missing from pkg-testing`);
+  for (const glue of ['localrag.js', 'relaxed/localrag.js', 'threads/localrag.js', 'threads/relaxed/localrag.js']) {
+    const shipped = readFileSync(`${pkgDir}/${glue}`, 'utf8');
+    for (const name of ['__panicForTest', '__benchIndex', '__storedBytes', '__wasmMemoryBytes']) {
+      assert.ok(!shipped.includes(name), `${name} ships in pkg/${glue}`);
+    }
+  }
+  for (const glue of ['localrag.js']) {
+    const testing = readFileSync(`${ROOT}pkg-testing/${glue}`, 'utf8');
+    for (const name of ['__panicForTest', '__benchIndex', '__storedBytes', '__wasmMemoryBytes']) {
+      assert.ok(testing.includes(name), `${name} missing from pkg-testing/${glue}`);
+    }
   }
 });
 
@@ -85,16 +92,20 @@ test('one method list: the page class, the Worker proxy and the Worker entry agr
 // need exactly what that module needs. Node 20 has relaxed SIMD behind a flag, so both answers
 // are checked: without the flag the two agree (neither validates in Node 20), with it both do;
 // the baseline module validates either way.
-test('the relaxed-SIMD probe validates exactly where the relaxed module does', () => {
+test('the relaxed-SIMD probe validates exactly where the relaxed modules do', () => {
   const script = `
     import { readFileSync } from 'node:fs';
     import { RELAXED_SIMD_PROBE } from '${pkgDir}/wasm.js';
     const v = (f) => WebAssembly.validate(readFileSync('${pkgDir}/' + f));
-    console.log(JSON.stringify([WebAssembly.validate(RELAXED_SIMD_PROBE), v('relaxed/localrag_bg.wasm'), v('localrag_bg.wasm')]));`;
+    console.log(JSON.stringify([WebAssembly.validate(RELAXED_SIMD_PROBE), v('relaxed/localrag_bg.wasm'), v('localrag_bg.wasm'),
+      v('threads/relaxed/localrag_bg.wasm'), v('threads/localrag_bg.wasm')]));`;
   const run = (flags) => JSON.parse(execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { encoding: 'utf8' }));
-  const [probe, relaxed, baseline] = run([]);
+  const [probe, relaxed, baseline, threadsRelaxed, threads] = run([]);
   assert.equal(probe, relaxed);
+  assert.equal(probe, threadsRelaxed);
   assert.equal(baseline, true);
-  assert.deepEqual(run(['--experimental-wasm-relaxed-simd']), [true, true, true]);
+  assert.equal(threads, true);
+  assert.deepEqual(run(['--experimental-wasm-relaxed-simd']), [true, true, true, true, true]);
   assert.match(readFileSync(`${pkgDir}/variants.js`, 'utf8'), /RELAXED_SIMD_BUILD = true;/);
+  assert.match(readFileSync(`${pkgDir}/variants.js`, 'utf8'), /THREADS_BUILD = true;/);
 });

@@ -131,12 +131,18 @@ fn attention(
         attend_head([q, k, v], hidden, span, head, head_dim, &mut out);
         out
     };
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(parallel)]
     let parts: Vec<Vec<f32>> = {
         use rayon::prelude::*;
-        tasks.par_iter().map(run).collect()
+        tasks
+            .par_iter()
+            .map(|t| {
+                crate::kernels::note_task();
+                run(t)
+            })
+            .collect()
     };
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(not(parallel))]
     let parts: Vec<Vec<f32>> = tasks.iter().map(run).collect();
     let total = spans.last().map_or(0, |s| s.1);
     let mut ctx = vec![0f32; total * hidden];

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::kernels::gpu::{Bound, GpuContext, GpuMatrix, Params, Product, Word, f32_bytes, groups};
 
 /// Tokens one pass holds at most.
-pub const PASS_TOKENS: usize = 1024;
+pub use super::PASS_TOKENS;
 
 struct GpuLinear {
     weight: GpuMatrix,

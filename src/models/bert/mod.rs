@@ -8,6 +8,7 @@
 
 pub mod burn;
 pub mod cpu;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod weights;
 
@@ -17,6 +18,10 @@ use crate::error::{Error, Result};
 
 pub use self::burn::Bert;
 pub use weights::BertWeights;
+
+/// Tokens one pass of the quantized engines encodes at most (texts are packed without
+/// padding): bounds their activations to a few MB whatever the batch size.
+pub const PASS_TOKENS: usize = 1024;
 
 /// Non-linearity of the feed-forward block, as named by Hugging Face's `hidden_act`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

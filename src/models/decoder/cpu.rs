@@ -213,15 +213,18 @@ impl CpuDecoder<'_> {
                 }
             }
         };
-        // Natively the positions of a prompt are shared among threads.
-        #[cfg(not(target_arch = "wasm32"))]
+        // With threads (natively, the threaded wasm module) the positions of a prompt are shared.
+        #[cfg(parallel)]
         {
             use rayon::prelude::*;
             out.par_chunks_mut(c.q_dim())
                 .enumerate()
-                .for_each(|(t, o)| position(t, o));
+                .for_each(|(t, o)| {
+                    crate::kernels::note_task();
+                    position(t, o)
+                });
         }
-        #[cfg(target_arch = "wasm32")]
+        #[cfg(not(parallel))]
         for (t, o) in out.chunks_exact_mut(c.q_dim()).enumerate() {
             position(t, o);
         }

@@ -14,6 +14,7 @@
 mod burn;
 mod config;
 mod cpu;
+#[cfg(feature = "gpu")]
 mod gpu;
 mod weights;
 
@@ -53,6 +54,7 @@ pub fn config_of(g: &Gguf) -> Result<DecoderConfig> {
 
 enum Engine {
     Cpu,
+    #[cfg(feature = "gpu")]
     Gpu(gpu::GpuDecoder),
     Burn(burn::BurnDecoder),
 }
@@ -67,6 +69,7 @@ pub struct Decoder {
 /// The key/value cache of one sequence.
 pub enum Cache {
     Cpu(cpu::KvCache),
+    #[cfg(feature = "gpu")]
     Gpu(gpu::GpuCache),
     Burn(burn::BurnCache),
 }
@@ -76,6 +79,7 @@ impl Cache {
     pub fn len(&self) -> usize {
         match self {
             Cache::Cpu(c) => c.len(),
+            #[cfg(feature = "gpu")]
             Cache::Gpu(c) => c.len,
             Cache::Burn(c) => c.len,
         }
@@ -89,6 +93,7 @@ impl Cache {
     pub fn capacity(&self) -> usize {
         match self {
             Cache::Cpu(c) => c.capacity(),
+            #[cfg(feature = "gpu")]
             Cache::Gpu(c) => c.capacity,
             Cache::Burn(c) => c.capacity,
         }
@@ -98,6 +103,7 @@ impl Cache {
     pub fn bytes(&self) -> usize {
         match self {
             Cache::Cpu(c) => c.bytes(),
+            #[cfg(feature = "gpu")]
             Cache::Gpu(c) => c.bytes(),
             Cache::Burn(_) => 0,
         }
@@ -106,6 +112,7 @@ impl Cache {
     /// GPU dispatches of the last pass (a decode step once a prompt has run).
     pub fn dispatches(&self) -> Option<usize> {
         match self {
+            #[cfg(feature = "gpu")]
             Cache::Gpu(c) => Some(c.dispatches),
             _ => None,
         }
@@ -125,12 +132,15 @@ impl Decoder {
     pub fn new(config: DecoderConfig, weights: DecoderWeights, kind: BackendKind) -> Result<Self> {
         let engine = match kind {
             BackendKind::Cpu => Engine::Cpu,
+            #[cfg(feature = "gpu")]
             BackendKind::Gpu => {
                 let ctx = crate::device::gpu_kernels().ok_or_else(|| {
                     Error::Backend("the GPU device has not been initialised".into())
                 })?;
                 Engine::Gpu(gpu::GpuDecoder::upload(ctx, &config, &weights)?)
             }
+            #[cfg(not(feature = "gpu"))]
+            BackendKind::Gpu => return Err(crate::device::no_gpu()),
         };
         Ok(Decoder {
             config,
@@ -162,6 +172,7 @@ impl Decoder {
     /// Bytes of the matrices uploaded to the GPU (0 on the CPU).
     pub fn gpu_bytes(&self) -> usize {
         match &self.engine {
+            #[cfg(feature = "gpu")]
             Engine::Gpu(g) => g.bytes(),
             _ => 0,
         }
@@ -171,6 +182,7 @@ impl Decoder {
     pub fn new_cache(&self, capacity: usize) -> Result<Cache> {
         Ok(match &self.engine {
             Engine::Cpu => Cache::Cpu(cpu::KvCache::new(&self.config, capacity)),
+            #[cfg(feature = "gpu")]
             Engine::Gpu(g) => Cache::Gpu(g.new_cache(&self.config, capacity)?),
             Engine::Burn(b) => Cache::Burn(b.new_cache(capacity)),
         })
@@ -197,6 +209,7 @@ impl Decoder {
                 weights: &self.weights,
             }
             .logits(ids, cache)?,
+            #[cfg(feature = "gpu")]
             (Engine::Gpu(g), Cache::Gpu(cache)) => {
                 let x = cpu::embed(c, &self.weights, ids)?;
                 let factors = self.weights.rope_factors.as_deref();

@@ -60,3 +60,16 @@ export const EMBEDDER_FILES = Object.freeze([
     "required": true
   }
 ].map(Object.freeze));
+
+/** `threads`: the most a page may ask for, and the most 'auto' takes. */
+export const MAX_THREADS = 64;
+export const AUTO_THREADS_CAP = 8;
+
+/** Lower-case names in the description of a software WebGPU adapter ('auto' passes it over). */
+export const SOFTWARE_ADAPTERS = Object.freeze([
+  "swiftshader",
+  "llvmpipe",
+  "lavapipe",
+  "softpipe",
+  "microsoft basic render"
+]);

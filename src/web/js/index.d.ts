@@ -112,6 +112,20 @@ export interface ChangeEvent {
  * has it (8-bit integer products in the quantized embedder). */
 export type WasmVariant = 'baseline' | 'relaxed-simd';
 
+/** The threads a module runs its CPU work on. */
+export interface ThreadsInfo {
+  /** Threads of the pool (1: the single-threaded module). */
+  count: number;
+  /** The `threads` option of the open that loaded the module. */
+  requested: number | 'auto';
+  /** Why one thread runs, or null: not cross-origin isolated, `threads: 1`, a model on
+   * WebGPU (the threaded module runs on the CPU only), no threaded module in the package. */
+  reason: string | null;
+  /** Parallel tasks of the CPU products each pool thread has run, then those run by the
+   * calling thread outside the pool; empty with one thread. */
+  tasks: number[];
+}
+
 export declare class LocalRag {
   private constructor();
   /** Loads the models (downloading and caching them) and opens (or creates) the knowledge
@@ -131,6 +145,9 @@ export declare class LocalRag {
   static selectWasm(variant: 'auto' | WasmVariant): void;
   /** The module this thread runs, null before it is loaded. */
   static readonly wasm: WasmVariant | null;
+  /** The threads of this thread's module (option `threads` of the first open), null before it
+   * is loaded. */
+  static readonly threads: ThreadsInfo | null;
 
   readonly name: string;
   /** Where the embedder runs. */
@@ -148,7 +165,7 @@ export declare class LocalRag {
   remove(ids: string | string[]): Promise<number>;
   get(id: string): Promise<StoredDocument | undefined>;
   list(): Promise<DocumentInfo[]>;
-  stats(): Promise<KnowledgeBaseStats & { generation: number; backend: 'webgpu' | 'cpu'; generatorBackend: 'webgpu' | 'cpu' | null; wasm: WasmVariant }>;
+  stats(): Promise<KnowledgeBaseStats & { generation: number; backend: 'webgpu' | 'cpu'; generatorBackend: 'webgpu' | 'cpu' | null; wasm: WasmVariant; threads: ThreadsInfo }>;
   /** Unit-length vectors of texts, one `Float32Array` each; with `role`, each text after that
    * role's prompt (what the knowledge base does with chunks and queries). */
   embed(texts: string[], role?: 'query' | 'passage'): Promise<Float32Array[]>;

@@ -5,7 +5,7 @@
 // the knowledge base in IndexedDB, and keeps several tabs consistent: writes are serialized
 // with a Web Lock per knowledge base, every read first checks the stored write counter, and a
 // BroadcastChannel tells the other tabs at once. Types: index.d.ts.
-import { loadWasm, selectWasm, wasmVariant } from './wasm.js';
+import { checkThreads, loadWasm, selectWasm, wasmThreads, wasmVariant } from './wasm.js';
 import {
   LocalRagError, abortedError, fromCoded, checkFunction, checkSignal, callSafely, fileBytes,
   isPlainObject as isObject,
@@ -19,9 +19,17 @@ let ready = null;
 let brokenReason = null;
 const inFlight = new Set();
 
-/** Resolves to the module's exports (wasm.js picks the build), started once per thread. */
-function start() {
-  ready ??= loadWasm()
+/**
+ * Resolves to the module's exports, started once per thread: wasm.js picks the build, with the
+ * `threads` and device options of the first open (`options`).
+ */
+function start(options = {}) {
+  const { threads, backend, generatorBackend } = options;
+  if (ready) {
+    loadWasm({ threads }); // E_INPUT when it asks for another thread count than the loaded one
+    return ready;
+  }
+  ready = loadWasm({ threads, backends: [backend ?? 'auto', generatorBackend ?? backend ?? 'auto'] })
     .then((wasm) => {
       wasm.onPanic((message) => breakAll(message));
       return wasm;
@@ -156,6 +164,14 @@ export class LocalRag {
     return wasmVariant();
   }
 
+  /**
+   * The threads this thread's module runs the CPU work on, null before the first open:
+   * `{ count, requested, reason, tasks }` (see index.d.ts).
+   */
+  static get threads() {
+    return wasmThreads();
+  }
+
   get name() { return this.#name; }
   get backend() { return this.#embedder.backend; }
   get generatorBackend() { return this.#generator?.backend ?? null; }
@@ -234,6 +250,7 @@ export class LocalRag {
       backend: this.backend,
       generatorBackend: this.generatorBackend,
       wasm: wasmVariant(),
+      threads: wasmThreads(),
     }));
   }
 
@@ -278,7 +295,8 @@ export class LocalRag {
 async function openOrImport(name, options, file) {
   checkName(name);
   if (!isObject(options)) throw input('open needs an options object with at least `embedder`');
-  const { Embedder, Generator, KnowledgeBase, checkOpenOptions, sha256Hex } = await start();
+  checkThreads(options.threads);
+  const { Embedder, Generator, KnowledgeBase, checkOpenOptions, sha256Hex } = await start(options);
   // Every option is checked before anything is downloaded: the model sources here, the rest
   // (knowledge-base and device options, unknown keys) by the wasm side.
   const onProgress = checkFunction(options, 'onProgress');
@@ -287,7 +305,7 @@ async function openOrImport(name, options, file) {
   const { cache, allowCrossOrigin } = checkModelOptions(options);
   const {
     embedder: embedderSource, generator: generatorSource, backend, generatorBackend, cpuBackend,
-    allowCrossOrigin: _a, cache: _c, onProgress: _p, signal: _s, ...kbOptions
+    threads: _t, allowCrossOrigin: _a, cache: _c, onProgress: _p, signal: _s, ...kbOptions
   } = options;
   const progress = (p) => {
     if (onProgress) callSafely(onProgress, p);

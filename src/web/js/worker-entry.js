@@ -42,7 +42,7 @@ async function run(op, args) {
       if (rag) throw new LocalRagError('E_INPUT', 'this Worker already holds a knowledge base');
       rag = op === 'open' ? await LocalRag.open(...args) : await LocalRag.import(...args);
       rag.onChange((event) => post({ type: 'change', event }));
-      return { name: rag.name, backend: rag.backend, generatorBackend: rag.generatorBackend, dim: rag.dim, wasm: LocalRag.wasm };
+      return { name: rag.name, backend: rag.backend, generatorBackend: rag.generatorBackend, dim: rag.dim, wasm: LocalRag.wasm, threads: LocalRag.threads };
     }
     case 'selectWasm':
       return LocalRag.selectWasm(...args);

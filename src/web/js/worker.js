@@ -18,6 +18,7 @@ const CALL = Symbol('call');
 // The wasm module each new Worker loads (LocalRag.selectWasm), and the one the last loaded.
 let wantedWasm = 'auto';
 let lastWasm = null;
+let lastThreads = null;
 
 function spawn() {
   if (typeof Worker === 'undefined') {
@@ -182,6 +183,7 @@ export class LocalRag {
       if (wantedWasm !== 'auto') await channel.call('selectWasm', [wantedWasm]);
       const info = await channel.call(op, args, transfer);
       lastWasm = info.wasm;
+      lastThreads = info.threads;
       return new LocalRag(secret, channel, info);
     } catch (e) {
       channel.terminate();
@@ -218,6 +220,14 @@ export class LocalRag {
   /** The module the most recently opened Worker runs, null before one opened. */
   static get wasm() {
     return lastWasm;
+  }
+
+  /**
+   * The threads of the most recently opened Worker's module when it opened, null before one
+   * opened (each instance's Worker has its own module and pool; `stats().threads` is live).
+   */
+  static get threads() {
+    return lastThreads;
   }
 
   get name() { return this.#info.name; }
