@@ -25,9 +25,20 @@ const GEMM_FROM: usize = 4;
 /// 150 rows of a 384-wide input, 37 of a 1536-wide one).
 const ACTIVATION_BYTES: usize = 192 * 1024;
 /// With threads (`cfg(parallel)`: natively, and the threaded wasm module), rows of a
-/// matrix-vector product per thread task.
+/// matrix-vector product per thread task at most.
 #[cfg(parallel)]
 const ROWS_PER_TASK: usize = 256;
+
+/// Rows per parallel task of a product with `rows` output rows: about four tasks per thread, so
+/// that the threads finish together (a 384-row matrix in 256-row tasks left one of two threads
+/// idle a third of the time), in whole `unit`s, at most `max`.
+#[cfg(parallel)]
+fn task_rows(rows: usize, unit: usize, max: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    rows.div_ceil(threads * 4)
+        .next_multiple_of(unit)
+        .clamp(unit, max)
+}
 
 /// Parallel tasks each of rayon's threads ran (by its thread index; the calling thread, outside
 /// the pool, counts in the last slot): the threaded wasm module reports them, so a page and the
@@ -258,12 +269,11 @@ impl QMatrix {
         #[cfg(parallel)]
         {
             use rayon::prelude::*;
-            y.par_chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(i, out)| {
-                    note_task();
-                    rows(i * ROWS_PER_TASK, out)
-                });
+            let per_task = task_rows(self.rows, 16, ROWS_PER_TASK);
+            y.par_chunks_mut(per_task).enumerate().for_each(|(i, out)| {
+                note_task();
+                rows(i * per_task, out)
+            });
         }
         #[cfg(not(parallel))]
         rows(0, y);
@@ -321,13 +331,14 @@ impl QMatrix {
         #[cfg(parallel)]
         {
             use rayon::prelude::*;
-            let ranges: Vec<usize> = (0..self.rows).step_by(PANEL * 4).collect();
+            let per_task = task_rows(self.rows, PANEL, PANEL * 4);
+            let ranges: Vec<usize> = (0..self.rows).step_by(per_task).collect();
             if ranges.len() > 1 {
                 let parts: Vec<(usize, usize, Vec<f32>)> = ranges
                     .into_par_iter()
                     .map(|a| {
                         note_task();
-                        let b = (a + PANEL * 4).min(self.rows);
+                        let b = (a + per_task).min(self.rows);
                         let mut part = vec![0f32; m * (b - a)];
                         run(a..b, &mut part, a, b - a);
                         (a, b, part)
@@ -488,9 +499,12 @@ mod tests {
         let before: u64 = tasks_per_thread().iter().sum();
         let mut y = vec![0f32; m * rows];
         w.matmul_with(&x, m, &mut y, Products::Int16);
-        // 1536 rows in ranges of 256: six tasks (other tests may add theirs meanwhile).
+        // 1536 rows in at least six ranges (other tests may add their tasks meanwhile).
         let after: u64 = tasks_per_thread().iter().sum();
         assert!(after >= before + 6, "{before} -> {after}");
+        // A 384-row matrix is shared in whole panels, three tasks or more.
+        let per_task = task_rows(384, PANEL, PANEL * 4);
+        assert!(per_task % PANEL == 0 && 384 / per_task >= 3, "{per_task}");
         assert_eq!(tasks_per_thread().len(), rayon::current_num_threads() + 1);
         let mut one = vec![0f32; m * rows];
         w.packed_panels::<Int16>(

@@ -50,11 +50,11 @@ export type CpuBackend = "flex";
 
 /**
  * How many threads the CPU work may use in the browser (the threaded module's rayon pool).
- * `'auto'` (the default): where the page is cross-origin isolated, one per logical core up to
- * [`AUTO_THREADS_CAP`]; otherwise the single-threaded module. A number from 1 to
- * [`MAX_THREADS`]: that many (1 loads the single-threaded module; more need cross-origin
+ * `'auto'` (the default): where the page is cross-origin isolated and the models run on the
+ * CPU, one per logical core, at most 8; otherwise the single-threaded module. A whole number
+ * from 1 to 64: that many (1 loads the single-threaded module; more need cross-origin
  * isolation, without which the single-threaded module runs and `LocalRag.threads` says why).
- * The first `open` of a thread decides; natively rayon's own pool is used.
+ * The first `open` of a thread (page or Worker) decides; natively rayon's own pool is used.
  */
 export type Threads = number | 'auto';
 
