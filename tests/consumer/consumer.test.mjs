@@ -296,9 +296,10 @@ for (const path of PATHS) {
         const threads = r.stats.threads;
         t.diagnostic(`threads ${JSON.stringify(threads)}`);
         if (ISOLATED && BACKEND === 'cpu') {
+          // (Which threads did work is checked after `ask`: this app's embedder is the f32 one,
+          // whose products are Burn's, not the counted quantized kernels.)
           assert.ok(threads.count >= 2, JSON.stringify(threads));
           assert.equal(threads.reason, null);
-          assert.ok(threads.tasks.slice(0, -1).filter((n) => n > 0).length >= 2, `pool threads that did work: ${JSON.stringify(threads)}`);
         } else {
           assert.equal(threads.count, 1);
           assert.match(threads.reason, ISOLATED ? /WebGPU/ : /not cross-origin isolated/);
@@ -322,8 +323,13 @@ for (const path of PATHS) {
           const deltas = [];
           const a = await __t.rag(kb).ask(question, { onToken: (d) => deltas.push(d), maxTokens: 32 });
           return { answer: a.answer, deltas, finishReason: a.finishReason, citations: a.citations.map((c) => c.docId),
-            passages: a.passages.map((c) => c.docId), usage: a.usage };
+            passages: a.passages.map((c) => c.docId), usage: a.usage, threads: (await __t.rag(kb).stats()).threads };
         }, { kb, question: QUESTION });
+        if (ISOLATED && BACKEND === 'cpu') {
+          // The generator's quantized products ran on more than one pool thread.
+          const pool = r.threads.tasks.slice(0, -1);
+          assert.ok(pool.filter((n) => n > 0).length >= 2, `pool threads that did work: ${JSON.stringify(r.threads)}`);
+        }
         t.diagnostic(`answer (${r.deltas.length} deltas, ${r.finishReason}): ${JSON.stringify(r.answer)}`);
         assert.ok(r.deltas.length > 1, `onToken called ${r.deltas.length} times`);
         assert.ok(r.deltas.every((d) => typeof d === 'string'));
