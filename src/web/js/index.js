@@ -5,7 +5,7 @@
 // the knowledge base in IndexedDB, and keeps several tabs consistent: writes are serialized
 // with a Web Lock per knowledge base, every read first checks the stored write counter, and a
 // BroadcastChannel tells the other tabs at once. Types: index.d.ts.
-import { checkThreads, loadWasm, selectWasm, wasmThreads, wasmVariant } from './wasm.js';
+import { loadWasm, selectWasm, wasmThreads, wasmVariant } from './wasm.js';
 import {
   LocalRagError, abortedError, fromCoded, checkFunction, checkSignal, callSafely, fileBytes,
   isPlainObject as isObject,
@@ -295,7 +295,6 @@ export class LocalRag {
 async function openOrImport(name, options, file) {
   checkName(name);
   if (!isObject(options)) throw input('open needs an options object with at least `embedder`');
-  checkThreads(options.threads);
   const { Embedder, Generator, KnowledgeBase, checkOpenOptions, sha256Hex } = await start(options);
   // Every option is checked before anything is downloaded: the model sources here, the rest
   // (knowledge-base and device options, unknown keys) by the wasm side.

@@ -40,12 +40,12 @@ let wanted = 'auto';
 let loading = null;
 let loaded = null;
 let loadedName = null;
-// `threads` of the open that loaded the module, and what runs: { count, requested, reason }.
+// `threads` of the open that loaded the module, and what runs: { count, reason }.
 let requestedThreads = null;
 let threadInfo = null;
 
 /** Throws E_INPUT unless `threads` is undefined, 'auto' or a whole number in range. */
-export function checkThreads(threads) {
+function checkThreads(threads) {
   if (threads === undefined || threads === 'auto') return;
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
     throw new LocalRagError(
@@ -162,7 +162,7 @@ export function loadWasm({ threads = 'auto', backends = ['auto'] } = {}) {
       mod = name === 'relaxed-simd' ? await import('./relaxed/localrag.js') : await import('./localrag.js');
       await mod.default();
     }
-    threadInfo = { count: plan.count, requested: threads, reason: plan.reason };
+    threadInfo = { count: plan.count, reason: plan.reason };
     loaded = mod;
     return mod;
   })().catch((e) => {
@@ -182,7 +182,7 @@ export function loadWasm({ threads = 'auto', backends = ['auto'] } = {}) {
  */
 export function wasmThreads() {
   if (!threadInfo || !loaded) return null;
-  return { ...threadInfo, tasks: Array.from(loaded.threadTasks()) };
+  return { ...threadInfo, requested: requestedThreads, tasks: Array.from(loaded.threadTasks()) };
 }
 
 /** The loaded module's exports (after `loadWasm` resolved), else null. */
