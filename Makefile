@@ -187,7 +187,7 @@ comma := ,
 # What the packages are made of: they are rebuilt only when one of these changed, so one
 # `make test` builds each once (e2e and consumer tests share pkg/). package.json is written last
 # but one; .DELETE_ON_ERROR drops it when a later step fails.
-PKG_INPUTS := Cargo.toml Cargo.lock build.rs $(shell git ls-files src 2>/dev/null || find src -type f) \
+PKG_INPUTS := Cargo.toml Cargo.lock build.rs $(shell git ls-files --cached --others --exclude-standard src 2>/dev/null || find src -type f) \
   tests/web.rs tests/common/e5.rs $(wildcard tests/fixtures/*.json) \
   scripts/package-json.mjs $(THREADS_ENV) README.md LICENSE-MIT LICENSE-APACHE
 # The single-threaded builds with their glue: plain and relaxed SIMD for pkg/, and with the

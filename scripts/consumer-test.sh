@@ -42,8 +42,6 @@ ln -s "$root/www/models" dist/models
 
 cd "$root"
 # As served without COOP/COEP (the single-threaded modules), then with them (the threaded
-# module, on the CPU where it runs). With the headers only the main-thread path runs for now:
-# through localrag/worker, an add aborted from its first progress event was stored all the same
-# (the abort message reached the Worker after the add had committed; issue 14 is open for it).
+# module, on the CPU where it runs), both entry points each time.
 node --test --test-concurrency=1 tests/consumer/consumer.test.mjs
-CONSUMER_ISOLATED=1 CONSUMER_BACKEND=cpu CONSUMER_PATHS=main node --test --test-concurrency=1 tests/consumer/consumer.test.mjs
+CONSUMER_ISOLATED=1 CONSUMER_BACKEND=cpu node --test --test-concurrency=1 tests/consumer/consumer.test.mjs

@@ -59,6 +59,12 @@ pub trait Hooks {
     /// Gives the host a turn between steps.
     async fn pause(&mut self) {}
 
+    /// Waits until the caller has seen every progress report so far, so that an abort it made
+    /// from one of them is visible to [`Hooks::cancelled`]. `add` waits here before its write:
+    /// through `localrag/worker` a report reaches the page as a message and the page's abort
+    /// comes back as another, which could otherwise arrive after the commit.
+    async fn settle(&mut self) {}
+
     /// Milliseconds on the host's clock, for timings.
     fn now_ms(&self) -> f64 {
         clock_ms()

@@ -205,6 +205,10 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         manifest.generation += 1;
         ops.push(manifest.put());
         hooks.progress(Progress::new(Stage::Store, 0, 1))?;
+        hooks.settle().await;
+        if hooks.cancelled() {
+            return Err(Error::aborted());
+        }
         self.store.write(ops).await?;
         // The batch is stored: from here on nothing may fail or stop.
         let _ = hooks.progress(Progress::new(Stage::Store, 1, 1));

@@ -11,6 +11,9 @@ pub mod gpu;
 pub mod int8;
 mod lanes;
 pub mod math;
+pub mod pool;
+
+pub use pool::on_pool;
 
 use std::sync::Arc;
 
@@ -38,6 +41,31 @@ fn task_rows(rows: usize, unit: usize, max: usize) -> usize {
     rows.div_ceil(threads * 4)
         .next_multiple_of(unit)
         .clamp(unit, max)
+}
+
+/// Elements of a row-wise step (bias, activation, norm) per parallel task at least: below this
+/// the hand-off costs more than the work.
+#[cfg(parallel)]
+const ELEMENTS_PER_TASK: usize = 16 * 1024;
+
+/// Calls `f(index, row)` for each `len`-long row of `buf`; with threads in tasks of whole rows
+/// of at least [`ELEMENTS_PER_TASK`] elements.
+pub fn for_each_row(buf: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    #[cfg(parallel)]
+    {
+        use rayon::prelude::*;
+        let per_task = ELEMENTS_PER_TASK.div_ceil(len.max(1)).max(1);
+        if buf.len() > len * per_task {
+            buf.par_chunks_mut(len)
+                .with_min_len(per_task)
+                .enumerate()
+                .for_each(|(i, row)| f(i, row));
+            return;
+        }
+    }
+    buf.chunks_exact_mut(len)
+        .enumerate()
+        .for_each(|(i, row)| f(i, row));
 }
 
 /// Parallel tasks each of rayon's threads ran (by its thread index; the calling thread, outside
@@ -113,7 +141,7 @@ impl Products {
 
 /// A many-row integer kernel: how activations are quantized, a panel packed and multiplied.
 trait IntKernel {
-    type X: Sync;
+    type X: Sync + Send;
     type Packed: Default + Send + Sync;
     fn quantize(x: &[f32]) -> Vec<Self::X>;
     fn pack(kind: GgmlType, bytes: &[u8], cols: usize, n: usize, out: &mut Self::Packed);
@@ -312,6 +340,16 @@ impl QMatrix {
     }
 
     fn matmul_int<K: IntKernel>(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        #[cfg(parallel)]
+        let xq: Vec<Vec<K::X>> = {
+            use rayon::prelude::*;
+            let per_task = ELEMENTS_PER_TASK.div_ceil(self.cols).max(1);
+            x.par_chunks_exact(self.cols)
+                .with_min_len(per_task)
+                .map(K::quantize)
+                .collect()
+        };
+        #[cfg(not(parallel))]
         let xq: Vec<Vec<K::X>> = x.chunks_exact(self.cols).map(K::quantize).collect();
         self.split_rows(m, y, |range, y, base, ldy| {
             self.packed_panels::<K>(&xq, range, y, base, ldy)
@@ -344,11 +382,11 @@ impl QMatrix {
                         (a, b, part)
                     })
                     .collect();
-                for (a, b, part) in parts {
-                    for (yr, pr) in y.chunks_exact_mut(self.rows).zip(part.chunks_exact(b - a)) {
-                        yr[a..b].copy_from_slice(pr);
+                for_each_row(y, self.rows, |r, yr| {
+                    for (a, b, part) in &parts {
+                        yr[*a..*b].copy_from_slice(&part[r * (b - a)..(r + 1) * (b - a)]);
                     }
-                }
+                });
                 return;
             }
         }

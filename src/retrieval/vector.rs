@@ -291,11 +291,13 @@ impl VectorIndex {
         let mut ids: Vec<u64> = self.vectors.keys().copied().collect();
         ids.sort_unstable();
         let points: Vec<Vector> = ids.iter().map(|id| self.vectors[id].clone()).collect();
-        let map = Builder::default()
-            .ef_search(self.opts.ef_search)
-            .ef_construction(self.opts.ef_construction)
-            .seed(self.opts.seed)
-            .build(points, ids.clone());
+        let map = crate::kernels::on_pool(|| {
+            Builder::default()
+                .ef_search(self.opts.ef_search)
+                .ef_construction(self.opts.ef_construction)
+                .seed(self.opts.seed)
+                .build(points, ids.clone())
+        });
         self.base = Some(Base {
             map,
             ids: ids.into_iter().collect(),

@@ -74,6 +74,9 @@ fn start() {
     std::panic::set_hook(Box::new(|info| {
         let message = format!("localrag panicked: {info}");
         web_sys::console::error_1(&JsValue::from_str(&message));
+        // On a pool thread (the threaded module) this thread is about to abort: its caller,
+        // waiting for it, panics in turn and the listener below runs there.
+        crate::kernels::pool::pool_thread_panicked(&info.to_string());
         PANIC_LISTENER.with(|l| {
             if let Ok(l) = l.try_borrow()
                 && let Some(f) = l.as_ref()

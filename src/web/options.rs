@@ -229,6 +229,21 @@ impl Hooks for JsHooks {
     fn now_ms(&self) -> f64 {
         now_ms()
     }
+
+    /// The Worker entry point gives its forwarding `onProgress` a `settled` function: a promise
+    /// that resolves once the page has run the callbacks forwarded so far (worker-entry.js).
+    async fn settle(&mut self) {
+        let Some(f) = &self.on_progress else { return };
+        let Some(settled) = Reflect::get(f, &"settled".into())
+            .ok()
+            .and_then(|s| s.dyn_into::<Function>().ok())
+        else {
+            return;
+        };
+        if let Ok(p) = settled.call0(f).and_then(|p| p.dyn_into::<Promise>()) {
+            let _ = JsFuture::from(p).await;
+        }
+    }
 }
 
 /// Milliseconds on `performance.now()` (the date's clock where there is none).

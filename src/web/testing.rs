@@ -15,9 +15,14 @@ use crate::retrieval::{IndexOptions, SnapshotState, Vector, VectorIndex};
 #[path = "../../tests/web.rs"]
 mod suite;
 
-/// Panics on purpose, so the tests can check that the JS layer reports itself broken.
+/// Panics on purpose, so the tests can check that the JS layer reports itself broken; with
+/// `on_pool`, on a thread of the pool (the threaded module), which must not leave the caller
+/// waiting forever.
 #[wasm_bindgen(js_name = __panicForTest)]
-pub fn panic_for_test() {
+pub fn panic_for_test(on_pool: Option<bool>) {
+    if on_pool == Some(true) {
+        crate::kernels::on_pool(|| panic!("deliberate panic on a pool thread for a test"));
+    }
     panic!("deliberate panic for a test");
 }
 

@@ -164,3 +164,41 @@ test('without COOP/COEP: the single-threaded module runs, and says why', { timeo
     plain.close();
   }
 });
+
+test('a panic on a pool thread fails the call with E_BROKEN instead of hanging (both entry points)', { timeout: 600_000 }, async () => {
+  // A panicking pool thread aborts (wasm has no unwinding here): the caller, which waits for
+  // it, must learn of it and fail on its own thread, where the page's E_BROKEN path sees it.
+  const { context, page } = await freshPage(env.server);
+  for (const entry of ['worker.js', 'index.js']) {
+    const r = await page.evaluate(async (entry) => {
+      const { LocalRag } = await import(`./pkg-testing/${entry}`);
+      const rag = await LocalRag.open(`pool-panic-${entry}`, {
+        embedder: './models/all-MiniLM-L6-v2-Q8_0.gguf', backend: 'cpu', threads: 2, cache: false,
+      });
+      await rag.add([{ id: 'a', text: 'Alpacas hum when they are curious.' }]);
+      const before = { threads: LocalRag.threads.count, hit: (await rag.search('alpacas'))[0].docId };
+      const hang = (ms) => new Promise((r) => setTimeout(() => r('hung'), ms));
+      let panic;
+      if (entry === 'worker.js') {
+        panic = await Promise.race([
+          rag.__panicForTest(true).then(() => 'resolved', (e) => `${e.name} ${e.code}`),
+          hang(60_000),
+        ]);
+      } else {
+        // The page's own module: the call throws on this thread (it spun while waiting).
+        const { wasmExports } = await import('./pkg-testing/wasm.js');
+        try { wasmExports().__panicForTest(true); panic = 'returned'; } catch (e) { panic = e.constructor.name; }
+      }
+      const after = await Promise.race([
+        rag.search('alpacas').then(() => 'resolved', (e) => `${e.name} ${e.code}`),
+        hang(10_000),
+      ]);
+      return { before, panic, broken: rag.broken, after };
+    }, entry);
+    assert.deepEqual(r.before, { threads: 2, hit: 'a' }, entry);
+    assert.equal(r.panic, entry === 'worker.js' ? 'LocalRagError E_BROKEN' : 'RuntimeError', entry);
+    assert.equal(r.broken, true, entry);
+    assert.equal(r.after, 'LocalRagError E_BROKEN', entry);
+  }
+  await context.close();
+});

@@ -9,11 +9,12 @@ use super::BertConfig;
 use super::weights::{BertWeights, Linear, Norm};
 use crate::kernels::cpu::gemm_strided;
 use crate::kernels::math::{self, exp};
+use crate::kernels::{for_each_row, on_pool};
 
 /// LayerNorm of each `dim`-long row of `x` in place, after adding `residual` when given.
 fn layer_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &Norm, eps: f32) {
     let dim = norm.weight.len();
-    for (t, row) in x.chunks_exact_mut(dim).enumerate() {
+    for_each_row(x, dim, |t, row| {
         if let Some(r) = residual {
             for (a, b) in row.iter_mut().zip(&r[t * dim..(t + 1) * dim]) {
                 *a += b;
@@ -25,7 +26,7 @@ fn layer_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &Norm, eps: f32) {
         for ((v, w), b) in row.iter_mut().zip(&norm.weight).zip(&norm.bias) {
             *v = (*v - mean) * inv * w + b;
         }
-    }
+    });
 }
 
 /// `x·Wᵀ + b` for `m` rows of `x`.
@@ -33,11 +34,11 @@ fn linear(l: &Linear, x: &[f32], m: usize) -> Vec<f32> {
     let rows = l.weight.rows();
     let mut y = vec![0f32; m * rows];
     l.weight.matmul(x, m, &mut y);
-    for row in y.chunks_exact_mut(rows) {
+    for_each_row(&mut y, rows, |_, row| {
         for (v, b) in row.iter_mut().zip(&l.bias) {
             *v += b;
         }
-    }
+    });
     y
 }
 
@@ -161,6 +162,15 @@ fn attention(
 /// `ids.len() × hidden` floats. The caller has checked ids and lengths
 /// (`BertConfig::check_input`).
 pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, usize)]) -> Vec<f32> {
+    on_pool(|| forward_here(c, w, ids, spans))
+}
+
+fn forward_here(
+    c: &BertConfig,
+    w: &BertWeights,
+    ids: &[u32],
+    spans: &[(usize, usize)],
+) -> Vec<f32> {
     let n = ids.len();
     let eps = c.layer_norm_eps as f32;
     let mut x = embeddings(c, w, ids, spans);
@@ -175,11 +185,11 @@ pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, us
         layer_norm(&mut attended, Some(&x), &l.attn_norm, eps);
         x = attended;
         let mut mid = linear(&l.up, &x, n);
-        match c.activation {
-            super::Activation::Gelu => mid.iter_mut().for_each(|v| *v = gelu(*v)),
-            super::Activation::GeluTanh => mid.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
-            super::Activation::Relu => mid.iter_mut().for_each(|v| *v = v.max(0.0)),
-        }
+        for_each_row(&mut mid, c.intermediate_size, |_, row| match c.activation {
+            super::Activation::Gelu => row.iter_mut().for_each(|v| *v = gelu(*v)),
+            super::Activation::GeluTanh => row.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+            super::Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
+        });
         let mut out = linear(&l.down, &mid, n);
         drop(mid);
         layer_norm(&mut out, Some(&x), &l.out_norm, eps);

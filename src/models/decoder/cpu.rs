@@ -289,6 +289,10 @@ impl CpuDecoder<'_> {
     /// Runs `ids` (the next positions of the sequence in `cache`) and returns the last one's
     /// logits. Fails when they would not fit in the cache.
     pub fn logits(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        crate::kernels::on_pool(|| self.logits_here(ids, cache))
+    }
+
+    fn logits_here(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
         let c = self.config;
         let seq = ids.len();
         if seq == 0 {

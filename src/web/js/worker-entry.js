@@ -14,12 +14,39 @@ function errorOf(e) {
   return { code: 'E_BROKEN', message: `unexpected error in the localrag Worker: ${e?.message ?? e}` };
 }
 
+// Per call with a signal: callbacks forwarded and acknowledged (the page acknowledges each after
+// running it, and posts any abort it caused before that), and who waits for the count to meet.
+const acks = new Map();
+
+/**
+ * A forwarding callback. With a signal it also has `settled()`: a promise that resolves when the
+ * page has run every callback forwarded so far, so an abort made from one of them has arrived;
+ * `add` awaits it before its write (options.rs, `JsHooks::settle`).
+ */
+function forwarder(id, name, withSignal) {
+  if (!withSignal) return (value) => post({ type: 'callback', id, name, value });
+  let state = acks.get(id);
+  if (!state) acks.set(id, (state = { sent: 0, seen: 0, waiting: [] }));
+  const f = (value) => post({ type: 'callback', id, name, value, seq: ++state.sent });
+  f.settled = () =>
+    state.seen >= state.sent ? Promise.resolve() : new Promise((resolve) => state.waiting.push(resolve));
+  return f;
+}
+
+function acknowledged(id, seq) {
+  const state = acks.get(id);
+  if (!state) return;
+  state.seen = Math.max(state.seen, seq);
+  if (state.seen < state.sent) return;
+  for (const resolve of state.waiting.splice(0)) resolve();
+}
+
 /** Puts back the callbacks (named in the message) and the signal that worker.js replaced. */
 function revive(id, args, callbacks) {
   const last = args[args.length - 1];
   if (!last || typeof last !== 'object' || Array.isArray(last) || ArrayBuffer.isView(last)) return args;
   const o = { ...last };
-  for (const name of callbacks ?? []) o[name] = (value) => post({ type: 'callback', id, name, value });
+  for (const name of callbacks ?? []) o[name] = forwarder(id, name, o.signal === true);
   if (o.signal === true) {
     const c = new AbortController();
     controllers.set(id, c);
@@ -56,7 +83,7 @@ async function run(op, args) {
       if (typeof wasmExports()?.__panicForTest !== 'function') {
         throw new LocalRagError('E_UNSUPPORTED', 'this build has no test exports (or no knowledge base was opened)');
       }
-      wasmExports().__panicForTest();
+      wasmExports().__panicForTest(args[0] === true);
       return undefined;
     case 'call': {
       const [method, ...rest] = args;
@@ -77,6 +104,10 @@ self.onmessage = async (ev) => {
     controllers.get(m.id)?.abort();
     return;
   }
+  if (m?.type === 'ack') {
+    acknowledged(m.id, m.seq);
+    return;
+  }
   if (m?.type !== 'call') return;
   try {
     const value = await run(m.op, revive(m.id, m.args, m.callbacks));
@@ -85,5 +116,6 @@ self.onmessage = async (ev) => {
     post({ type: 'error', id: m.id, error: errorOf(e) });
   } finally {
     controllers.delete(m.id);
+    acks.delete(m.id);
   }
 };

@@ -88,6 +88,9 @@ class Channel {
     if (m.type === 'callback') {
       const f = call.callbacks[m.name];
       if (f) callSafely(f, m.value);
+      // After the callback, so that an abort it made is posted first (worker-entry.js waits
+      // for this before an add's write).
+      if (m.seq !== undefined) this.#worker.postMessage({ type: 'ack', id: m.id, seq: m.seq });
       return;
     }
     this.#calls.delete(m.id);
@@ -248,7 +251,7 @@ export class LocalRag {
 
 
   /** Hidden, for tests: makes the Worker's wasm module panic. */
-  __panicForTest() { return this.#channel.call('__panicForTest', []).catch((e) => { if (e?.code === 'E_BROKEN') this.#broken = true; throw e; }); }
+  __panicForTest(onPool) { return this.#channel.call('__panicForTest', [onPool === true]).catch((e) => { if (e?.code === 'E_BROKEN') this.#broken = true; throw e; }); }
 
   onChange(listener) {
     if (typeof listener !== 'function') throw new LocalRagError('E_INPUT', 'onChange takes a function');
