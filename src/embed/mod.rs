@@ -7,7 +7,7 @@
 
 mod config;
 mod files;
-mod tokenizer;
+pub mod tokenizer;
 pub mod unigram;
 
 use std::rc::Rc;
@@ -409,6 +409,7 @@ impl Embedder {
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); ids.len()];
         if !matches!(self.engine, Engine::Burn(_)) {
             // Packed passes of at most PASS_TOKENS tokens.
+            let mut passes: Vec<std::ops::Range<usize>> = Vec::new();
             let mut i = 0;
             while i < order.len() {
                 let mut j = i;
@@ -420,12 +421,23 @@ impl Embedder {
                     tokens += ids[order[j]].len();
                     j += 1;
                 }
-                let batch: Vec<&[u32]> = order[i..j].iter().map(|&k| ids[k].as_slice()).collect();
-                let vectors = self.embed_packed(&batch).await?;
-                for (&k, v) in order[i..j].iter().zip(vectors) {
+                passes.push(i..j);
+                i = j;
+            }
+            let batches: Vec<Vec<&[u32]>> = passes
+                .iter()
+                .map(|r| {
+                    order[r.clone()]
+                        .iter()
+                        .map(|&k| ids[k].as_slice())
+                        .collect()
+                })
+                .collect();
+            let vectors = self.embed_packed(&batches).await?;
+            for (r, vs) in passes.iter().zip(vectors) {
+                for (&k, v) in order[r.clone()].iter().zip(vs) {
                     out[k] = v;
                 }
-                i = j;
             }
             return Ok(out);
         }
@@ -439,56 +451,57 @@ impl Embedder {
         Ok(out)
     }
 
-    /// Texts packed one after another through a quantized engine, pooled, validated.
-    async fn embed_packed(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let mut ids = Vec::new();
-        let mut spans = Vec::with_capacity(batch.len());
-        for tokens in batch {
-            self.config
-                .check_tokens(tokens.len(), tokens.iter().map(|&t| t as i64))?;
-            spans.push((ids.len(), ids.len() + tokens.len()));
-            ids.extend_from_slice(tokens);
+    /// Passes of texts packed one after another through a quantized engine, pooled,
+    /// validated. On the CPU all of one call's passes are one hand-off to the thread pool
+    /// (each pass pooled there, so only the vectors come back).
+    async fn embed_packed(&self, batches: &[Vec<&[u32]>]) -> Result<Vec<Vec<Vec<f32>>>> {
+        let mut packed = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let mut ids = Vec::new();
+            let mut spans = Vec::with_capacity(batch.len());
+            for tokens in batch {
+                self.config
+                    .check_tokens(tokens.len(), tokens.iter().map(|&t| t as i64))?;
+                spans.push((ids.len(), ids.len() + tokens.len()));
+                ids.extend_from_slice(tokens);
+            }
+            packed.push((ids, spans));
         }
-        let hidden = match &self.engine {
-            Engine::Cpu(weights) => cpu::forward(&self.config, weights, &ids, &spans),
+        let (dim, pooling, normalize) = (self.dim(), self.pooling, self.normalize);
+        let out: Vec<Vec<Vec<f32>>> = match &self.engine {
+            Engine::Cpu(weights) => {
+                let config = &self.config;
+                crate::kernels::pool::on_pool_async(|| {
+                    packed
+                        .iter()
+                        .map(|(ids, spans)| {
+                            let hidden = cpu::forward_here(config, weights, ids, spans);
+                            pool_rows(&hidden, spans, dim, pooling, normalize)
+                        })
+                        .collect()
+                })
+                .await
+            }
             #[cfg(feature = "gpu")]
             Engine::Gpu(weights, encoder) => {
-                let x = cpu::embeddings(&self.config, weights, &ids, &spans);
-                encoder
-                    .lock()
-                    .await
-                    .forward(&self.config, &x, &spans)
-                    .await?
+                let mut out = Vec::with_capacity(packed.len());
+                for (ids, spans) in &packed {
+                    let x = cpu::embeddings(&self.config, weights, ids, spans);
+                    let hidden = encoder
+                        .lock()
+                        .await
+                        .forward(&self.config, &x, spans)
+                        .await?;
+                    out.push(pool_rows(&hidden, spans, dim, pooling, normalize));
+                }
+                out
             }
             Engine::Burn(_) => unreachable!("Burn pads its batches"),
         };
-        let dim = self.dim();
-        let vectors: Vec<Vec<f32>> = spans
-            .iter()
-            .map(|&(a, b)| {
-                let mut v = match self.pooling {
-                    Pooling::Mean => {
-                        let mut v = vec![0f32; dim];
-                        for row in hidden[a * dim..b * dim].chunks_exact(dim) {
-                            for (s, x) in v.iter_mut().zip(row) {
-                                *s += x;
-                            }
-                        }
-                        let n = (b - a) as f32;
-                        v.iter_mut().for_each(|s| *s /= n);
-                        v
-                    }
-                    Pooling::Cls => hidden[a * dim..(a + 1) * dim].to_vec(),
-                };
-                if self.normalize {
-                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                    v.iter_mut().for_each(|x| *x /= norm);
-                }
-                v
-            })
-            .collect();
-        validate(&vectors, self.normalize)?;
-        Ok(vectors)
+        for vectors in &out {
+            validate(vectors, self.normalize)?;
+        }
+        Ok(out)
     }
 
     /// One padded forward pass, read back asynchronously (the only way on WebGPU), validated.
@@ -589,6 +602,41 @@ fn fingerprint(
         }
     }
     hex(&h.finalize()[..16])
+}
+
+/// The vector of each text of a packed pass (`spans` of `hidden`'s rows): mean or first-token
+/// pooling, then unit length when `normalize`.
+fn pool_rows(
+    hidden: &[f32],
+    spans: &[(usize, usize)],
+    dim: usize,
+    pooling: Pooling,
+    normalize: bool,
+) -> Vec<Vec<f32>> {
+    spans
+        .iter()
+        .map(|&(a, b)| {
+            let mut v = match pooling {
+                Pooling::Mean => {
+                    let mut v = vec![0f32; dim];
+                    for row in hidden[a * dim..b * dim].chunks_exact(dim) {
+                        for (s, x) in v.iter_mut().zip(row) {
+                            *s += x;
+                        }
+                    }
+                    let n = (b - a) as f32;
+                    v.iter_mut().for_each(|s| *s /= n);
+                    v
+                }
+                Pooling::Cls => hidden[a * dim..(a + 1) * dim].to_vec(),
+            };
+            if normalize {
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                v.iter_mut().for_each(|x| *x /= norm);
+            }
+            v
+        })
+        .collect()
 }
 
 /// Rejects vectors a broken kernel would produce: NaN, infinities, and (when normalised) norms

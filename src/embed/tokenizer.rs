@@ -6,7 +6,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use super::unigram::Unigram;
 use crate::error::{Error, Result};
 
-pub(crate) enum TextTokenizer {
+pub enum TextTokenizer {
     Hf {
         /// Special tokens added, truncated to the model's length.
         full: Tokenizer,

@@ -43,6 +43,8 @@ pub fn thread_pool_shared() -> js_sys::Array {
 /// [`thread_pool_worker`]. Returns when every thread has started.
 #[wasm_bindgen(js_name = threadPoolStart)]
 pub fn thread_pool_start(threads: usize) -> Result<(), JsValue> {
+    // A page's main thread may not block: there async calls await the pool (and the rest spin).
+    crate::kernels::pool::set_caller_may_block(web_sys::window().is_none());
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("localrag-{i}"))

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod e5;
+pub mod hash;
 
 use std::path::PathBuf;
 

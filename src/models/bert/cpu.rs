@@ -8,8 +8,8 @@
 use super::BertConfig;
 use super::weights::{BertWeights, Linear, Norm};
 use crate::kernels::cpu::gemm_strided;
+use crate::kernels::for_each_row;
 use crate::kernels::math::{self, exp};
-use crate::kernels::{for_each_row, on_pool};
 
 /// LayerNorm of each `dim`-long row of `x` in place, after adding `residual` when given.
 fn layer_norm(x: &mut [f32], residual: Option<&[f32]>, norm: &Norm, eps: f32) {
@@ -161,11 +161,9 @@ fn attention(
 /// `spans` each text's `[start, end)` in it (in order, covering `ids`). Returns
 /// `ids.len() × hidden` floats. The caller has checked ids and lengths
 /// (`BertConfig::check_input`).
-pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, usize)]) -> Vec<f32> {
-    on_pool(|| forward_here(c, w, ids, spans))
-}
-
-fn forward_here(
+/// Runs where it is called: with threads the embedder hands its passes to the pool
+/// (`kernels::pool::on_pool_async`), and the products inside split among the pool's threads.
+pub fn forward_here(
     c: &BertConfig,
     w: &BertWeights,
     ids: &[u32],

@@ -288,8 +288,11 @@ impl CpuDecoder<'_> {
 
     /// Runs `ids` (the next positions of the sequence in `cache`) and returns the last one's
     /// logits. Fails when they would not fit in the cache.
-    pub fn logits(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
-        crate::kernels::on_pool(|| self.logits_here(ids, cache))
+    ///
+    /// With threads the pass runs whole on the pool; on a page's main thread the caller awaits
+    /// it instead of spinning.
+    pub async fn logits(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        crate::kernels::pool::on_pool_async(|| self.logits_here(ids, cache)).await
     }
 
     fn logits_here(&self, ids: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {

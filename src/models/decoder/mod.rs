@@ -204,11 +204,14 @@ impl Decoder {
             )));
         }
         let values = match (&self.engine, cache) {
-            (Engine::Cpu, Cache::Cpu(cache)) => cpu::CpuDecoder {
-                config: c,
-                weights: &self.weights,
+            (Engine::Cpu, Cache::Cpu(cache)) => {
+                cpu::CpuDecoder {
+                    config: c,
+                    weights: &self.weights,
+                }
+                .logits(ids, cache)
+                .await?
             }
-            .logits(ids, cache)?,
             #[cfg(feature = "gpu")]
             (Engine::Gpu(g), Cache::Gpu(cache)) => {
                 let x = cpu::embed(c, &self.weights, ids)?;
