@@ -264,7 +264,7 @@ test-wasm: pkg-testing
 test-e2e: pkg-testing pkg
 	rm -rf www/pkg www/pkg-testing && cp -r pkg www/pkg && cp -r pkg-testing www/pkg-testing
 	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/threads.test.mjs \
-	  tests/e2e/demo.test.mjs
+	  tests/e2e/badinput.test.mjs tests/e2e/demo.test.mjs
 
 # The packed npm package installed into a Vite app (tests/consumer), both entry points, in
 # headless Chromium; npm ci fetches Vite from the registry.

@@ -31,12 +31,24 @@ pub struct KnowledgeBase {
     generator: Rc<RefCell<Option<Rc<GenInner>>>>,
 }
 
+/// The fields of a document given to `add` (`DocInput`'s).
+const DOC_FIELDS: [&str; 5] = ["id", "title", "source", "text", "metadata"];
+
 /// A document of the `docs` argument of `add`.
 fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
     if !v.is_object() || Array::is_array(v) {
         return Err(Error::Input(format!(
             "document {i} must be an object with a `text`"
         )));
+    }
+    for key in js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !DOC_FIELDS.contains(&key.as_str()) {
+            return Err(Error::Input(format!(
+                "document {i} has an unknown field `{key}` (known: {})",
+                DOC_FIELDS.join(", ")
+            )));
+        }
     }
     let field = |k: &str| -> Result<Option<String>> {
         let f = js_sys::Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
@@ -54,6 +66,12 @@ fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
         if !meta.is_object() || Array::is_array(&meta) {
             return Err(Error::Input(format!(
                 "document {i} metadata must be a plain object"
+            )));
+        }
+        // What JSON cannot hold (a BigInt) is refused, not converted.
+        if js_sys::JSON::stringify(&meta).is_err() {
+            return Err(Error::Input(format!(
+                "document {i} metadata is not JSON (a BigInt or a cycle?)"
             )));
         }
         Some(

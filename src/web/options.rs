@@ -108,8 +108,11 @@ pub(crate) fn strings(value: &JsValue, what: &str) -> Result<Vec<String>> {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            v.as_string()
-                .ok_or_else(|| Error::Input(format!("{what}: element {i} is not a string")))
+            if v.as_string().is_none() {
+                return Err(Error::Input(format!("{what}: element {i} is not a string")));
+            }
+            // Lone surrogates are refused, as in documents, rather than replaced.
+            text_of(&v, &format!("{what}: element {i}"))
         })
         .collect()
 }
