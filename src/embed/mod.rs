@@ -475,7 +475,7 @@ impl Embedder {
                     packed
                         .iter()
                         .map(|(ids, spans)| {
-                            let hidden = cpu::forward_here(config, weights, ids, spans);
+                            let hidden = cpu::forward(config, weights, ids, spans);
                             pool_rows(&hidden, spans, dim, pooling, normalize)
                         })
                         .collect()

@@ -161,14 +161,10 @@ fn attention(
 /// `spans` each text's `[start, end)` in it (in order, covering `ids`). Returns
 /// `ids.len() × hidden` floats. The caller has checked ids and lengths
 /// (`BertConfig::check_input`).
-/// Runs where it is called: with threads the embedder hands its passes to the pool
+///
+/// Runs on the calling thread: with threads the embedder hands its passes to the pool
 /// (`kernels::pool::on_pool_async`), and the products inside split among the pool's threads.
-pub fn forward_here(
-    c: &BertConfig,
-    w: &BertWeights,
-    ids: &[u32],
-    spans: &[(usize, usize)],
-) -> Vec<f32> {
+pub fn forward(c: &BertConfig, w: &BertWeights, ids: &[u32], spans: &[(usize, usize)]) -> Vec<f32> {
     let n = ids.len();
     let eps = c.layer_norm_eps as f32;
     let mut x = embeddings(c, w, ids, spans);
