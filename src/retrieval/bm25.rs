@@ -1,7 +1,8 @@
 //! Lexical retrieval: a BM25 index over chunks, on the terms of [`crate::text::analyze`].
 //!
-//! Removal is lazy: a removed chunk's postings stay until dead ones pass a quarter of the
-//! postings, and are skipped meanwhile; document frequencies and lengths are exact at all times.
+//! Removal is lazy: a removed chunk's postings, and terms no live chunk holds, stay until dead
+//! postings pass a quarter of the postings, and are skipped meanwhile; document frequencies and
+//! lengths are exact at all times.
 
 use std::collections::HashMap;
 
@@ -124,6 +125,27 @@ impl Bm25 {
             });
             t.postings.shrink_to_fit();
             postings += t.postings.len();
+        }
+        // Terms no live chunk holds any more go too (a long session adds and removes words
+        // forever), and the others are renumbered.
+        let mut term_remap = vec![u32::MAX; self.terms.len()];
+        let mut terms = Vec::with_capacity(self.terms.len());
+        for (i, t) in std::mem::take(&mut self.terms).into_iter().enumerate() {
+            if t.df > 0 {
+                term_remap[i] = terms.len() as u32;
+                terms.push(t);
+            }
+        }
+        self.terms = terms;
+        self.term_id.retain(|_, ti| {
+            *ti = term_remap[*ti as usize];
+            *ti != u32::MAX
+        });
+        self.term_id.shrink_to_fit();
+        for u in &mut uniq {
+            for ti in u.iter_mut() {
+                *ti = term_remap[*ti as usize];
+            }
         }
         self.slot_of = ids
             .iter()
@@ -331,6 +353,16 @@ mod tests {
             b.remove(i);
         }
         assert_eq!(b.live, 2);
+        // Words of removed chunks only are forgotten at cleanup, and the rest still rank.
+        for i in 300..600u64 {
+            b.insert(i, &format!("unique{i} word"));
+            b.remove(i);
+        }
+        assert_eq!(b.vocabulary(), 3, "apple, tart, pear");
+        assert!(b.terms.len() < 100, "{} terms held", b.terms.len());
+        assert_eq!(b.term_id.len(), b.terms.len());
+        assert_eq!(b.search("tart", 5, None).len(), 2);
+        assert!(b.coverage("pear tart", 2) > 0.99);
         assert_eq!(
             b.search("apple", 5, None)
                 .iter()

@@ -99,6 +99,17 @@ function channelFor(name) {
 
 // ---- the API ----
 
+/** A signal aborted when either is (AbortSignal.any where the browser has it). */
+function eitherSignal(a, b) {
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
+  const c = new AbortController();
+  const abort = () => c.abort();
+  if (a.aborted || b.aborted) abort();
+  a.addEventListener('abort', abort, { once: true });
+  b.addEventListener('abort', abort, { once: true });
+  return c.signal;
+}
+
 const secret = Symbol('LocalRag');
 
 export class LocalRag {
@@ -109,6 +120,12 @@ export class LocalRag {
   #channel;
   #listeners = new Set();
   #closed = false;
+  /** The promise of `close()`, once called. */
+  #closing = null;
+  /** Calls under way (past the closed check): `close()` lets them settle before freeing. */
+  #pending = new Set();
+  /** Aborted by `close()`: stops an `add` before its write, and an `ask`. */
+  #closer = new AbortController();
 
   constructor(key, name, kb, embedder, generator) {
     if (key !== secret) throw new TypeError('use LocalRag.open(name, options)');
@@ -191,34 +208,66 @@ export class LocalRag {
     for (const f of this.#listeners) callSafely(f, { generation, remote });
   }
 
+  /** Runs `fn` as a call under way: `close()` waits for it before freeing what it uses. */
+  #track(fn) {
+    this.#check();
+    const p = Promise.resolve().then(fn);
+    this.#pending.add(p);
+    const done = () => this.#pending.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * `options` with `close()`'s signal beside the caller's, so that closing stops the call; left
+   * as they are where they are not an object with a valid signal (the wasm side reports that).
+   */
+  #closable(options) {
+    if (options === undefined) return { signal: this.#closer.signal };
+    if (!isObject(options) || !(options.signal === undefined || options.signal instanceof AbortSignal)) return options;
+    const signal = options.signal ? eitherSignal(options.signal, this.#closer.signal) : this.#closer.signal;
+    return { ...options, signal };
+  }
+
+  /** A call stopped by `close()` (not by the caller's signal) fails with E_CLOSED. */
+  #closedDuring(what, options) {
+    return (e) => {
+      if (e?.code === 'E_ABORTED' && this.#closer.signal.aborted && !options?.signal?.aborted) {
+        throw new LocalRagError('E_CLOSED', `knowledge base "${this.#name}" was closed during ${what}; ${what === 'add' ? 'nothing of the batch was stored' : 'it was stopped'}`);
+      }
+      throw e;
+    };
+  }
+
   /** A write: under the knowledge base's lock, on fresh data, announced to the other tabs. */
   #write(fn) {
-    return guarded(async () => {
+    return guarded(() => this.#track(() => withWriteLock(this.#name, async () => {
       this.#check();
-      return withWriteLock(this.#name, async () => {
-        const before = await this.#refresh();
-        const result = await fn();
+      const before = await this.#refresh();
+      const result = await fn();
+      // Stored. Catching up and telling the others is not part of the write: its failure does
+      // not make the write fail.
+      try {
         const after = await this.#refresh();
         if (after !== before) {
           this.#channel?.postMessage({ generation: after });
           this.#emit(after, false);
         }
-        return result;
-      });
-    });
+      } catch {}
+      return result;
+    })));
   }
 
   /** A read: first catch up with what other tabs wrote. */
   #read(fn) {
-    return guarded(async () => {
-      this.#check();
+    return guarded(() => this.#track(async () => {
       await this.#refresh();
       return fn();
-    });
+    }));
   }
 
   add(docs, options) {
-    return this.#write(() => this.#kb.add(docs, options));
+    return this.#write(() => this.#kb.add(docs, this.#closable(options)).catch(this.#closedDuring('add', options)));
   }
 
   search(query, options) {
@@ -226,7 +275,7 @@ export class LocalRag {
   }
 
   ask(question, options) {
-    return this.#read(() => this.#kb.ask(question, options));
+    return this.#read(() => this.#kb.ask(question, this.#closable(options)).catch(this.#closedDuring('ask', options)));
   }
 
   remove(ids) {
@@ -255,10 +304,7 @@ export class LocalRag {
   }
 
   embed(texts, role) {
-    return guarded(() => {
-      this.#check();
-      return this.#embedder.embed(texts, role);
-    });
+    return guarded(() => this.#track(() => this.#embedder.embed(texts, role)));
   }
 
   export() {
@@ -271,11 +317,17 @@ export class LocalRag {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Closes the database and frees the models; later calls fail with E_CLOSED. */
+  /**
+   * Closes the database and frees the models; later calls fail with E_CLOSED. Calls under way
+   * settle first: an `add` not yet at its write, and an `ask`, are stopped (E_CLOSED); an `add`
+   * already writing completes. Closing twice gives the same promise.
+   */
   close() {
-    return guarded(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closer.abort();
+    this.#closing = guarded(async () => {
+      await Promise.allSettled([...this.#pending]);
       this.#channel?.close();
       this.#listeners.clear();
       await this.#kb.close();
@@ -283,6 +335,7 @@ export class LocalRag {
       this.#embedder.free();
       this.#generator?.free();
     });
+    return this.#closing;
   }
 
   /** Closes and deletes this knowledge base. */

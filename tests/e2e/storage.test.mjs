@@ -1,0 +1,186 @@
+// Real storage limits and storage taken away (issue 15), both entry points:
+// - a real quota: the origin's quota is lowered through the DevTools protocol
+//   (`Storage.overrideQuotaForOrigin`) and filled; the add that does not fit fails with E_QUOTA,
+//   earlier data is intact, the instance stays usable, and after a remove an add fits again;
+// - the Cache API full while the models are cached: `open` still works (the model is used
+//   without being cached) and says so;
+// - the database deleted underneath by another tab (`indexedDB.deleteDatabase`) and by the
+//   browser (`Storage.clearDataForOrigin`, what eviction does): the open instance fails with
+//   E_CLOSED, without hanging, and `open` again starts a fresh knowledge base;
+// - `persist()` is asked for and its result reported in `stats().storage.persisted`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { ROOT, openBlank, serveAndLaunch } from './browser.mjs';
+
+const env = serveAndLaunch('www', 8779);
+const EMBEDDER = './models/all-MiniLM-L6-v2-Q8_0.gguf';
+const DOCS = [
+  { id: 'bridge', text: 'The Golden Gate Bridge opened to traffic in 1937.' },
+  { id: 'alpaca', text: 'Alpacas hum when they are curious, anxious or bored.' },
+  { id: 'tea', text: 'Green tea is made from leaves that are not withered or oxidised.' },
+];
+
+async function freshPage() {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  await openBlank(page, env.server);
+  const cdp = await context.newCDPSession(page);
+  return { context, page, cdp, origin: new URL(env.server.url).origin };
+}
+
+/** In the page: the outcome of `f()` within `ms` — its value, or its error's code and message. */
+const SETTLE = `globalThis.settle = async (f, ms = 30000) => {
+  try {
+    const v = await Promise.race([f(), new Promise((_, j) => setTimeout(() => j(Object.assign(new Error('timed out'), { code: 'TIMEOUT' })), ms))]);
+    return { ok: true, value: v };
+  } catch (e) { return { ok: false, code: e?.code ?? e?.name, message: String(e?.message) }; }
+};`;
+
+for (const entry of ['index.js', 'worker.js']) {
+  test(`${entry}: a full origin quota gives E_QUOTA, keeps the data, and a remove makes room again`, { timeout: 600_000 }, async () => {
+    const { context, page, cdp, origin } = await freshPage();
+    await page.evaluate(SETTLE);
+    // Room for the cached model and 3 MiB more. (Chromium's IndexedDB takes the quota when the
+    // origin's storage is first opened: the override comes before anything is stored.)
+    const modelBytes = statSync(`${ROOT}www/models/all-MiniLM-L6-v2-Q8_0.gguf`).size;
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: modelBytes + 3 * 1024 * 1024 });
+    const r = await page.evaluate(async ({ entry, EMBEDDER, DOCS }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      globalThis.rag = await LocalRag.open('quota', { embedder: EMBEDDER, backend: 'cpu' });
+      await rag.add(DOCS);
+      const fills = [];
+      let failure = null;
+      // 600 kB of random (incompressible) metadata per document: storage without much embedding.
+      const blob = () => {
+        const bytes = new Uint8Array(450_000);
+        for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(s);
+      };
+      for (let i = 0; i < 40 && !failure; i++) {
+        const out = await settle(() => rag.add([{ id: `fill-${i}`, text: `Filler document number ${i}.`, metadata: { blob: blob() } }]));
+        if (out.ok) fills.push(`fill-${i}`); else failure = out;
+      }
+      const afterFull = {
+        ids: (await rag.list()).map((d) => d.id).sort(),
+        hit: (await rag.search('Which animal hums?'))[0]?.docId,
+        text: (await rag.get('bridge'))?.text,
+        count: (await rag.stats()).documents,
+      };
+      // Make room (a remove must work on a full quota), then the add that failed fits.
+      const removed = await settle(() => rag.remove(fills));
+      const again = await settle(() => rag.add([{ id: 'after-room', text: 'Room was made for this document.', metadata: { blob: blob() } }]));
+      const finalIds = (await rag.list()).map((d) => d.id).sort();
+      return { fills: fills.length, failure, afterFull, removed, again, finalIds, persisted: (await rag.stats()).storage?.persisted };
+    }, { entry, EMBEDDER, DOCS });
+    assert.ok(r.failure, 'the quota was reached');
+    assert.equal(r.failure.code, 'E_QUOTA', JSON.stringify(r.failure));
+    assert.match(r.failure.message, /quota .* exhausted; nothing of this write was stored/);
+    assert.deepEqual(r.afterFull.ids, ['alpaca', 'bridge', 'tea', ...Array.from({ length: r.fills }, (_, i) => `fill-${i}`)].sort());
+    assert.equal(r.afterFull.hit, 'alpaca');
+    assert.equal(r.afterFull.text, DOCS[0].text);
+    assert.equal(r.afterFull.count, 3 + r.fills);
+    assert.deepEqual(r.removed, { ok: true, value: r.fills });
+    assert.equal(r.again.ok, true, JSON.stringify(r.again));
+    assert.deepEqual(r.finalIds, ['after-room', 'alpaca', 'bridge', 'tea']);
+    assert.equal(typeof r.persisted, 'boolean', 'persist() was asked and its result reported');
+    console.log(`# ${entry}: quota reached after ${r.fills} fills of 600 kB; persisted: ${r.persisted}`);
+    // The data is there for a new instance too.
+    const reopened = await page.evaluate(async ({ entry, EMBEDDER }) => {
+      await rag.close();
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const again = await LocalRag.open('quota', { embedder: EMBEDDER, backend: 'cpu' });
+      const ids = (await again.list()).map((d) => d.id).sort();
+      await again.destroy();
+      return ids;
+    }, { entry, EMBEDDER });
+    assert.deepEqual(reopened, ['after-room', 'alpaca', 'bridge', 'tea']);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    await context.close();
+  });
+
+  test(`${entry}: the Cache API full while caching the models: open still works`, { timeout: 600_000 }, async () => {
+    const { context, page, cdp, origin } = await freshPage();
+    // Far less than the 25 MB model: its cache write must fail.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 4 * 1024 * 1024 });
+    await page.evaluate(SETTLE);
+    const r = await page.evaluate(async ({ entry, EMBEDDER, DOCS }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const events = [];
+      const opened = await settle(async () => {
+        globalThis.rag = await LocalRag.open('cachefull', { embedder: EMBEDDER, backend: 'cpu', onProgress: (e) => events.push(e) });
+        return true;
+      }, 120_000);
+      if (!opened.ok) return { opened };
+      const added = await settle(() => rag.add(DOCS));
+      const hit = (await rag.search('Which animal hums?'))[0]?.docId;
+      const cached = await caches.open('localrag-models-v1').then((c) => c.keys()).then((k) => k.length, () => -1);
+      await rag.destroy();
+      return { opened, added, hit, cached, downloads: [...new Set(events.filter((e) => e.stage === 'download').map((e) => `${e.file.split('/').pop()} cached: ${!!e.cached}`))] };
+    }, { entry, EMBEDDER, DOCS });
+    assert.equal(r.opened.ok, true, JSON.stringify(r.opened));
+    assert.equal(r.added.ok, true, JSON.stringify(r.added));
+    assert.equal(r.hit, 'alpaca');
+    assert.deepEqual(r.downloads, ['all-MiniLM-L6-v2-Q8_0.gguf cached: false']);
+    assert.equal(r.cached, 0, 'nothing was cached');
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    await context.close();
+  });
+
+  test(`${entry}: the database deleted by another tab or by the browser: E_CLOSED, and open starts afresh`, { timeout: 600_000 }, async () => {
+    const { context, page, cdp, origin } = await freshPage();
+    await page.evaluate(SETTLE);
+    const open = async (name) => page.evaluate(async ({ entry, EMBEDDER, DOCS, name }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      globalThis.rag = await LocalRag.open(name, { embedder: EMBEDDER, backend: 'cpu' });
+      await rag.add(DOCS);
+      return (await rag.list()).length;
+    }, { entry, EMBEDDER, DOCS, name });
+    const probe = async () => page.evaluate(async () => ({
+      search: await settle(() => rag.search('alpaca'), 10_000),
+      add: await settle(() => rag.add([{ id: 'late', text: 'Written after the database went away.' }]), 10_000),
+      list: await settle(() => rag.list(), 10_000),
+    }));
+    const reopen = async (name) => page.evaluate(async ({ entry, EMBEDDER, name }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const fresh = await LocalRag.open(name, { embedder: EMBEDDER, backend: 'cpu' });
+      const before = (await fresh.list()).length;
+      await fresh.add([{ id: 'new', text: 'A new beginning.' }]);
+      const after = (await fresh.list()).map((d) => d.id);
+      await fresh.destroy();
+      return { before, after };
+    }, { entry, EMBEDDER, name });
+
+    // Another tab of the origin deletes the database.
+    assert.equal(await open('deleted'), 3);
+    const other = await context.newPage();
+    await openBlank(other, env.server);
+    const deleted = await other.evaluate(() => new Promise((resolve) => {
+      const req = indexedDB.deleteDatabase('localrag:deleted');
+      req.onsuccess = () => resolve('deleted');
+      req.onerror = () => resolve(`error ${req.error?.name}`);
+      req.onblocked = () => resolve('blocked');
+    }));
+    assert.equal(deleted, 'deleted', 'the open instance let go of the database');
+    let p = await probe();
+    for (const [call, out] of Object.entries(p)) {
+      assert.equal(out.ok, false, `${call} after deletion was accepted`);
+      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
+      assert.match(out.message, /deleted|closed/i, `${call}: ${out.message}`);
+    }
+    assert.deepEqual(await reopen('deleted'), { before: 0, after: ['new'] });
+
+    // The browser clears the origin's IndexedDB (what eviction under storage pressure does).
+    assert.equal(await open('evicted'), 3);
+    await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb' });
+    p = await probe();
+    for (const [call, out] of Object.entries(p)) {
+      assert.equal(out.ok, false, `${call} after eviction was accepted`);
+      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
+    }
+    assert.deepEqual(await reopen('evicted'), { before: 0, after: ['new'] });
+    await context.close();
+  });
+}
