@@ -16,7 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -83,13 +83,39 @@ function launchOnProfile(profile) {
   });
 }
 
-/** SIGKILL to the whole process group; resolves when the browser process is gone. */
-function killGroup(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', () => resolve());
-    try { process.kill(-proc.pid, 'SIGKILL'); } catch { resolve(); }
-  });
+/** Processes of group `pgid` that are not yet dead (zombies are: they hold no files). */
+function liveMembers(pgid) {
+  const live = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { continue; }
+    // pid (comm) state ppid pgrp …: comm may hold spaces, so split after its last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') live.push(pid);
+  }
+  return live;
+}
+
+/** SIGKILL to the whole process group; resolves when every process of it is dead — as after a
+ * real crash, where the browser is started again once the old one is gone (a storage process
+ * still dying would hold the profile's database files). */
+async function killGroup(proc) {
+  const exited = proc.exitCode !== null || proc.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => proc.once('exit', resolve));
+  try { process.kill(-proc.pid, 'SIGKILL'); } catch {}
+  await exited;
+  let waits = 0;
+  const first = liveMembers(proc.pid);
+  if (first.length && process.env.CRASH_TIMING) {
+    const kinds = first.map((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').match(/--type=([\w-]+)/)?.[1] ?? 'browser'; } catch { return '?'; } });
+    console.log(`still alive after the browser's exit: ${kinds.join(' ')}`);
+  }
+  for (; waits < 500 && liveMembers(proc.pid).length; waits++) await new Promise((r) => setTimeout(r, 20));
+  const left = liveMembers(proc.pid);
+  if (left.length) throw new Error(`processes ${left.join(' ')} of the killed browser are still alive after 10 s`);
+  return waits;
 }
 
 // In the page: open, check and describe a knowledge base. `expected` is not known here: the
@@ -171,7 +197,7 @@ for (const entry of ['index.js', 'worker.js']) {
       const d = durations[kind].slice(-7).sort((a, b) => a - b);
       return d.length ? d[d.length >> 1] : guess;
     };
-    const tally = { add: 0, remove: 0, import: 0, killsAtStore: 0, killsAtIndexRebuild: 0, resolvedBeforeKill: 0, foundBefore: 0, foundAfter: 0, snapshotRebuilt: 0 };
+    const tally = { add: 0, remove: 0, import: 0, killsAtStore: 0, killsAtIndexRebuild: 0, resolvedBeforeKill: 0, foundBefore: 0, foundAfter: 0, snapshotRebuilt: 0, groupOutlivedBrowser: 0 };
     let proc;
     try {
       for (let kill = 0; kill <= KILLS; kill++) {
@@ -325,7 +351,10 @@ for (const entry of ['index.js', 'worker.js']) {
           if (armed) return;
           armed = true;
           if (why) tally[why]++;
-          setTimeout(async () => { await killGroup(proc); killed(); }, delay);
+          setTimeout(async () => {
+            if (await killGroup(proc)) tally.groupOutlivedBrowser++;
+            killed();
+          }, delay);
         };
         const started = Date.now();
         let storeAt = null;
