@@ -62,7 +62,10 @@ function makeDoc(random, id, version) {
  * DevTools WebSocket address it prints. */
 function launchOnProfile(profile) {
   const proc = spawn(process.env.CHROMIUM ?? '/usr/bin/chromium', [
-    ...CHROMIUM_ARGS, '--headless=new', `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank',
+    ...CHROMIUM_ARGS, '--headless=new', `--user-data-dir=${profile}`, '--remote-debugging-port=0',
+    // Errors of the IndexedDB backing store (LevelDB: a corrupt one is deleted and recreated
+    // empty) go to stderr, which a failure's report prints.
+    '--enable-logging=stderr', 'about:blank',
   ], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolve, reject) => {
     let err = '';
