@@ -63,53 +63,77 @@ pub fn map_error(what: &str, err: &JsValue) -> Error {
 /// bytes of wasm memory per write, found by the long-session test.)
 struct Attached<T> {
     target: T,
-    detach: fn(&T),
+    set: fn(&T, Option<&Function>, Option<&Function>),
     _handlers: [Closure<dyn FnMut(web_sys::Event)>; 2],
 }
 
 impl<T> Drop for Attached<T> {
     fn drop(&mut self) {
-        (self.detach)(&self.target);
+        (self.set)(&self.target, None, None);
     }
 }
 
-/// Resolves when the request succeeds (with its result), rejects with its error. The handlers
-/// are attached at once, not when the future is first polled: a request issued beside others
-/// may succeed before an earlier one's await resumes (in the threaded module a wake-up is a
-/// task of its own), and an event with no handler yet would be lost.
+/// A promise settled by the first of two events of `target`: resolved with `value` of the one,
+/// rejected with `error` of the other. `set` installs (or, with `None`s, removes) the two
+/// handlers. The handlers are attached at once, not when a future is first polled: a request
+/// issued beside others may succeed before an earlier one's await resumes (in the threaded
+/// module a wake-up is a task of its own), and an event with no handler yet would be lost. Keep
+/// the second value until the promise settles: it holds the handlers.
+fn settled_by<T: Clone>(
+    target: &T,
+    set: fn(&T, Option<&Function>, Option<&Function>),
+    value: impl FnOnce(web_sys::Event) -> JsValue + 'static,
+    error: impl FnOnce(web_sys::Event) -> JsValue + 'static,
+) -> (Promise, Attached<T>) {
+    let mut handlers = None;
+    let mut settle = Some((value, error));
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        let (value, error) = settle.take().expect("a Promise runs its executor once");
+        handlers = Some([
+            Closure::once(move |e: web_sys::Event| {
+                let _ = resolve.call1(&JsValue::NULL, &value(e));
+            }),
+            Closure::once(move |e: web_sys::Event| {
+                let _ = reject.call1(&JsValue::NULL, &error(e));
+            }),
+        ]);
+    });
+    let handlers = handlers.expect("a Promise runs its executor at once");
+    set(
+        target,
+        Some(handlers[0].as_ref().unchecked_ref()),
+        Some(handlers[1].as_ref().unchecked_ref()),
+    );
+    let attached = Attached {
+        target: target.clone(),
+        set,
+        _handlers: handlers,
+    };
+    (promise, attached)
+}
+
+/// Resolves when the request succeeds (with its result), rejects with its error.
 fn request(
     req: &IdbRequest,
     what: &str,
 ) -> impl std::future::Future<Output = Result<JsValue>> + use<> {
-    let r = req.clone();
-    let mut handlers = None;
-    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
-        let ok = r.clone();
-        let on_success = Closure::once(move |_: web_sys::Event| {
-            let _ = resolve.call1(&JsValue::NULL, &ok.result().unwrap_or(JsValue::UNDEFINED));
-        });
-        let bad = r.clone();
-        let on_error = Closure::once(move |e: web_sys::Event| {
+    let (ok, bad) = (req.clone(), req.clone());
+    let (promise, handlers) = settled_by(
+        req,
+        |r, success, error| {
+            r.set_onsuccess(success);
+            r.set_onerror(error);
+        },
+        move |_| ok.result().unwrap_or(JsValue::UNDEFINED),
+        move |e| {
             e.prevent_default();
-            let err = bad
-                .error()
+            bad.error()
                 .ok()
                 .flatten()
                 .map(JsValue::from)
-                .unwrap_or_else(|| JsValue::from_str("request failed"));
-            let _ = reject.call1(&JsValue::NULL, &err);
-        });
-        r.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
-        r.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        handlers = Some(Attached {
-            target: r.clone(),
-            detach: |r: &IdbRequest| {
-                r.set_onsuccess(None);
-                r.set_onerror(None);
-            },
-            _handlers: [on_success, on_error],
-        });
-    });
+                .unwrap_or_else(|| JsValue::from_str("request failed"))
+        },
+    );
     let what = what.to_string();
     async move {
         let out = JsFuture::from(promise).await;
@@ -120,34 +144,23 @@ fn request(
 
 /// Resolves when the transaction commits; rejects with its error when it aborts. Keep the
 /// second value until then: it holds the handlers.
-fn completion(tx: &IdbTransaction) -> (Promise, Option<Attached<IdbTransaction>>) {
+fn completion(tx: &IdbTransaction) -> (Promise, Attached<IdbTransaction>) {
     let t = tx.clone();
-    let mut handlers = None;
-    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
-        let on_complete = Closure::once(move |_: web_sys::Event| {
-            let _ = resolve.call0(&JsValue::NULL);
-        });
-        let tt = t.clone();
-        let on_abort = Closure::once(move |_: web_sys::Event| {
-            let err = tt.error().map(JsValue::from).unwrap_or_else(|| {
+    settled_by(
+        tx,
+        |t, complete, abort| {
+            t.set_oncomplete(complete);
+            t.set_onabort(abort);
+        },
+        |_| JsValue::NULL,
+        move |_| {
+            t.error().map(JsValue::from).unwrap_or_else(|| {
                 DomException::new_with_message_and_name("the transaction was aborted", "AbortError")
                     .map(JsValue::from)
                     .unwrap_or(JsValue::from_str("aborted"))
-            });
-            let _ = reject.call1(&JsValue::NULL, &err);
-        });
-        t.set_oncomplete(Some(on_complete.as_ref().unchecked_ref()));
-        t.set_onabort(Some(on_abort.as_ref().unchecked_ref()));
-        handlers = Some(Attached {
-            target: t.clone(),
-            detach: |t: &IdbTransaction| {
-                t.set_oncomplete(None);
-                t.set_onabort(None);
-            },
-            _handlers: [on_complete, on_abort],
-        });
-    });
-    (promise, handlers)
+            })
+        },
+    )
 }
 
 fn space_names() -> Array {
