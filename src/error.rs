@@ -54,6 +54,9 @@ errors! {
     DimMismatch => "E_DIM_MISMATCH",
     /// Stored data could not be decoded (damaged or written by an incompatible version).
     Corrupt => "E_CORRUPT",
+    /// A knowledge base's stored data is gone, deleted by something else than `destroy` (the
+    /// browser, finding its database damaged after a crash).
+    Lost => "E_LOST",
     /// The object was closed or destroyed.
     Closed => "E_CLOSED",
     /// The caller cancelled the operation (an `AbortSignal`).

@@ -468,6 +468,66 @@ fn a_remove_makes_room_when_the_quota_is_full() {
     });
 }
 
+/// A knowledge base whose data disappears without `destroy` (Chromium deletes an IndexedDB
+/// database it finds damaged, after a crash, and starts it empty) is reported lost, until it is
+/// restored from an export or destroyed; one that never existed, one destroyed, and one made
+/// before the note existed open empty as before.
+#[test]
+fn a_knowledge_base_deleted_behind_its_back_is_reported_lost() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        let (store, mut kb) = fresh(&e).await;
+        assert_eq!(store.marked().await, Some(true), "open leaves the note");
+        kb.add(corpus(5)).await.unwrap();
+        let file = kb.export().await.unwrap();
+        drop(kb);
+        store.wipe();
+        for _ in 0..2 {
+            let err = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+                .await
+                .err()
+                .expect("a lost knowledge base does not open empty");
+            assert_eq!(err.code(), "E_LOST", "{err}");
+            assert!(err.message().contains("export"), "{err}");
+            assert_eq!(store.bytes(), 0, "the failed open stores nothing");
+        }
+        // Restored from the export: whole, and opens again.
+        let restored = KnowledgeBase::import(store.clone(), &e, KbOptions::default(), &file, true)
+            .await
+            .unwrap();
+        assert_eq!(restored.count(), 5);
+        drop(restored);
+        let reopened = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(reopened.count(), 5);
+        drop(reopened);
+        // Destroyed (the data, then the note): a new, empty knowledge base.
+        store.wipe();
+        store.unmark();
+        let again = KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(again.count(), 0);
+        drop(again);
+        // Lost again, and this time imported without `overwrite` (the name holds no documents).
+        store.wipe();
+        let imported = KnowledgeBase::import(store.clone(), &e, KbOptions::default(), &file, false)
+            .await
+            .unwrap();
+        assert_eq!(imported.count(), 5);
+        drop(imported);
+        // Stored before the note existed: opening it leaves the note.
+        store.unmark();
+        drop(
+            KnowledgeBase::open(store.clone(), &e, KbOptions::default())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(store.marked().await, Some(true));
+    });
+}
+
 #[test]
 fn a_failed_write_changes_nothing() {
     block_on(async {

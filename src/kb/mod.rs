@@ -63,6 +63,13 @@ pub struct KnowledgeBase<S: Store, E: Embed> {
 
 use records::DocRecord;
 
+/// The message of [`Error::Lost`].
+const LOST: &str = "this knowledge base existed, but its stored data is gone: the browser \
+    deleted its database (Chromium does so when it finds the database's files damaged, after a \
+    crash or a power loss), or a script deleted it. Restore it from an export with \
+    `LocalRag.import(name, file, { ...options, overwrite: true })`, or start it empty with \
+    `LocalRag.destroy(name)`";
+
 impl<S: Store, E: Embed> KnowledgeBase<S, E> {
     /// Opens (or creates) the knowledge base in `store` for `embedder`'s vectors.
     pub async fn open(store: S, embedder: E, opts: KbOptions) -> Result<Self> {
@@ -72,6 +79,10 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             Some(bytes) => {
                 let m = Manifest::decode(bytes, "the knowledge base")?;
                 m.check(&embedder, "the knowledge base")?;
+                // Made before the note existed, or the note was cleared: leave it now.
+                if store.marked().await == Some(false) {
+                    store.mark().await;
+                }
                 m
             }
             None => {
@@ -81,7 +92,11 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                         "stored documents without a manifest: the knowledge base is damaged".into(),
                     ));
                 }
+                if store.marked().await == Some(true) {
+                    return Err(Error::Lost(LOST.into()));
+                }
                 store.write(vec![m.put()]).await?;
+                store.mark().await;
                 m
             }
         };
@@ -424,6 +439,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         );
         ops.push(manifest.put());
         store.write(ops).await?;
+        store.mark().await;
         Self::from_contents(store, embedder, opts, manifest, contents).await
     }
 

@@ -95,6 +95,16 @@ pub trait Store {
             .find(|&(s, k, _)| s == space && k == key)
             .map(|(_, _, v)| v.to_vec()))
     }
+    /// Whether the note that this knowledge base exists, kept outside the store, is there;
+    /// `None` where the platform keeps no such note or it cannot be read. A store whose data is
+    /// gone while its note is there was deleted by something else than `destroy` — in a
+    /// browser, Chromium deleting an IndexedDB database it found damaged after a crash — and
+    /// `open` says so ([`Error::Lost`]) instead of starting empty.
+    async fn marked(&self) -> Option<bool> {
+        None
+    }
+    /// Leaves that note (best effort: without it, a lost store is not noticed).
+    async fn mark(&self) {}
     /// Deletes everything this store holds (the store stays usable).
     async fn clear(&self) -> Result<()> {
         let c = self.load().await?;
@@ -114,6 +124,8 @@ type Spaces = BTreeMap<Space, BTreeMap<String, Vec<u8>>>;
 pub struct MemoryStore {
     data: Arc<Mutex<Spaces>>,
     quota: Arc<Mutex<Option<usize>>>,
+    /// The note that the knowledge base exists (see [`Store::marked`]).
+    marker: Arc<Mutex<bool>>,
 }
 
 impl MemoryStore {
@@ -136,6 +148,17 @@ impl MemoryStore {
         *self.quota.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
     }
 
+    /// Deletes all data but not the note that it existed: what Chromium does to an IndexedDB
+    /// database it finds damaged when it opens it.
+    pub fn wipe(&self) {
+        self.data.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Deletes the note, as `destroy` does after deleting the data.
+    pub fn unmark(&self) {
+        *self.marker.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
     /// Direct access for tests that damage stored data.
     pub fn poke(&self, space: Space, key: &str, value: Option<Vec<u8>>) {
         let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
@@ -152,6 +175,14 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    async fn marked(&self) -> Option<bool> {
+        Some(*self.marker.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    async fn mark(&self) {
+        *self.marker.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+
     async fn load(&self) -> Result<Contents> {
         let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
         let list = |s: Space| -> Vec<(String, Vec<u8>)> {

@@ -1,7 +1,9 @@
 //! The [`Store`] on IndexedDB: database `localrag:<name>`, one object store per key space,
 //! string keys, `Uint8Array` values. A batch is one readwrite transaction over all three object
 //! stores: IndexedDB commits all of it or none (a closed tab, a crash or a quota error aborts
-//! it). Loading reads everything in one readonly transaction with `getAllKeys`/`getAll`.
+//! it). Loading reads everything in one readonly transaction with `getAllKeys`/`getAll`. A note
+//! in the Cache API says which knowledge bases exist, so that one whose database the browser
+//! deleted is reported lost instead of opening empty.
 
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -240,12 +242,13 @@ impl IdbStore {
         self.db.close();
     }
 
-    /// Deletes the database of knowledge base `name`.
+    /// Deletes the database of knowledge base `name`, then the note that it existed.
     pub async fn delete(name: &str) -> Result<()> {
         let req = factory()?
             .delete_database(&format!("{DB_PREFIX}{name}"))
             .map_err(|e| map_error("deleting the database", &e))?;
-        request(&req, "deleting the database").await.map(|_| ())
+        request(&req, "deleting the database").await?;
+        unmark(name).await
     }
 
     fn tx(&self, mode: IdbTransactionMode) -> Result<IdbTransaction> {
@@ -302,6 +305,14 @@ impl IdbStore {
 }
 
 impl Store for IdbStore {
+    async fn marked(&self) -> Option<bool> {
+        marked(&self.name).await
+    }
+
+    async fn mark(&self) {
+        mark(&self.name).await
+    }
+
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
         let tx = self
             .db
@@ -369,14 +380,91 @@ fn storage_manager() -> Option<JsValue> {
     (!storage.is_undefined() && !storage.is_null()).then_some(storage)
 }
 
-async fn call_storage(method: &str) -> Option<JsValue> {
-    let storage = storage_manager()?;
-    let f: Function = Reflect::get(&storage, &JsValue::from_str(method))
-        .ok()?
+/// `target[method](...args)`, awaited; `Err` when it is missing, throws or rejects.
+async fn call(
+    target: &JsValue,
+    method: &str,
+    args: &[JsValue],
+) -> std::result::Result<JsValue, JsValue> {
+    let f: Function = Reflect::get(target, &JsValue::from_str(method))?
         .dyn_into()
+        .map_err(|_| JsValue::from_str(&format!("{method} is not a function")))?;
+    let p: Promise = f
+        .apply(target, &args.iter().collect::<Array>())?
+        .dyn_into()
+        .map_err(|_| JsValue::from_str(&format!("{method} did not return a promise")))?;
+    JsFuture::from(p).await
+}
+
+async fn call_storage(method: &str) -> Option<JsValue> {
+    call(&storage_manager()?, method, &[]).await.ok()
+}
+
+/// The Cache API cache that holds a note for each knowledge base that exists (see
+/// `Store::marked`). It lives apart from IndexedDB, so it outlives a database that Chromium
+/// deletes as damaged; clearing the site's data or evicting it takes both.
+const MARKERS: &str = "localrag-knowledge-bases";
+
+/// The cache of notes and the URL of `name`'s note; `None` without the Cache API (an insecure
+/// origin) or where it fails.
+async fn marker(name: &str) -> Option<std::result::Result<(JsValue, String), JsValue>> {
+    let global = js_sys::global();
+    let caches = Reflect::get(&global, &JsValue::from_str("caches")).ok()?;
+    if caches.is_undefined() || caches.is_null() {
+        return None;
+    }
+    let origin = Reflect::get(&global, &JsValue::from_str("location"))
+        .and_then(|l| Reflect::get(&l, &JsValue::from_str("origin")))
+        .ok()?
+        .as_string()?;
+    // Absolute, so that a page and a Worker (whose base URLs differ) name the same note.
+    let url = format!(
+        "{origin}/.localrag/knowledge-bases/{}",
+        String::from(js_sys::encode_uri_component(name))
+    );
+    Some(
+        call(&caches, "open", &[JsValue::from_str(MARKERS)])
+            .await
+            .map(|cache| (cache, url)),
+    )
+}
+
+/// Whether `name`'s note is there (`None`: no Cache API, or it failed).
+async fn marked(name: &str) -> Option<bool> {
+    let (cache, url) = marker(name).await?.ok()?;
+    let found = call(&cache, "match", &[JsValue::from_str(&url)])
+        .await
         .ok()?;
-    let p: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
-    JsFuture::from(p).await.ok()
+    Some(!found.is_undefined() && !found.is_null())
+}
+
+/// Leaves `name`'s note (best effort).
+async fn mark(name: &str) {
+    let Some(Ok((cache, url))) = marker(name).await else {
+        return;
+    };
+    if let Ok(body) = web_sys::Response::new_with_opt_str(Some("localrag knowledge base")) {
+        let _ = call(&cache, "put", &[JsValue::from_str(&url), body.into()]).await;
+    }
+}
+
+/// Removes `name`'s note, after its database was deleted.
+async fn unmark(name: &str) -> Result<()> {
+    let failed = |e: JsValue| {
+        map_error(
+            "the database was deleted, but the note that it existed (Cache API) could not be \
+             removed, so the next open would report it lost; call destroy again",
+            &e,
+        )
+    };
+    let Some(found) = marker(name).await else {
+        return Ok(());
+    };
+    let (cache, url) = found.map_err(failed)?;
+    call(&cache, "delete", &[JsValue::from_str(&url)])
+        .await
+        .map(|_| ())
+        .map_err(failed)
 }
 
 /// Asks the browser to keep this origin's storage under pressure (`navigator.storage.persist()`).

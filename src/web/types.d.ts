@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'E_MODEL_MISMATCH'
   | 'E_DIM_MISMATCH'
   | 'E_CORRUPT'
+  | 'E_LOST'
   | 'E_CLOSED'
   | 'E_ABORTED'
   | 'E_NO_GENERATOR'

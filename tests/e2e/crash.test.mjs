@@ -2,7 +2,8 @@
 // group, the browser and its renderer, GPU and storage processes — at seeded points during `add`
 // (some of which rebuild the HNSW index and save its snapshot), `remove` and `import`; then it is
 // launched again on the same profile and the knowledge base is checked:
-//   - `open` succeeds (no E_CORRUPT);
+//   - `open` succeeds (no E_CORRUPT), or — only where Chromium's log says it deleted the
+//     database as corrupt — says E_LOST, and the last export restores it (counted in the tally);
 //   - the set of documents is the state before or after the interrupted batch, never a mix, and
 //     the state after when the call had resolved before the kill (nothing acknowledged is lost);
 //   - every document is whole: its text is the text added, every chunk is present and
@@ -16,7 +17,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -115,6 +116,9 @@ async function killGroup(proc) {
     const kinds = first.map((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').match(/--type=([\w-]+)/)?.[1] ?? 'browser'; } catch { return '?'; } });
     console.log(`still alive after the browser's exit: ${kinds.join(' ')}`);
   }
+  // CRASH_NO_WAIT=1 relaunches at once instead: what made Chromium find its database
+  // corrupt and delete it (the E_LOST path of the harness) in earlier runs.
+  if (process.env.CRASH_NO_WAIT) return 0;
   for (; waits < 500 && liveMembers(proc.pid).length; waits++) await new Promise((r) => setTimeout(r, 20));
   const left = liveMembers(proc.pid);
   if (left.length) throw new Error(`processes ${left.join(' ')} of the killed browser are still alive after 10 s`);
@@ -191,6 +195,7 @@ for (const entry of ['index.js', 'worker.js']) {
     let exportFile = null; // { base64, state }: an export of 'crash' taken when its state was known
     let pending = null; // the interrupted write to 'crash': { before, after, resolved, what }
     let pendingImport = null; // the interrupted import into 'crash-import'
+    let importLost = false; // Chromium deleted the origin's IndexedDB since the last import
     let nextId = 0;
     let version = 0;
     // How long each kind of call took when it finished before its kill (this machine's speed):
@@ -200,7 +205,7 @@ for (const entry of ['index.js', 'worker.js']) {
       const d = durations[kind].slice(-7).sort((a, b) => a - b);
       return d.length ? d[d.length >> 1] : guess;
     };
-    const tally = { add: 0, remove: 0, import: 0, killsAtStore: 0, killsAtIndexRebuild: 0, resolvedBeforeKill: 0, foundBefore: 0, foundAfter: 0, snapshotRebuilt: 0, groupOutlivedBrowser: 0 };
+    const tally = { add: 0, remove: 0, import: 0, killsAtStore: 0, killsAtIndexRebuild: 0, resolvedBeforeKill: 0, foundBefore: 0, foundAfter: 0, snapshotRebuilt: 0, groupOutlivedBrowser: 0, lostByBrowser: 0 };
     let proc;
     try {
       for (let kill = 0; kill <= KILLS; kill++) {
@@ -216,10 +221,36 @@ for (const entry of ['index.js', 'worker.js']) {
         await page.evaluate(PAGE_HELPERS);
 
         // The check after the previous kill (the first launch checks the empty profile).
-        const found = await page.evaluate(async ({ entry, OPTIONS, r }) => {
-          globalThis.rag = await openKb(entry, 'crash', OPTIONS);
-          return describeKb(rag, r);
-        }, { entry, OPTIONS, r: random() });
+        // Where Chromium deleted the database as damaged (see the finding in README
+        // "Guarantees"), `open` must say E_LOST; the page then restores the last export.
+        const found = await page.evaluate(async ({ entry, OPTIONS, r, file }) => {
+          try {
+            globalThis.rag = await openKb(entry, 'crash', OPTIONS);
+            return describeKb(rag, r);
+          } catch (e) {
+            if (e.code !== 'E_LOST') throw e;
+            if (file) {
+              const bytes = Uint8Array.from(atob(file), (c) => c.charCodeAt(0));
+              globalThis.rag = await LocalRag.import('crash', bytes, { ...OPTIONS, overwrite: true });
+            } else {
+              await LocalRag.destroy('crash');
+              globalThis.rag = await LocalRag.open('crash', OPTIONS);
+            }
+            return { ...await describeKb(rag, r), lost: e.message };
+          }
+        }, { entry, OPTIONS, r: random(), file: exportFile?.base64 ?? null });
+        if (found.lost) {
+          // Only where Chromium says it deleted a corrupt database: localrag never reports a
+          // loss of its own making.
+          assert.match(proc.log, /recovering from a corrupted \(and deleted\) database/,
+            `after kill ${kill}: E_LOST (${found.lost}) but Chromium's log does not say it deleted the database:\n${proc.log.slice(-4000)}`);
+          console.log(`after kill ${kill}: Chromium deleted the damaged IndexedDB; open said E_LOST; restored from the export`);
+          tally.lostByBrowser++;
+          state = exportFile ? new Map(exportFile.state) : new Map();
+          pending = null;
+          // The whole origin's IndexedDB went: the import target's too.
+          importLost = true;
+        }
         const t2 = Date.now();
         if (process.env.CRASH_TIMING) console.log(`launch ${t1 - t0} ms, open+check ${t2 - t1} ms`);
         assert.deepEqual(found.problems, [], `after kill ${kill}: ${found.problems.join('; ')}`);
@@ -261,13 +292,22 @@ for (const entry of ['index.js', 'worker.js']) {
         if (pendingImport) {
           const { before, after, resolved } = pendingImport;
           const got = await page.evaluate(async ({ OPTIONS, r }) => {
-            const other = await LocalRag.open('crash-import', OPTIONS);
+            const other = await LocalRag.open('crash-import', OPTIONS).catch(async (e) => {
+              if (e.code !== 'E_LOST') throw e;
+              await LocalRag.destroy('crash-import');
+              return null;
+            });
+            if (!other) return { lost: true, docs: {}, problems: [] };
             const d = await describeKb(other, r);
             await other.close();
             return d;
           }, { OPTIONS, r: random() });
+          assert.ok(!got.lost || importLost, `import, after kill ${kill}: E_LOST, but the origin's IndexedDB was not deleted`);
           assert.deepEqual(got.problems, [], `import, after kill ${kill}: ${got.problems.join('; ')}`);
-          if (sameDocs(got.docs, after)) {
+          importLost = false;
+          if (got.lost) {
+            imported = new Map(); // deleted by Chromium with the rest of the origin's IndexedDB
+          } else if (sameDocs(got.docs, after)) {
             tally.foundAfter++;
             imported = after;
           } else {
@@ -397,5 +437,95 @@ for (const entry of ['index.js', 'worker.js']) {
     const line = `${entry}: ${KILLS} kills (seed ${SEED}): ${JSON.stringify(tally)}`;
     t.diagnostic(line);
     console.log(`crash ${line}`);
+  });
+}
+
+// The case behind the open finding of the crash runs, made on purpose: the profile's IndexedDB
+// files damaged on disk while Chromium is down. Chromium finds the database corrupt, deletes it
+// and starts it empty; `open` must say E_LOST (not open an empty knowledge base), keep saying
+// it, and an import of an export taken before restores everything.
+for (const entry of ['index.js', 'worker.js']) {
+  test(`${entry}: an IndexedDB that Chromium finds damaged and deletes is reported lost, and an export restores it`, { timeout: 600_000 }, async (t) => {
+    const server = await startServer('www', PORT);
+    const profile = mkdtempSync(join(tmpdir(), 'localrag-damage-'));
+    let proc;
+    const session = async (fn, arg) => {
+      let ws;
+      ({ proc, ws } = await launchOnProfile(profile));
+      const browser = await chromium.connectOverCDP(ws);
+      const context = browser.contexts()[0];
+      const page = context.pages()[0] ?? await context.newPage();
+      await page.goto(`${server.url}__blank__`);
+      await page.evaluate(PAGE_HELPERS);
+      try {
+        return await page.evaluate(fn, arg);
+      } finally {
+        await browser.close().catch(() => {});
+        await killGroup(proc);
+      }
+    };
+    try {
+      const random = rng(7);
+      const docs = [0, 1, 2, 3, 4].map((i) => makeDoc(random, `k${i}`, 1));
+      const made = await session(async ({ entry, OPTIONS, docs }) => {
+        const rag = await openKb(entry, 'kept', OPTIONS);
+        await rag.add(docs);
+        const bytes = await rag.export();
+        await rag.close();
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(s);
+      }, { entry, OPTIONS, docs });
+      // Damage what LevelDB keeps the records in (its write-ahead log and tables).
+      const dir = join(profile, 'Default', 'IndexedDB');
+      const leveldb = readdirSync(dir).find((f) => f.endsWith('.indexeddb.leveldb'));
+      assert.ok(leveldb, `no LevelDB database in ${readdirSync(dir).join(' ')}`);
+      const damaged = [];
+      for (const f of readdirSync(join(dir, leveldb))) {
+        if (!/\.(log|ldb)$/.test(f)) continue;
+        const path = join(dir, leveldb, f);
+        const size = statSync(path).size;
+        if (size < 64) continue;
+        const fd = openSync(path, 'r+');
+        for (let at = 7; at < size - 16; at += 4096) writeSync(fd, Buffer.alloc(8, 0xa5), 0, 8, at);
+        closeSync(fd);
+        damaged.push(`${f} (${size} bytes)`);
+      }
+      assert.ok(damaged.length, 'damaged some files');
+      const after = await session(async ({ entry, OPTIONS, file }) => {
+        const tries = [];
+        let message = '';
+        for (let i = 0; i < 2; i++) {
+          tries.push(await openKb(entry, 'kept', OPTIONS).then(async (r) => {
+            const n = (await r.list()).length;
+            await r.close();
+            return `opened with ${n} documents`;
+          }, (e) => { message = e.message; return e.code; }));
+        }
+        const bytes = Uint8Array.from(atob(file), (c) => c.charCodeAt(0));
+        const restored = await LocalRag.import('kept', bytes, { ...OPTIONS, overwrite: true });
+        const d = await describeKb(restored, 0.5);
+        await restored.close();
+        return { tries, message, restored: d };
+      }, { entry, OPTIONS, file: made });
+      assert.match(proc.log, /corrupt/i, `Chromium's log says it found the database corrupt (damaged ${damaged.join(', ')})`);
+      t.diagnostic(`damaged ${damaged.join(', ')}; Chromium: ${proc.log.split('\n').filter((l) => /corrupt/i.test(l)).map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' | ')}`);
+      assert.deepEqual(after.tries, ['E_LOST', 'E_LOST'], `damaged ${damaged.join(', ')}; Chromium's log:\n${proc.log.slice(-3000)}`);
+      assert.match(after.message, /stored data is gone/);
+      assert.deepEqual(after.restored.problems, []);
+      assert.ok(sameDocs(after.restored.docs, new Map(docs.map((d) => [d.id, d]))), 'the export restored every document');
+      // And it opens normally from then on.
+      const reopened = await session(async ({ entry, OPTIONS }) => {
+        const r = await openKb(entry, 'kept', OPTIONS);
+        const n = (await r.list()).length;
+        await r.close();
+        return n;
+      }, { entry, OPTIONS });
+      assert.equal(reopened, docs.length);
+    } finally {
+      if (proc) await killGroup(proc);
+      server.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 }

@@ -5,8 +5,9 @@
 // - the Cache API full while the models are cached: `open` still works (the model is used
 //   without being cached) and says so;
 // - the database deleted underneath by another tab (`indexedDB.deleteDatabase`) and by the
-//   browser (`Storage.clearDataForOrigin`, what eviction does): the open instance fails with
-//   E_CLOSED, without hanging, and `open` again starts a fresh knowledge base;
+//   browser (`Storage.clearDataForOrigin`): the open instance fails with E_CLOSED, without
+//   hanging; `open` again says E_LOST when the IndexedDB alone went (until `destroy`), and
+//   starts a fresh knowledge base when all the site's data went (what eviction does);
 // - `persist()` is asked for and its result reported in `stats().storage.persisted`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -129,7 +130,7 @@ for (const entry of ['index.js', 'worker.js']) {
     await context.close();
   });
 
-  test(`${entry}: the database deleted by another tab or by the browser: E_CLOSED, and open starts afresh`, { timeout: 600_000 }, async () => {
+  test(`${entry}: the database deleted by another tab or by the browser: E_CLOSED, then E_LOST or a fresh start`, { timeout: 600_000 }, async () => {
     const { context, page, cdp, origin } = await freshPage();
     await page.evaluate(SETTLE);
     const open = async (name) => page.evaluate(async ({ entry, EMBEDDER, DOCS, name }) => {
@@ -143,15 +144,32 @@ for (const entry of ['index.js', 'worker.js']) {
       add: await settle(() => rag.add([{ id: 'late', text: 'Written after the database went away.' }]), 10_000),
       list: await settle(() => rag.list(), 10_000),
     }));
+    // Opens the name twice as it is (each: 'opened' or the error code, the message of a
+    // failure), then — after `destroy` where it was lost — once more, and writes to it.
     const reopen = async (name) => page.evaluate(async ({ entry, EMBEDDER, name }) => {
       const { LocalRag } = await import(`./pkg/${entry}`);
-      const fresh = await LocalRag.open(name, { embedder: EMBEDDER, backend: 'cpu' });
+      const options = { embedder: EMBEDDER, backend: 'cpu' };
+      const tries = [];
+      let message = null;
+      for (let i = 0; i < 2; i++) {
+        tries.push(await LocalRag.open(name, options).then(async (r) => {
+          await r.close();
+          return 'opened';
+        }, (e) => { message = e.message; return e.code; }));
+      }
+      if (tries[0] === 'E_LOST') await LocalRag.destroy(name);
+      const fresh = await LocalRag.open(name, options);
       const before = (await fresh.list()).length;
       await fresh.add([{ id: 'new', text: 'A new beginning.' }]);
       const after = (await fresh.list()).map((d) => d.id);
       await fresh.destroy();
-      return { before, after };
+      return { tries, message, before, after };
     }, { entry, EMBEDDER, name });
+    const lost = (r) => {
+      assert.deepEqual(r.tries, ['E_LOST', 'E_LOST'], 'reported lost, on every open, until destroyed');
+      assert.match(r.message, /stored data is gone.*LocalRag\.import.*LocalRag\.destroy/s);
+      assert.deepEqual({ before: r.before, after: r.after }, { before: 0, after: ['new'] });
+    };
 
     // Another tab of the origin deletes the database.
     assert.equal(await open('deleted'), 3);
@@ -170,17 +188,31 @@ for (const entry of ['index.js', 'worker.js']) {
       assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
       assert.match(out.message, /deleted|closed/i, `${call}: ${out.message}`);
     }
-    assert.deepEqual(await reopen('deleted'), { before: 0, after: ['new'] });
+    // Deleted by something other than `destroy`: the next open says the data is gone.
+    lost(await reopen('deleted'));
 
-    // The browser clears the origin's IndexedDB (what eviction under storage pressure does).
-    assert.equal(await open('evicted'), 3);
+    // The browser clears the origin's IndexedDB alone (as DevTools can; Chromium deleting a
+    // damaged database is the same to the page): lost.
+    assert.equal(await open('cleared'), 3);
     await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb' });
+    p = await probe();
+    for (const [call, out] of Object.entries(p)) {
+      assert.equal(out.ok, false, `${call} after clearing was accepted`);
+      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
+    }
+    lost(await reopen('cleared'));
+
+    // The browser clears all the site's data (what eviction under storage pressure does, and
+    // what a user clearing the site's data does): the knowledge base starts afresh, no error.
+    assert.equal(await open('evicted'), 3);
+    await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' });
     p = await probe();
     for (const [call, out] of Object.entries(p)) {
       assert.equal(out.ok, false, `${call} after eviction was accepted`);
       assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
     }
-    assert.deepEqual(await reopen('evicted'), { before: 0, after: ['new'] });
+    const evicted = await reopen('evicted');
+    assert.deepEqual(evicted, { tries: ['opened', 'opened'], message: null, before: 0, after: ['new'] });
     await context.close();
   });
 }

@@ -345,6 +345,20 @@ export class LocalRag {
   }
 }
 
+/**
+ * Opens the knowledge base `name`. One found lost (E_LOST: its database gone, its note there) is
+ * looked at again under the write lock: a `destroy` under way in another tab deletes the
+ * database first and the note after.
+ */
+async function openKnowledgeBase(KnowledgeBase, name, embedder, kbOptions) {
+  try {
+    return await KnowledgeBase.open(name, embedder, kbOptions);
+  } catch (e) {
+    if (fromCoded(e)?.code !== 'E_LOST') throw e;
+    return withWriteLock(name, () => KnowledgeBase.open(name, embedder, kbOptions));
+  }
+}
+
 async function openOrImport(name, options, file) {
   checkName(name);
   if (!isObject(options)) throw input('open needs an options object with at least `embedder`');
@@ -385,7 +399,7 @@ async function openOrImport(name, options, file) {
     progress({ stage: 'open', loaded: 0, total: 1 });
     const kb = file
       ? await withWriteLock(name, () => KnowledgeBase.import(name, embedder, file, kbOptions))
-      : await KnowledgeBase.open(name, embedder, kbOptions);
+      : await openKnowledgeBase(KnowledgeBase, name, embedder, kbOptions);
     if (generator) kb.setGenerator(generator);
     if (signal?.aborted) {
       await kb.close();
