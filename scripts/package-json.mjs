@@ -4,7 +4,7 @@
 // Worker's entry, with their types) and writes package.json. Run alone
 // (`node scripts/package-json.mjs [dir]`) it refreshes the JS of an existing package without
 // rebuilding the wasm.
-import { readFileSync, writeFileSync, copyFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, copyFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
 
 const root = new URL('../', import.meta.url);
 const cargo = readFileSync(new URL('Cargo.toml', root), 'utf8');
@@ -14,6 +14,13 @@ const out = new URL(`${process.argv[2] ?? 'pkg'}/`, root);
 const js = new URL('src/web/js/', root);
 const ours = readdirSync(js).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
 for (const f of ours) copyFileSync(new URL(f, js), new URL(f, out));
+// localrag/loaders: files to documents, in a folder of its own.
+mkdirSync(new URL('loaders/', out), { recursive: true });
+const loaders = readdirSync(new URL('loaders/', js)).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
+for (const f of loaders) copyFileSync(new URL(`loaders/${f}`, js), new URL(`loaders/${f}`, out));
+// The libraries of the loaders: optional peer dependencies, imported only when a file of their
+// format is loaded (a page that adds text alone never needs them).
+const LOADER_PEERS = { 'pdfjs-dist': '^6.5.438', mammoth: '^1.13.0', marked: '^18.2.1', parse5: '^8.1.1' };
 // What this package carries, for src/web/js/wasm.js: the relaxed-SIMD modules are built for the
 // published package (make pkg), not for pkg-testing; both have the threaded module.
 const has = (dir) => existsSync(new URL(`${dir}/localrag_bg.wasm`, out));
@@ -44,14 +51,17 @@ const pkg = {
     '.': { types: './index.d.ts', default: './index.js' },
     './worker': { types: './worker.d.ts', default: './worker.js' },
     './raw': { types: './localrag.d.ts', default: './localrag.js' },
+    './loaders': { types: './loaders/index.d.ts', default: './loaders/index.js' },
     './localrag_bg.wasm': './localrag_bg.wasm',
     ...Object.fromEntries(variantDirs.map((d) => [`./${d}/localrag_bg.wasm`, `./${d}/localrag_bg.wasm`])),
     './package.json': './package.json',
   },
-  files: [...ours, ...generated, ...variantFiles, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
+  files: [...ours, ...loaders.map((f) => `loaders/${f}`), ...generated, ...variantFiles, 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'localrag_bg.wasm.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
   // Only the wasm-bindgen glue has a side effect (it instantiates on init); the entry points
   // have none at import time, so bundlers may drop what a page does not use.
   sideEffects: false,
+  peerDependencies: LOADER_PEERS,
+  peerDependenciesMeta: Object.fromEntries(Object.keys(LOADER_PEERS).map((k) => [k, { optional: true }])),
   keywords: ['rag', 'embeddings', 'webgpu', 'wasm', 'burn', 'private', 'offline', 'llm', 'search'],
 };
 writeFileSync(new URL('package.json', out), JSON.stringify(pkg, null, 2) + '\n');

@@ -38,10 +38,20 @@ const ALLOWED_LICENSES = new Set([
   'ISC', // permissive, MIT-like (picocolors, semver, ...)
   'BSD-3-Clause', // permissive (source-map-js, protobufjs, ...)
   '0BSD', // tslib: public-domain-like
+  'BSD-2-Clause', // permissive (mammoth, lop, entities: the loaders' libraries)
+  'Zlib', // permissive (pako, with MIT: jszip's inflate, under mammoth)
 ]);
 
 // Further licences accepted for named packages of one folder only.
 const LICENSE_EXCEPTIONS = [
+  {
+    dir: 'www',
+    name: /^duck$/,
+    license: 'BSD',
+    reason:
+      "mammoth's dependency (through lop) declares the non-SPDX \"BSD\"; its LICENSE file is the " +
+      '2-clause BSD text (Copyright 2013 Michael Williamson).',
+  },
   {
     dir: 'tests/consumer',
     name: /^lightningcss(-.+)?$/,
@@ -63,6 +73,14 @@ const LICENSE_EXCEPTIONS = [
 
 // Packages allowed to have install scripts (preinstall/install/postinstall), per folder.
 const INSTALL_SCRIPTS = [
+  {
+    dir: 'www',
+    name: /^esbuild$/,
+    reason:
+      "esbuild's postinstall only checks that its platform binary (@esbuild/linux-x64, an optional " +
+      'dependency from the registry) is there; npm 11 does not run unapproved install scripts and ' +
+      'esbuild works without it (it bundles the demo\'s loaders at build time; nothing of it is shipped)',
+  },
   {
     dir: 'tests/bench-tjs',
     name: /^(onnxruntime-node|protobufjs)$/,
@@ -140,6 +158,9 @@ function spdxSatisfied(expr, allowed) {
   if (i !== tokens.length) throw new Error(`unexpected "${tokens[i]}"`);
   return v;
 }
+
+// The libraries localrag/loaders imports: optional peer dependencies of the package.
+const LOADER_PEERS = new Set(['pdfjs-dist', 'mammoth', 'marked', 'parse5']);
 
 const EXACT = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 const DEP_FIELDS = ['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies'];
@@ -317,7 +338,12 @@ function checkPackage() {
       manifests.push(['pkg/package.json', JSON.parse(readFileSync(join(root, 'pkg/package.json'), 'utf8'))]);
     for (const [what, m] of manifests) {
       for (const f of [...DEP_FIELDS, 'bundleDependencies', 'bundledDependencies']) {
+        if (f === 'peerDependencies') continue;
         if (m[f] && Object.keys(m[f]).length) problems.push(`${what} declares ${f}: ${JSON.stringify(m[f])}`);
+      }
+      for (const [n, range] of Object.entries(m.peerDependencies ?? {})) {
+        if (!LOADER_PEERS.has(n)) problems.push(`${what} declares the peer dependency ${n}@${range}, not one of the loaders' libraries`);
+        else if (m.peerDependenciesMeta?.[n]?.optional !== true) problems.push(`${what}: the peer dependency ${n} is not optional`);
       }
       for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) {
         if (m.scripts?.[s]) problems.push(`${what} has a ${s} script`);
@@ -325,7 +351,9 @@ function checkPackage() {
     }
     const files = [...jsFiles(tmp), ...(existsSync(join(root, 'pkg')) ? jsFiles(join(root, 'pkg')) : [])];
     for (const f of files) {
-      const bare = bareImports(f);
+      // The loaders may import their optional peer dependencies; nothing else may import a package.
+      const isLoader = /[\\/]loaders[\\/][^\\/]+$/.test(f);
+      const bare = bareImports(f).filter((s) => !(isLoader && LOADER_PEERS.has(s.replace(/^((?:@[^/]+\/)?[^/]+).*$/, '$1'))));
       const shown = f.startsWith(tmp) ? join('src/web/js', relative(tmp, f)) : relative(root, f);
       if (bare.length) problems.push(`${shown} imports ${bare.join(', ')}`);
     }
@@ -334,7 +362,7 @@ function checkPackage() {
       pass(
         'package',
         'pkg',
-        `no dependencies, no install scripts, ${files.length} JS files import only their own files` +
+        `no dependencies (the loaders' libraries optional peers), no install scripts, ${files.length} JS files import only their own files and the loaders their peers` +
           (manifests.length > 1 ? '' : ' (pkg/ not built: generated package.json checked)'),
       );
   } finally {
@@ -345,7 +373,7 @@ function checkPackage() {
 // ---- Main ----------------------------------------------------------------------------------------
 
 const dirs = process.argv.slice(2);
-const apps = dirs.length ? dirs : ['tests/e2e', 'tests/consumer', 'tests/bench-tjs'].filter((d) => existsSync(join(root, d, 'package.json')));
+const apps = dirs.length ? dirs : ['www', 'tests/e2e', 'tests/consumer', 'tests/bench-tjs'].filter((d) => existsSync(join(root, d, 'package.json')));
 checkPackage();
 for (const d of apps) checkApp(d);
 

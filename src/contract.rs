@@ -29,6 +29,7 @@ use crate::kb::{
 use crate::options::Options;
 use crate::rag::{Answer, AskOptions, Citation};
 use crate::retrieval::{Mode, SnapshotState};
+use crate::text::{Heading, PageStart, Structure};
 use crate::util::JsonObject;
 
 /// Where the generated files live, relative to the crate's root.
@@ -135,6 +136,9 @@ pub fn typescript() -> String {
         // The knowledge base.
         decl::<KnowledgeBaseOptions>(&cfg),
         composite::<ImportOptions>(&cfg),
+        decl::<PageStart>(&cfg),
+        decl::<Heading>(&cfg),
+        decl::<Structure>(&cfg),
         decl::<DocInput>(&cfg),
         decl::<Stage>(&cfg),
         decl::<Progress>(&cfg),

@@ -87,6 +87,7 @@ pub use retrieval::{
     IndexOptions, IndexStats, Metrics, Mode, SnapshotState, Vector, VectorIndex, evaluate,
 };
 pub use text::{ChunkOptions, ChunkSpan, TokenSpans, chunk_text, utf16_len};
+pub use text::{Heading, Location, PageStart, Structure};
 pub use util::{cosine, sha256_hex};
 
 /// Helpers of the benchmarks and tests (feature `testing`).

@@ -305,6 +305,8 @@ fn hit(n: usize, text: &str) -> Hit {
         title: format!("Document {n}"),
         source: String::new(),
         metadata: serde_json::Value::Null,
+        pages: None,
+        heading_path: Vec::new(),
         score: 1.0,
         scores: HitScores {
             vector: Some(0.9),

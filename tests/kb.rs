@@ -2,8 +2,8 @@
 //! upserts, atomicity, persistence, snapshots, filters and errors are tested without a model.
 
 use localrag::{
-    DocInput, Filter, Hooks, IndexOptions, KbOptions, KnowledgeBase, MemoryStore, Mode, Progress,
-    Result, SearchOptions, SnapshotState, Space, Stage, Store,
+    DocInput, Filter, Heading, Hooks, IndexOptions, KbOptions, KnowledgeBase, MemoryStore, Mode,
+    PageStart, Progress, Result, SearchOptions, SnapshotState, Space, Stage, Store, Structure,
 };
 use serde_json::json;
 
@@ -525,6 +525,129 @@ fn a_knowledge_base_deleted_behind_its_back_is_reported_lost() {
                 .unwrap(),
         );
         assert_eq!(store.marked().await, Some(true));
+    });
+}
+
+/// A document with pages and headings (what `localrag/loaders` makes of a PDF): no chunk runs
+/// across a heading or a page that begins a line, a heading alone joins the text under it, and
+/// every hit and chunk says its pages and heading path.
+#[test]
+fn chunks_keep_to_sections_and_pages_and_say_where_they_are() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        let (_store, mut kb) = fresh(&e).await;
+        // Small chunks, so that without cuts the sections would share chunks.
+        let text =
+            "Manual\n\nIntro volcano text.\n\nInstallation\n\nLinux\n\nRun the piano installer \
+                    with the prefix flag. It needs space.\n\nThe next page starts here with tomato \
+                    soil.\n\nWindows\n\nThe rocket service starts at boot."
+                .to_string();
+        let at = |s: &str| text[..text.find(s).unwrap()].encode_utf16().count() as u32;
+        let h = |level, s: &str| Heading {
+            level,
+            start: at(s),
+            end: at(s) + s.encode_utf16().count() as u32,
+        };
+        let structure = Structure {
+            pages: vec![
+                PageStart {
+                    number: 1,
+                    start: 0,
+                },
+                PageStart {
+                    number: 2,
+                    start: at("The next page"),
+                },
+            ],
+            headings: vec![
+                h(1, "Manual"),
+                h(1, "Installation"),
+                h(2, "Linux"),
+                h(2, "Windows"),
+            ],
+        };
+        let input = DocInput {
+            id: Some("m".into()),
+            text: text.clone(),
+            structure: Some(structure.clone()),
+            ..Default::default()
+        };
+        kb.add(vec![input.clone()]).await.unwrap();
+        let d = kb.get("m").unwrap();
+        assert_eq!(d.structure.as_ref(), Some(&structure));
+        let cuts: Vec<usize> = ["Installation", "The next page", "Windows"]
+            .iter()
+            .map(|s| at(s) as usize)
+            .collect();
+        for c in &d.chunks {
+            assert_eq!(
+                text.encode_utf16().collect::<Vec<_>>()[c.start..c.end],
+                c.text.encode_utf16().collect::<Vec<_>>()[..]
+            );
+            for &cut in &cuts {
+                assert!(
+                    !(c.start < cut && cut < c.end),
+                    "chunk {:?} runs across {cut}",
+                    c.text
+                );
+            }
+        }
+        // "Installation" has nothing under it but "Linux": one part, starting with both.
+        let linux = d.chunks.iter().find(|c| c.text.contains("piano")).unwrap();
+        assert!(linux.text.starts_with("Installation"), "{:?}", linux.text);
+        assert_eq!(linux.heading_path, vec!["Installation", "Linux"]);
+        assert_eq!(linux.pages, Some([1, 1]));
+        let page2 = d.chunks.iter().find(|c| c.text.contains("tomato")).unwrap();
+        assert_eq!(
+            (page2.pages, page2.heading_path.clone()),
+            (
+                Some([2, 2]),
+                vec!["Installation".to_string(), "Linux".into()]
+            )
+        );
+        let windows = d.chunks.iter().find(|c| c.text.contains("rocket")).unwrap();
+        assert_eq!(windows.heading_path, vec!["Installation", "Windows"]);
+        // Hits say the same.
+        let hits = kb
+            .search("rocket service boot", &SearchOptions::default())
+            .await
+            .unwrap();
+        let top = &hits[0];
+        assert!(top.text.contains("rocket"));
+        assert_eq!(
+            (top.pages, top.heading_path.clone()),
+            (
+                Some([2, 2]),
+                vec!["Installation".to_string(), "Windows".into()]
+            )
+        );
+        // A document without a structure: no pages, an empty path.
+        kb.add(vec![doc("plain", "Glacier ice and arctic snow.")])
+            .await
+            .unwrap();
+        let p = kb.get("plain").unwrap();
+        assert_eq!(
+            (
+                p.chunks[0].pages,
+                p.chunks[0].heading_path.len(),
+                p.structure
+            ),
+            (None, 0, None)
+        );
+        // The same text with another structure is chunked again; the same structure is unchanged.
+        assert_eq!(kb.add(vec![input.clone()]).await.unwrap().unchanged, 1);
+        let mut moved = input.clone();
+        moved.structure.as_mut().unwrap().pages.pop();
+        let r = kb.add(vec![moved]).await.unwrap();
+        assert_eq!((r.updated, r.chunks > 0), (1, true));
+        // A structure that does not fit the text is refused, and nothing is stored.
+        let mut bad = input.clone();
+        bad.id = Some("bad".into());
+        bad.structure.as_mut().unwrap().headings[1].end = 100_000;
+        let err = kb.add(vec![bad]).await.unwrap_err();
+        assert_eq!(err.code(), "E_INPUT");
+        assert!(err.message().starts_with("document 0 structure"), "{err}");
+        assert!(kb.get("bad").is_none());
     });
 }
 

@@ -61,6 +61,9 @@ impl DocInput {
                 "document {i}: id must be 1 to {MAX_ID_BYTES} bytes"
             )));
         }
+        if let Some(s) = &self.structure {
+            s.check(&self.text, &format!("document {i}"))?;
+        }
         match &self.metadata {
             None | Some(Value::Null) | Some(Value::Object(_)) => Ok(()),
             Some(other) => Err(Error::Input(format!(
@@ -124,7 +127,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                     } else {
                         out.added += 1;
                     }
-                    let spans = chunk_text(&rec.text, &self.embedder, &self.opts.chunk)?;
+                    let spans = chunk_document(&rec, &self.embedder, &self.opts.chunk)?;
                     if spans.is_empty() {
                         return Err(Error::Input(format!(
                             "document {:?} has no text to index",
@@ -258,7 +261,14 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         let id =
             d.id.unwrap_or_else(|| sha256_parts_hex(&[text.as_bytes()], 16));
         let chunking = format!("{}/{}", self.opts.chunk.max_tokens, self.opts.chunk.overlap);
-        let hash = sha256_parts_hex(&[text.as_bytes(), chunking.as_bytes()], 16);
+        let structure = d.structure.filter(|s| !s.is_empty());
+        // The structure changes the chunks (cuts at headings and pages): part of the hash. A
+        // document without one hashes as before structures existed.
+        let layout = structure
+            .as_ref()
+            .map(|s| serde_json::to_vec(s).expect("a structure encodes"))
+            .unwrap_or_default();
+        let hash = sha256_parts_hex(&[text.as_bytes(), chunking.as_bytes(), &layout], 16);
         Ok(DocRecord {
             id,
             title: d.title.unwrap_or_default(),
@@ -267,6 +277,72 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             metadata: Value::Object(metadata).to_string(),
             hash,
             chunk_ids: Vec::new(),
+            structure,
         })
     }
+}
+
+/// A document's chunks: the text cut at its headings and at the page starts that begin a line
+/// (see [`crate::text::Structure::cuts`]), each part chunked on its own, so that no chunk runs
+/// from one section or page into the next. A part that is only a heading joins the next part.
+fn chunk_document(
+    rec: &DocRecord,
+    tok: &dyn crate::text::TokenSpans,
+    opts: &crate::text::ChunkOptions,
+) -> Result<Vec<ChunkSpan>> {
+    let text = &rec.text;
+    let Some(structure) = &rec.structure else {
+        return chunk_text(text, tok, opts);
+    };
+    // Each heading's byte span, by its start.
+    let spans: std::collections::HashMap<usize, usize> = {
+        let mut offsets: Vec<usize> = structure
+            .headings
+            .iter()
+            .flat_map(|h| [h.start as usize, h.end as usize])
+            .collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        let bytes = crate::text::byte_offsets(text, &offsets).unwrap_or_default();
+        let at = |u: usize| {
+            offsets
+                .binary_search(&u)
+                .ok()
+                .and_then(|i| bytes.get(i).copied())
+        };
+        structure
+            .headings
+            .iter()
+            .filter_map(|h| Some((at(h.start as usize)?, at(h.end as usize)?)))
+            .collect()
+    };
+    let mut bounds = vec![0];
+    for cut in structure.cuts(text) {
+        let last = *bounds.last().expect("starts with 0");
+        let first = last + (text[last..cut].len() - text[last..cut].trim_start().len());
+        // A part that is only a heading (nothing under it) runs on into the next.
+        let only_heading = spans
+            .get(&first)
+            .is_some_and(|&e| e <= cut && text[e..cut].trim().is_empty());
+        if !only_heading {
+            bounds.push(cut);
+        }
+    }
+    bounds.push(text.len());
+    let mut out = Vec::new();
+    let starts16 = crate::text::utf16_offsets(text, &bounds);
+    for (w, part16) in bounds.windows(2).zip(starts16) {
+        let (a, b) = (w[0], w[1]);
+        if text[a..b].trim().is_empty() {
+            continue;
+        }
+        for mut s in chunk_text(&text[a..b], tok, opts)? {
+            s.start += a;
+            s.end += a;
+            s.start16 += part16;
+            s.end16 += part16;
+            out.push(s);
+        }
+    }
+    Ok(out)
 }

@@ -262,11 +262,16 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             .chunk_ids
             .iter()
             .filter_map(|c| {
-                self.chunks.get(c).map(|m| StoredChunk {
-                    id: *c,
-                    start: m.start16,
-                    end: m.end16,
-                    text: d.text[m.start..m.end].to_string(),
+                self.chunks.get(c).map(|m| {
+                    let at = d.locate(m.start16, m.end16);
+                    StoredChunk {
+                        id: *c,
+                        start: m.start16,
+                        end: m.end16,
+                        text: d.text[m.start..m.end].to_string(),
+                        pages: at.pages,
+                        heading_path: at.heading_path,
+                    }
                 })
             })
             .collect();
@@ -277,6 +282,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             text: d.text.clone(),
             metadata: metadata_of(d),
             chunks,
+            structure: d.structure.clone(),
         })
     }
 

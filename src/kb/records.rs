@@ -11,6 +11,7 @@ use super::store::{Contents, Op, Space};
 use crate::embed::Embed;
 use crate::error::{Error, Result};
 use crate::retrieval::SnapshotState;
+use crate::text::{Location, Structure};
 
 /// Version of the stored layout; a base written by a newer layout is refused.
 pub const FORMAT: u32 = 1;
@@ -36,6 +37,12 @@ pub struct DocInput {
     #[serde(default)]
     #[ts(optional, type = "Record<string, unknown>")]
     pub metadata: Option<Value>,
+    /// Where the pages begin and the headings stand (UTF-16 offsets into `text`), as
+    /// `localrag/loaders` gives it: chunks do not run across headings or page starts, and
+    /// hits and citations say their pages and heading path.
+    #[serde(default)]
+    #[ts(optional)]
+    pub structure: Option<Structure>,
 }
 
 /// A stored document.
@@ -47,9 +54,49 @@ pub struct DocRecord {
     pub text: String,
     /// JSON object text.
     pub metadata: String,
-    /// SHA-256 of the text and the chunking that produced the chunks.
+    /// SHA-256 of the text, its structure and the chunking that produced the chunks.
     pub hash: String,
     pub chunk_ids: Vec<u64>,
+    /// Last, so that a record of the first layout (without it) still reads, and this layout's
+    /// records read in that one (postcard ignores what follows).
+    pub structure: Option<Structure>,
+}
+
+/// A document record of the first layout (before documents had a structure).
+#[derive(Deserialize)]
+struct DocRecordV1 {
+    id: String,
+    title: String,
+    source: String,
+    text: String,
+    metadata: String,
+    hash: String,
+    chunk_ids: Vec<u64>,
+}
+
+impl From<DocRecordV1> for DocRecord {
+    fn from(d: DocRecordV1) -> DocRecord {
+        DocRecord {
+            id: d.id,
+            title: d.title,
+            source: d.source,
+            text: d.text,
+            metadata: d.metadata,
+            hash: d.hash,
+            chunk_ids: d.chunk_ids,
+            structure: None,
+        }
+    }
+}
+
+impl DocRecord {
+    /// Where the UTF-16 range `start..end` of the text stands.
+    pub(crate) fn locate(&self, start: usize, end: usize) -> Location {
+        self.structure
+            .as_ref()
+            .map(|s| s.locate(&self.text, start, end))
+            .unwrap_or_default()
+    }
 }
 
 /// A stored chunk.
@@ -152,6 +199,11 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 pub(crate) fn decode_doc(key: &str, bytes: &[u8]) -> Option<DocRecord> {
     postcard::from_bytes::<DocRecord>(bytes)
         .ok()
+        .or_else(|| {
+            postcard::from_bytes::<DocRecordV1>(bytes)
+                .ok()
+                .map(DocRecord::from)
+        })
         .filter(|d| d.id == key)
 }
 
@@ -229,12 +281,19 @@ pub struct DocInfo {
 
 /// One chunk of a stored document.
 #[derive(Clone, Debug, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
 pub struct StoredChunk {
     pub id: u64,
     /// UTF-16 offsets into the document's text.
     pub start: usize,
     pub end: usize,
     pub text: String,
+    /// First and last page of the chunk (documents with pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pages: Option<[u32; 2]>,
+    /// The headings above the chunk, outermost first (empty for a document without headings).
+    pub heading_path: Vec<String>,
 }
 
 /// A stored document with its chunks.
@@ -247,6 +306,10 @@ pub struct StoredDocument {
     #[ts(type = "Record<string, unknown>")]
     pub metadata: Value,
     pub chunks: Vec<StoredChunk>,
+    /// Its pages and headings, as given to `add`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub structure: Option<Structure>,
 }
 
 /// Counts and state.
@@ -290,4 +353,56 @@ pub struct RefreshResult {
     pub changed: bool,
     /// The write counter now loaded.
     pub generation: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::{Heading, PageStart};
+
+    /// Records of the first layout (no structure) read as documents without one, and this
+    /// layout's records read in the first one (what an older localrag in another tab sees).
+    #[test]
+    fn document_records_of_both_layouts_read() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct V1 {
+            id: String,
+            title: String,
+            source: String,
+            text: String,
+            metadata: String,
+            hash: String,
+            chunk_ids: Vec<u64>,
+        }
+        let v1 = V1 {
+            id: "a".into(),
+            title: "T".into(),
+            source: "s".into(),
+            text: "Hello.".into(),
+            metadata: "{}".into(),
+            hash: "h".into(),
+            chunk_ids: vec![1, 2],
+        };
+        let d = decode_doc("a", &postcard::to_stdvec(&v1).unwrap()).unwrap();
+        assert_eq!(
+            (d.text.as_str(), d.chunk_ids.clone(), d.structure.clone()),
+            ("Hello.", vec![1, 2], None)
+        );
+        let mut now = d.clone();
+        now.structure = Some(Structure {
+            pages: vec![PageStart {
+                number: 3,
+                start: 0,
+            }],
+            headings: vec![Heading {
+                level: 1,
+                start: 0,
+                end: 5,
+            }],
+        });
+        let bytes = encode(&now).unwrap();
+        assert_eq!(decode_doc("a", &bytes), Some(now));
+        let old: V1 = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(old, v1);
+    }
 }

@@ -151,6 +151,12 @@ pub struct Hit {
     pub source: String,
     #[ts(type = "Record<string, unknown>")]
     pub metadata: Value,
+    /// First and last page of the passage (documents with pages: PDFs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pages: Option<[u32; 2]>,
+    /// The headings above the passage, outermost first (empty for a document without headings).
+    pub heading_path: Vec<String>,
     pub score: f32,
     pub scores: HitScores,
 }
@@ -255,6 +261,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             .filter_map(|s| {
                 let c = self.chunks.get(&s.id)?;
                 let d = self.docs.get(&c.doc_id)?;
+                let at = d.locate(c.start16, c.end16);
                 Some(Hit {
                     doc_id: d.id.clone(),
                     chunk_id: s.id,
@@ -268,6 +275,8 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                         .get(&d.id)
                         .cloned()
                         .unwrap_or_else(|| metadata_of(d)),
+                    pages: at.pages,
+                    heading_path: at.heading_path,
                     score: s.fused,
                     scores: HitScores {
                         vector: s.vector,

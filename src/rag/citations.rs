@@ -19,6 +19,12 @@ pub struct Citation {
     pub start: usize,
     pub end: usize,
     pub text: String,
+    /// First and last page of the passage (documents with pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pages: Option<[u32; 2]>,
+    /// The headings above the passage, outermost first.
+    pub heading_path: Vec<String>,
 }
 
 /// Passage `n` (numbered from 1) as a citation.
@@ -31,6 +37,8 @@ pub fn citation(n: usize, h: &Hit) -> Citation {
         start: h.start,
         end: h.end,
         text: h.text.clone(),
+        pages: h.pages,
+        heading_path: h.heading_path.clone(),
     }
 }
 
@@ -95,6 +103,8 @@ pub(crate) mod tests {
             title: format!("title {doc}"),
             source: String::new(),
             metadata: serde_json::Value::Null,
+            pages: None,
+            heading_path: Vec::new(),
             score: 1.0,
             scores: HitScores {
                 vector,

@@ -29,12 +29,34 @@ pub struct GroundedPrompt {
 }
 
 /// Passage `n` (from 1) as it appears in the prompt, with the line break before it.
+/// It is labelled with its document's title, its section ("Manual › Installation › Linux") and
+/// its pages ("p. 4"), where the document has them.
 fn passage(n: usize, h: &Hit) -> String {
-    let (title, text) = (h.title.trim(), h.text.trim());
-    if title.is_empty() {
+    let mut label: Vec<&str> = Vec::new();
+    for part in std::iter::once(h.title.as_str()).chain(h.heading_path.iter().map(String::as_str)) {
+        let part = part.trim();
+        if !part.is_empty() && label.last() != Some(&part) {
+            label.push(part);
+        }
+    }
+    let mut label = label.join(" › ");
+    if let Some([a, b]) = h.pages {
+        let pages = if a == b {
+            format!("p. {a}")
+        } else {
+            format!("pp. {a}–{b}")
+        };
+        label = if label.is_empty() {
+            pages
+        } else {
+            format!("{label} ({pages})")
+        };
+    }
+    let text = h.text.trim();
+    if label.is_empty() {
         format!("\n\n[{n}] {text}")
     } else {
-        format!("\n\n[{n}] {title}: {text}")
+        format!("\n\n[{n}] {label}: {text}")
     }
 }
 
@@ -100,4 +122,26 @@ pub fn build_prompt(
         passages: hits[..chosen].to_vec(),
         left_out: hits.len() - chosen,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passage;
+    use crate::rag::citations::tests::hit;
+
+    #[test]
+    fn a_passage_is_labelled_with_its_title_section_and_pages() {
+        let mut h = hit("d", "Run the installer.", None);
+        assert_eq!(passage(1, &h), "\n\n[1] title d: Run the installer.");
+        h.heading_path = vec!["title d".into(), "Installation".into(), "Linux".into()];
+        h.pages = Some([4, 4]);
+        assert_eq!(
+            passage(2, &h),
+            "\n\n[2] title d › Installation › Linux (p. 4): Run the installer."
+        );
+        h.title.clear();
+        h.heading_path.clear();
+        h.pages = Some([4, 5]);
+        assert_eq!(passage(3, &h), "\n\n[3] pp. 4–5: Run the installer.");
+    }
 }

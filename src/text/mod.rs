@@ -1,9 +1,11 @@
-//! Text before it is indexed: the lexical analyzer and the chunker.
+//! Text before it is indexed: the lexical analyzer, the chunker and the document structure.
 
 mod analyze;
 mod chunk;
+mod structure;
 mod utf16;
 
 pub use analyze::analyze;
 pub use chunk::{ChunkOptions, ChunkSpan, TokenSpans, chunk_text};
-pub use utf16::utf16_len;
+pub use structure::{Heading, Location, PageStart, Structure, byte_offsets};
+pub use utf16::{utf16_len, utf16_offsets};

@@ -32,7 +32,7 @@ pub struct KnowledgeBase {
 }
 
 /// The fields of a document given to `add` (`DocInput`'s).
-const DOC_FIELDS: [&str; 5] = ["id", "title", "source", "text", "metadata"];
+const DOC_FIELDS: [&str; 6] = ["id", "title", "source", "text", "metadata", "structure"];
 
 /// A document of the `docs` argument of `add`.
 fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
@@ -80,12 +80,33 @@ fn doc_input(i: usize, v: &JsValue) -> Result<DocInput> {
             })?,
         )
     };
+    let st = js_sys::Reflect::get(v, &"structure".into()).unwrap_or(JsValue::UNDEFINED);
+    let structure = if st.is_undefined() || st.is_null() {
+        None
+    } else {
+        if !st.is_object() || Array::is_array(&st) {
+            return Err(Error::Input(format!(
+                "document {i} structure must be an object {{ pages?, headings? }}"
+            )));
+        }
+        // Through JSON, so that an unknown key is refused (serde reads a JS object's own
+        // fields only) and numbers are checked as integers.
+        let json = js_sys::JSON::stringify(&st)
+            .ok()
+            .and_then(|j| j.as_string())
+            .ok_or_else(|| Error::Input(format!("document {i} structure is not JSON")))?;
+        Some(
+            serde_json::from_str(&json)
+                .map_err(|e| Error::Input(format!("document {i} structure is not valid: {e}")))?,
+        )
+    };
     Ok(DocInput {
         id: field("id")?,
         title: field("title")?,
         source: field("source")?,
         text,
         metadata,
+        structure,
     })
 }
 

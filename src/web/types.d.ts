@@ -213,6 +213,46 @@ export type ImportKnowledgeBaseOptions = {
 } & KnowledgeBaseOptions;
 
 /**
+ * Where a page begins.
+ */
+export type PageStart = {
+  /**
+   * 1-based page number, as printed or counted.
+   */
+  number: number;
+  /**
+   * UTF-16 offset of the page's first character in the text.
+   */
+  start: number;
+};
+
+/**
+ * A heading: its text is `text.slice(start, end)`.
+ */
+export type Heading = {
+  /**
+   * 1 (a title or chapter) to 6.
+   */
+  level: number;
+  start: number;
+  end: number;
+};
+
+/**
+ * Where a document's pages begin and its headings stand.
+ */
+export type DocumentStructure = {
+  /**
+   * The pages, in order: page `number` begins at `start`.
+   */
+  pages?: Array<PageStart>;
+  /**
+   * The headings, in order, not overlapping.
+   */
+  headings?: Array<Heading>;
+};
+
+/**
  * A document as the caller gives it.
  */
 export type DocumentInput = {
@@ -233,6 +273,12 @@ export type DocumentInput = {
    * A JSON object; `filter.metadata` matches its top-level keys.
    */
   metadata?: Record<string, unknown>;
+  /**
+   * Where the pages begin and the headings stand (UTF-16 offsets into `text`), as
+   * `localrag/loaders` gives it: chunks do not run across headings or page starts, and
+   * hits and citations say their pages and heading path.
+   */
+  structure?: DocumentStructure;
 };
 
 /**
@@ -368,6 +414,14 @@ export type Hit = {
   title: string;
   source: string;
   metadata: Record<string, unknown>;
+  /**
+   * First and last page of the passage (documents with pages: PDFs).
+   */
+  pages?: [number, number];
+  /**
+   * The headings above the passage, outermost first (empty for a document without headings).
+   */
+  headingPath: Array<string>;
   score: number;
   scores: HitScores;
 };
@@ -383,6 +437,14 @@ export type StoredChunk = {
   start: number;
   end: number;
   text: string;
+  /**
+   * First and last page of the chunk (documents with pages).
+   */
+  pages?: [number, number];
+  /**
+   * The headings above the chunk, outermost first (empty for a document without headings).
+   */
+  headingPath: Array<string>;
 };
 
 /**
@@ -395,6 +457,10 @@ export type StoredDocument = {
   text: string;
   metadata: Record<string, unknown>;
   chunks: Array<StoredChunk>;
+  /**
+   * Its pages and headings, as given to `add`.
+   */
+  structure?: DocumentStructure;
 };
 
 /**
@@ -612,6 +678,14 @@ export type Citation = {
   start: number;
   end: number;
   text: string;
+  /**
+   * First and last page of the passage (documents with pages).
+   */
+  pages?: [number, number];
+  /**
+   * The headings above the passage, outermost first.
+   */
+  headingPath: Array<string>;
 };
 
 /**

@@ -12,7 +12,8 @@ import type {
 export type {
   BackendChoice, DocumentInput, AddReport, AddOptions, SearchFilter, SearchOptions, Hit, HitScores,
   AskOptions, Answer, Citation, StoredDocument, StoredChunk, DocumentInfo, KnowledgeBaseStats,
-  Usage, Timings, FinishReason, SamplingOptions, ErrorCode, ModelBytes,
+  Usage, Timings, FinishReason, SamplingOptions, ErrorCode, ModelBytes, DocumentStructure,
+  PageStart, Heading,
 } from './localrag.js';
 
 /** The codes above, in a frozen array. */

@@ -1,0 +1,209 @@
+// localrag/loaders (issue 16) in headless Chromium, on the fixtures scripts/make_fixtures.py
+// writes (www/test-fixtures: PDFs, a .docx, and what each should give in expect.json) and on
+// HTML, Markdown and text made here:
+//   - each format to text and structure, in a page and in a Worker (the same result): pages of
+//     known passages, heading paths, the running header and footer dropped, a hyphenated word
+//     joined, two columns read one after the other, Chinese text whole;
+//   - the typed errors: a scanned PDF (E_UNSUPPORTED, naming OCR), an encrypted one without its
+//     password (E_UNSUPPORTED) and with a wrong one (E_INPUT), a damaged one, an unknown format,
+//     text in another encoding;
+//   - through the API on both entry points: the documents added, each known passage found with
+//     its page and heading path, `get` giving the structure back, an `ask` whose passages carry
+//     their location;
+//   - nothing in a document runs (scripts, event handlers), nothing is fetched for it (images),
+//     and no document text leaves the page.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ROOT, openBlank, serveAndLaunch } from './browser.mjs';
+
+const env = serveAndLaunch('www', 8782);
+const EXPECT = JSON.parse(readFileSync(`${ROOT}www/test-fixtures/expect.json`, 'utf8'));
+const EMBEDDER = './models/all-MiniLM-L6-v2-Q8_0.gguf';
+const GENERATOR = './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf';
+
+const HTML = `<!doctype html><html><head><title>Lighthouse log</title>
+<style>body { color: red } .secret { display: none }</style>
+<script>globalThis.__ran = 'head script'</script></head>
+<body onload="globalThis.__ran = 'onload'">
+<nav><a href="/">Home</a> | <a href="/about">About</a></nav>
+<h1>Lighthouse log</h1>
+<p>The keeper trimmed the wick at <b>dusk</b> every day.</p>
+<img src="/never-fetched.png" onerror="globalThis.__ran = 'onerror'">
+<h2>Storms</h2>
+<ul><li>The storm of 1921 broke the gallery glass.</li><li>The storm of 1934 was milder.</li></ul>
+<table><tr><th>Year</th><th>Ships</th></tr><tr><td>1921</td><td>14</td></tr></table>
+<pre>log --since 1921
+  two  spaces kept</pre>
+<script>globalThis.__ran = 'body script'</script>
+<iframe src="/never-fetched.html"></iframe>
+</body></html>`;
+
+const MARKDOWN = `# Field notes
+
+Notes from the granite quarry.
+
+## Tools
+
+- A chisel with a copper handle
+- Safety glasses
+
+\`\`\`
+drill --depth 40
+\`\`\`
+
+<script>globalThis.__ran = 'markdown script'</script>
+<img src="/never-fetched-md.png" onerror="globalThis.__ran = 'md onerror'">
+`;
+
+/** In the page: loads a fixture or given bytes with localrag/loaders (helpers on globalThis). */
+const HELPERS = `
+globalThis.fixture = async (name) => new Uint8Array(await (await fetch('./test-fixtures/' + name)).arrayBuffer());
+globalThis.tryLoad = async (bytes, options) => {
+  const { loadFile } = await import('./pkg/loaders/index.js');
+  try { return { ok: true, doc: await loadFile(bytes, options) }; }
+  catch (e) { return { ok: false, code: e.code, name: e.name, message: e.message }; }
+};
+`;
+
+/** What each case is loaded from, in the page: [label, how]. */
+const CASES = {
+  'manual.pdf': "fixture('manual.pdf').then((b) => tryLoad(b, { name: 'manual.pdf' }))",
+  'two-column.pdf': "fixture('two-column.pdf').then((b) => tryLoad(b, { name: 'two-column.pdf' }))",
+  'mixed-scan.pdf': "fixture('mixed-scan.pdf').then((b) => tryLoad(b, { name: 'mixed-scan.pdf' }))",
+  'chinese.pdf': "fixture('chinese.pdf').then((b) => tryLoad(b, { name: 'chinese.pdf' }))",
+  'report.docx': "fixture('report.docx').then((b) => tryLoad(b, { name: 'report.docx' }))",
+  'scanned.pdf': "fixture('scanned.pdf').then((b) => tryLoad(b, { name: 'scanned.pdf' }))",
+  'encrypted.pdf': "fixture('encrypted.pdf').then((b) => tryLoad(b, { name: 'encrypted.pdf' }))",
+  'encrypted.pdf, wrong password': "fixture('encrypted.pdf').then((b) => tryLoad(b, { name: 'encrypted.pdf', password: 'nope' }))",
+  'encrypted.pdf, password': "fixture('encrypted.pdf').then((b) => tryLoad(b, { name: 'encrypted.pdf', password: 'user-secret' }))",
+  'damaged.pdf': "fixture('manual.pdf').then((b) => tryLoad(b.slice(0, 900), { name: 'damaged.pdf' }))",
+  'page.html': `tryLoad(new TextEncoder().encode(${JSON.stringify(HTML)}), { name: 'page.html' })`,
+  'notes.md': `tryLoad(new TextEncoder().encode(${JSON.stringify(MARKDOWN)}), { name: 'notes.md' })`,
+  'utf16le.txt': "tryLoad(new Uint8Array([0xff, 0xfe, ...[...'Küche ☕ ok'].flatMap((c) => [c.charCodeAt(0) & 255, c.charCodeAt(0) >> 8])]), { name: 'utf16le.txt' })",
+  'utf16be, no mark.txt': "tryLoad(new Uint8Array([...'plain words here'].flatMap((c) => [0, c.charCodeAt(0)])), { name: 'be.txt' })",
+  'windows-1252.txt': "tryLoad(new Uint8Array([0x43, 0x61, 0x66, 0xe9, 0x20, 0x6e, 0x6f, 0x69, 0x72]), { name: 'cafe.txt' })",
+  'sheet.xlsx': "tryLoad(new Uint8Array([0x50, 0x4b, 3, 4, 0, 0]), { name: 'sheet.xlsx' })",
+  'bad option': "tryLoad(new Uint8Array([65]), { name: 'a.txt', pasword: 'x' })",
+};
+
+/** The page number of UTF-16 offset `at` in a loaded document. */
+function pageAt(doc, at) {
+  const pages = doc.structure?.pages ?? [];
+  let n = null;
+  for (const p of pages) if (p.start <= at) n = p.number;
+  return n;
+}
+
+function checkLoaded(results) {
+  const ok = (k) => {
+    assert.equal(results[k].ok, true, `${k}: ${results[k].code} ${results[k].message}`);
+    return results[k].doc;
+  };
+  const fail = (k, code, re) => {
+    assert.equal(results[k].ok, false, `${k} loaded`);
+    assert.equal(results[k].code, code, `${k}: ${results[k].message}`);
+    assert.equal(results[k].name, 'LocalRagError');
+    assert.match(results[k].message, re, k);
+  };
+  // The manual: pages, headings, no header or footer, a joined hyphenation.
+  const manual = ok('manual.pdf');
+  const m = EXPECT['manual.pdf'];
+  assert.equal(manual.metadata.pages, m.pages);
+  assert.equal(manual.structure.pages.length, m.pages);
+  assert.ok(!manual.text.includes(m.header), 'the running header is dropped');
+  assert.ok(!/Page \d/.test(manual.text), 'the running footer is dropped');
+  assert.ok(manual.text.includes(m.hyphenated) && !manual.text.includes('configu-'), 'the hyphenated word is joined');
+  for (const p of m.passages) {
+    const at = manual.text.indexOf(p.text);
+    assert.ok(at >= 0, `manual.pdf holds "${p.text}"`);
+    assert.equal(pageAt(manual, at), p.page, `"${p.text}" is on page ${p.page}`);
+  }
+  const headings = manual.structure.headings.map((h) => `${h.level} ${manual.text.slice(h.start, h.end)}`);
+  assert.deepEqual(headings, ['1 1 Installation', '2 1.1 Linux', '2 1.2 Windows', '1 2 Configuration', '2 2.1 Network', '2 2.2 Storage', '1 3 Troubleshooting']);
+  // Two columns: the left one whole, then the right one.
+  const cols = ok('two-column.pdf');
+  const { left, right } = EXPECT['two-column.pdf'];
+  assert.ok(cols.text.includes(left), `the left column in order: ${cols.text}`);
+  assert.ok(cols.text.includes(right), 'the right column in order');
+  assert.ok(cols.text.indexOf(left) < cols.text.indexOf(right));
+  // A scanned page among typed ones: said, not fatal.
+  const mixed = ok('mixed-scan.pdf');
+  assert.deepEqual(mixed.metadata.pagesWithoutText, EXPECT['mixed-scan.pdf'].pagesWithoutText);
+  assert.equal(pageAt(mixed, mixed.text.indexOf('Typed page 3')), 3);
+  // Chinese and mixed scripts, whole.
+  const zh = ok('chinese.pdf');
+  for (const line of EXPECT['chinese.pdf'].lines) assert.ok(zh.text.includes(line), `chinese.pdf holds ${line}: ${zh.text}`);
+  assert.equal(zh.title, '第一章 长城');
+  // Word: headings, lists, the table.
+  const docx = ok('report.docx');
+  assert.equal(docx.title, 'Quarterly Report');
+  assert.deepEqual(docx.structure.headings.map((h) => docx.text.slice(h.start, h.end)), ['Quarterly Report', 'Risks', 'Next steps']);
+  assert.ok(docx.text.includes('- Two suppliers closed their Lisbon plants.'));
+  assert.ok(docx.text.includes('2. Audit the warehouse in March.'));
+  assert.ok(docx.text.includes('North | 1200'));
+  // HTML: structure, no script, no style, no navigation; <pre> verbatim.
+  const html = ok('page.html');
+  assert.equal(html.title, 'Lighthouse log');
+  assert.deepEqual(html.structure.headings.map((h) => html.text.slice(h.start, h.end)), ['Lighthouse log', 'Storms']);
+  assert.ok(html.text.includes('The keeper trimmed the wick at dusk every day.'));
+  assert.ok(html.text.includes('- The storm of 1934 was milder.'));
+  assert.ok(html.text.includes('Year | Ships\n1921 | 14'));
+  assert.ok(html.text.includes('log --since 1921\n  two  spaces kept'));
+  for (const gone of ['__ran', 'color: red', 'Home', 'About']) assert.ok(!html.text.includes(gone), `page.html text has "${gone}"`);
+  const md = ok('notes.md');
+  assert.deepEqual(md.structure.headings.map((h) => md.text.slice(h.start, h.end)), ['Field notes', 'Tools']);
+  assert.ok(md.text.includes('- A chisel with a copper handle') && md.text.includes('drill --depth 40'));
+  assert.ok(!md.text.includes('__ran'));
+  // Text encodings.
+  assert.equal(ok('utf16le.txt').text, 'Küche ☕ ok');
+  assert.equal(ok('utf16be, no mark.txt').text, 'plain words here');
+  assert.equal(ok('encrypted.pdf, password').text.includes('The vault combination is 12-34-56.'), true);
+  // The typed errors.
+  fail('scanned.pdf', 'E_UNSUPPORTED', /no text layer.*OCR/s);
+  fail('encrypted.pdf', 'E_UNSUPPORTED', /encrypted.*password/);
+  fail('encrypted.pdf, wrong password', 'E_INPUT', /password is wrong/);
+  fail('damaged.pdf', 'E_INPUT', /not a readable PDF/);
+  fail('windows-1252.txt', 'E_UNSUPPORTED', /not UTF-8 or UTF-16/);
+  fail('sheet.xlsx', 'E_UNSUPPORTED', /not supported/);
+  fail('bad option', 'E_INPUT', /unknown loadFile option `pasword`/);
+}
+
+test('loaders: every format in a page, the same in a Worker; typed errors; nothing runs or is fetched', { timeout: 300_000 }, async () => {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  await openBlank(page, env.server);
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.evaluate(HELPERS);
+  const run = (where) => page.evaluate(async ({ cases, where }) => {
+    if (where === 'page') {
+      const out = {};
+      for (const [k, how] of Object.entries(cases)) out[k] = await (0, eval)(how);
+      return out;
+    }
+    // A module Worker running the same calls.
+    const src = `${HELPERS_SRC}\nself.onmessage = async (e) => { const out = {}; for (const [k, how] of Object.entries(e.data)) out[k] = await (0, eval)(how); postMessage(out); };`;
+    const url = URL.createObjectURL(new Blob([src.replaceAll("'./", `'${location.origin}/`)], { type: 'text/javascript' }));
+    const w = new Worker(url, { type: 'module' });
+    const out = await new Promise((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data);
+      w.onerror = (e) => reject(new Error(e.message));
+      w.postMessage(cases);
+    });
+    w.terminate();
+    return out;
+  }, { cases: CASES, where }).catch((e) => { throw e; });
+  await page.evaluate((src) => { globalThis.HELPERS_SRC = src; }, HELPERS);
+  const inPage = await run('page');
+  checkLoaded(inPage);
+  const inWorker = await run('worker');
+  checkLoaded(inWorker);
+  for (const k of Object.keys(CASES)) {
+    assert.deepEqual(inWorker[k], inPage[k], `${k}: the Worker gives what the page gives`);
+  }
+  assert.equal(await page.evaluate(() => globalThis.__ran), undefined, 'nothing of a document ran');
+  const strays = requests.filter((u) => /never-fetched/.test(u));
+  assert.deepEqual(strays, [], 'nothing a document points to was fetched');
+  await context.close();
+});
