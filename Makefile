@@ -295,10 +295,10 @@ test-wasm: pkg-testing
 	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
 	node --test --test-concurrency=1 tests/e2e/wasm.test.mjs
 
-test-e2e: pkg-testing pkg
+test-e2e: pkg-testing pkg test-fixtures npm-tools
 	$(WWW_PKG)
 	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
-	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/threads.test.mjs \
+	node --test --test-concurrency=1 tests/e2e/package.test.mjs tests/e2e/api.test.mjs tests/e2e/loaders.test.mjs tests/e2e/threads.test.mjs \
 	  tests/e2e/badinput.test.mjs tests/e2e/storage.test.mjs tests/e2e/soak.test.mjs tests/e2e/crash.test.mjs \
 	  tests/e2e/demo.test.mjs
 

@@ -55,6 +55,9 @@ node tests/e2e/bench.mjs "?suites=compare&chunks=16&rounds=${BENCH_COMPARE_ROUND
 rm -rf www/pkg && cp -r pkg www/pkg
 node tests/e2e/bench.mjs "?isolated=1&suites=threads&chunks=32&rounds=${BENCH_THREADS_ROUNDS:-2}" | tee -a "$out"
 node tests/e2e/bench.mjs "?isolated=1&suites=compare&threads=2&chunks=16&rounds=${BENCH_COMPARE_ROUNDS:-3}&kernelRows=&compareEngines=localrag-threads-relaxed-q8_0,localrag-threads-q8_0,tjs-q8" | tee -a "$out"
+echo "== files: a 300-page PDF to searchable (tests/e2e/bench-loaders.mjs)"
+rm -rf www/pkg && cp -r pkg www/pkg && rm -rf www/pkg/loaders && node scripts/bundle-loaders.mjs pkg www/pkg
+node tests/e2e/bench-loaders.mjs | tee .cache/bench-loaders.md
 echo "== retrieval quality (scripts/eval-report.sh)"
 cargo build --release --bin localrag 2>/dev/null
 scripts/eval-report.sh | tee .cache/bench-retrieval.md

@@ -299,6 +299,14 @@ if gen:
         print("\n" + open(notes).read().strip())
     for r in failed:
         print(f"\nFailed: {r['where']} {r.get('backend') or r.get('engine')} on {r.get('model')}: {r['error']}")
+print("\n## A 300-page PDF, from drop to searchable\n")
+loaders = ".cache/bench-loaders.md"
+if os.path.exists(loaders):
+    print("`tests/e2e/bench-loaders.mjs`: `www/test-fixtures/long.pdf` (`scripts/make_fixtures.py`) through "
+          "`loadFile` and one `add`, in headless Chromium, by stage:\n")
+    print(open(loaders).read().strip())
+else:
+    print("Not measured in this run: `node tests/e2e/bench-loaders.mjs` measures it.")
 print("\n## Retrieval quality\n")
 retrieval = ".cache/bench-retrieval.md"
 if os.path.exists(retrieval):

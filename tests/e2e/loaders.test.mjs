@@ -207,3 +207,63 @@ test('loaders: every format in a page, the same in a Worker; typed errors; nothi
   assert.deepEqual(strays, [], 'nothing a document points to was fetched');
   await context.close();
 });
+
+for (const entry of ['index.js', 'worker.js']) {
+  test(`${entry}: loaded files through the API: passages found with their page and heading path, cited with them`, { timeout: 600_000 }, async () => {
+    const context = await env.browser.newContext();
+    const page = await context.newPage();
+    await openBlank(page, env.server);
+    const requests = [];
+    page.on('request', (r) => requests.push({ url: r.url(), body: r.postData() ?? '' }));
+    await page.evaluate(HELPERS);
+    const r = await page.evaluate(async ({ entry, EMBEDDER, GENERATOR, HTML, EXPECT }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      const { loadFile } = await import('./pkg/loaders/index.js');
+      const rag = await LocalRag.open('loaded', { embedder: EMBEDDER, generator: GENERATOR, backend: 'cpu', chunkTokens: 64, chunkOverlap: 8 });
+      const docs = [
+        await loadFile(await fixture('manual.pdf'), { name: 'manual.pdf', id: 'manual' }),
+        await loadFile(await fixture('report.docx'), { name: 'report.docx', id: 'report' }),
+        await loadFile(new TextEncoder().encode(HTML), { name: 'page.html', id: 'page' }),
+      ];
+      await rag.add(docs);
+      const found = [];
+      for (const p of EXPECT['manual.pdf'].passages) {
+        const hits = await rag.search(p.text, { k: 3, filter: { docIds: ['manual'] } });
+        const hit = hits.find((h) => h.text.includes(p.text.slice(0, 40)));
+        found.push({ want: p, hit: hit && { pages: hit.pages, headingPath: hit.headingPath, chunkText: hit.text } });
+      }
+      for (const p of EXPECT['report.docx'].passages) {
+        const hits = await rag.search(p.text, { k: 3, filter: { docIds: ['report'] } });
+        const hit = hits.find((h) => h.text.includes(p.text));
+        found.push({ want: p, hit: hit && { pages: hit.pages ?? null, headingPath: hit.headingPath, chunkText: hit.text } });
+      }
+      const stored = await rag.get('manual');
+      const answer = await rag.ask('Which port does the server listen on by default?', { maxTokens: 8, k: 2 });
+      await rag.destroy();
+      return {
+        found,
+        structure: stored.structure,
+        chunkLocations: stored.chunks.map((c) => ({ pages: c.pages, headingPath: c.headingPath })),
+        passages: answer.passages.map((p) => ({ docId: p.docId, pages: p.pages, headingPath: p.headingPath })),
+      };
+    }, { entry, EMBEDDER, GENERATOR, HTML, EXPECT });
+    for (const { want, hit } of r.found) {
+      assert.ok(hit, `"${want.text}" found`);
+      if (want.page) assert.deepEqual(hit.pages, [want.page, want.page], `"${want.text}": pages of ${JSON.stringify(hit)}`);
+      assert.deepEqual(hit.headingPath, want.headingPath, `"${want.text}": heading path of ${JSON.stringify(hit)}`);
+    }
+    assert.equal(r.structure.pages.length, EXPECT['manual.pdf'].pages, 'get() gives the structure back');
+    assert.ok(r.chunkLocations.every((c) => c.pages && c.headingPath.length > 0), 'every chunk of the manual is located');
+    const port = r.passages.find((p) => p.docId === 'manual');
+    assert.ok(port, `the manual is among the passages: ${JSON.stringify(r.passages)}`);
+    assert.deepEqual(port.pages, [3, 3]);
+    assert.deepEqual(port.headingPath, ['2 Configuration', '2.1 Network']);
+    // No document text left the page: every request is for the package, the models or a fixture.
+    const origin = new URL(env.server.url).origin;
+    for (const q of requests) {
+      assert.ok(q.url.startsWith(origin), `a request left the origin: ${q.url}`);
+      assert.ok(!/keeper|harbour\.toml|Lisbon/.test(q.url + q.body), `a request carries document text: ${q.url}`);
+    }
+    await context.close();
+  });
+}

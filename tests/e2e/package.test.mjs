@@ -18,8 +18,18 @@ test('package.json is complete', () => {
   assert.deepEqual(pkg.exports['.'], { types: './index.d.ts', default: './index.js' });
   assert.deepEqual(pkg.exports['./worker'], { types: './worker.d.ts', default: './worker.js' });
   for (const f of ['index.js', 'index.d.ts', 'worker.js', 'worker.d.ts', 'worker-entry.js', 'shared.js', 'models.js', 'contract.js', 'wasm.js', 'variants.js', 'localrag.js', 'localrag.d.ts', 'localrag_bg.wasm', 'relaxed/localrag.js', 'relaxed/localrag_bg.wasm', 'threads.js', 'pool-worker.js',
-    'threads/localrag.js', 'threads/localrag_bg.wasm', 'threads/relaxed/localrag.js', 'threads/relaxed/localrag_bg.wasm']) {
+    'threads/localrag.js', 'threads/localrag_bg.wasm', 'threads/relaxed/localrag.js', 'threads/relaxed/localrag_bg.wasm',
+    'loaders/index.js', 'loaders/index.d.ts', 'loaders/pdf.js', 'loaders/docx.js', 'loaders/html.js', 'loaders/text.js', 'loaders/document.js']) {
     assert.ok(pkg.files.includes(f), f);
+  }
+  // localrag/loaders: its libraries are optional peers, never dependencies.
+  assert.deepEqual(pkg.exports['./loaders'], { types: './loaders/index.d.ts', default: './loaders/index.js' });
+  assert.deepEqual(Object.keys(pkg.peerDependencies).sort(), ['mammoth', 'marked', 'parse5', 'pdfjs-dist']);
+  for (const k of Object.keys(pkg.peerDependencies)) assert.equal(pkg.peerDependenciesMeta[k].optional, true, k);
+  assert.equal(pkg.dependencies, undefined);
+  // The entry points never import the loaders (a page that adds text pays nothing for them).
+  for (const entry of ['index.js', 'worker.js', 'worker-entry.js']) {
+    assert.ok(!readFileSync(`${pkgDir}/${entry}`, 'utf8').includes('loaders'), `${entry} imports the loaders`);
   }
 });
 
@@ -31,10 +41,13 @@ test('npm pack takes the wasm, the JS, the types and the licences', () => {
 });
 
 test('every module the entry points import is in the package', () => {
-  for (const entry of ['index.js', 'worker.js', 'worker-entry.js', 'shared.js', 'models.js', 'wasm.js']) {
+  for (const entry of ['index.js', 'worker.js', 'worker-entry.js', 'shared.js', 'models.js', 'wasm.js',
+    'loaders/index.js', 'loaders/pdf.js', 'loaders/docx.js', 'loaders/html.js', 'loaders/text.js', 'loaders/document.js']) {
+    const dir = entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/') + 1) : '';
     const src = readFileSync(`${pkgDir}/${entry}`, 'utf8');
-    for (const [, spec] of src.matchAll(/(?:from|new URL\(|import\()\s*'(\.\/[^']+)'/g)) {
-      assert.ok(pkg.files.includes(spec.slice(2)), `${entry} needs ${spec}, which is not in files`);
+    for (const [, spec] of src.matchAll(/(?:from|new URL\(|import\()\s*'(\.\.?\/[^']+)'/g)) {
+      const path = new URL(spec, `file:///pkg/${dir}`).pathname.slice('/pkg/'.length);
+      assert.ok(pkg.files.includes(path), `${entry} needs ${spec}, which is not in files`);
     }
   }
 });
