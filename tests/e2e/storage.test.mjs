@@ -4,10 +4,11 @@
 //   earlier data is intact, the instance stays usable, and after a remove an add fits again;
 // - the Cache API full while the models are cached: `open` still works (the model is used
 //   without being cached) and says so;
-// - the database deleted underneath by another tab (`indexedDB.deleteDatabase`) and by the
-//   browser (`Storage.clearDataForOrigin`): the open instance fails with E_CLOSED, without
-//   hanging; `open` again says E_LOST when the IndexedDB alone went (until `destroy`), and
-//   starts a fresh knowledge base when all the site's data went (what eviction does);
+// - the database destroyed by another tab (`LocalRag.destroy`), deleted underneath by another
+//   tab (`indexedDB.deleteDatabase`) and by the browser (`Storage.clearDataForOrigin`): the
+//   open instance fails with E_CLOSED, without hanging; `open` again starts a fresh knowledge
+//   base after a destroy and when all the site's data went (what eviction does), and says
+//   E_LOST when the IndexedDB alone went behind localrag's back (until `destroy`);
 // - `persist()` is asked for and its result reported in `stats().storage.persisted`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -171,10 +172,24 @@ for (const entry of ['index.js', 'worker.js']) {
       assert.deepEqual({ before: r.before, after: r.after }, { before: 0, after: ['new'] });
     };
 
-    // Another tab of the origin deletes the database.
-    assert.equal(await open('deleted'), 3);
+    // Another tab destroys the knowledge base through localrag: the open instance fails with
+    // E_CLOSED, and the next open starts afresh (a deliberate deletion is no loss).
+    assert.equal(await open('destroyed'), 3);
     const other = await context.newPage();
     await openBlank(other, env.server);
+    await other.evaluate(async ({ entry }) => {
+      const { LocalRag } = await import(`./pkg/${entry}`);
+      await LocalRag.destroy('destroyed');
+    }, { entry });
+    let p = await probe();
+    for (const [call, out] of Object.entries(p)) {
+      assert.equal(out.ok, false, `${call} after destroy in another tab was accepted`);
+      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
+    }
+    assert.deepEqual(await reopen('destroyed'), { tries: ['opened', 'opened'], message: null, before: 0, after: ['new'] });
+
+    // Another tab of the origin deletes the database (not through localrag).
+    assert.equal(await open('deleted'), 3);
     const deleted = await other.evaluate(() => new Promise((resolve) => {
       const req = indexedDB.deleteDatabase('localrag:deleted');
       req.onsuccess = () => resolve('deleted');
@@ -182,7 +197,7 @@ for (const entry of ['index.js', 'worker.js']) {
       req.onblocked = () => resolve('blocked');
     }));
     assert.equal(deleted, 'deleted', 'the open instance let go of the database');
-    let p = await probe();
+    p = await probe();
     for (const [call, out] of Object.entries(p)) {
       assert.equal(out.ok, false, `${call} after deletion was accepted`);
       assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
