@@ -298,33 +298,24 @@ async function addTyped() {
   }
 }
 
-// HTML is parsed into an inert document: no script runs, no image or style loads, and nothing
-// of it is ever put into this page; only its text is kept.
-function htmlToText(html) {
-  const doc = new DOMParser().parseFromString(html, 'text/html');
-  for (const e of doc.querySelectorAll('script, style, noscript, template, iframe, object')) e.remove();
-  const text = (doc.body?.textContent ?? '')
-    .replace(/[ \t\f\v\r]+\n/g, '\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
-  return { title: doc.title.trim(), text };
-}
-
+// Files through localrag/loaders (PDF, Word, HTML, Markdown, text), loaded when files first
+// come: HTML goes through a parser (parse5), never into a DOM, so nothing of it runs or loads;
+// a file that cannot be read is reported by name and code, and the others are still added.
 async function addFiles(files) {
+  const { loadFile } = await import('./pkg/loaders/index.js');
   const docs = [];
+  const failed = [];
   for (const f of files) {
-    let text = await f.text();
-    let title = f.name;
-    if (/\.html?$/i.test(f.name) || f.type === 'text/html') {
-      const parsed = htmlToText(text);
-      text = parsed.text;
-      title = parsed.title || f.name;
+    try {
+      docs.push(await loadFile(f, { id: f.name }));
+    } catch (e) {
+      failed.push({ text: `${f.name}: ${e.message} (${e.code ?? e.name})`, code: e.code });
     }
-    if (text.trim()) docs.push({ id: f.name, title, source: f.name, text });
   }
   $('files').value = '';
   if (docs.length) await addDocs(docs);
-  else setStatus('Those files hold no text.', {});
+  if (failed.length) setStatus(`Not added: ${failed.map((x) => x.text).join('; ')}`, { code: failed[0].code });
+  else if (!docs.length) setStatus('Those files hold no text.', {});
 }
 
 // ---------------------------------------------------------------- search

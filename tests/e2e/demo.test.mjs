@@ -54,6 +54,9 @@ async function openDemo(context, query) {
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   await page.addInitScript(() => {
+    // What the page's Content-Security-Policy refused (nothing, in the flows).
+    const csp = window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => csp.push(`${e.violatedDirective} ${e.blockedURI}`));
     const seen = window.__seen = { load: [], add: [], answer: [], stall: 0 };
     let last = performance.now();
     setInterval(() => {
@@ -146,7 +149,8 @@ async function searchBees(page) {
   })));
   assert.ok(hits.length >= 1, 'search found passages');
   assert.equal(hits[0].id, 'bees.txt', JSON.stringify(hits));
-  assert.equal(hits[0].title, 'bees.txt');
+  // Files go through localrag/loaders: a text file's title is its name without the extension.
+  assert.equal(hits[0].title, 'bees');
   assert.equal(hits[0].text, BEES);
   assert.match(hits[0].score, /^score -?\d\.\d{3}$/);
   for (const h of hits) assert.ok(!h.text.includes('pwned') && !h.text.includes('<'), `passage text: ${h.text}`);
@@ -313,6 +317,7 @@ test('demo in a Worker: open with progress, add, list, search, ask streaming, st
 
     // The HTML file never ran: no flag, no dialog, no request for its image.
     for (const p of [page, second.page]) assert.equal(await p.evaluate(() => window.pwned), undefined);
+    for (const p of [page, second.page]) assert.deepEqual(await p.evaluate(() => window.__csp), [], 'the CSP refused nothing');
     assert.deepEqual([...dialogs, ...second.dialogs], []);
     assert.deepEqual([...errors, ...second.errors], []);
     assertPrivate(requests);
@@ -336,10 +341,77 @@ test('demo on the page\'s thread (?worker=0): add, search, ask streaming, stop',
   await askEiffel(page);
   await askAndStop(page);
   assert.equal(await page.evaluate(() => window.pwned), undefined);
+  assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the CSP refused nothing');
   assert.deepEqual(dialogs, []);
   assert.deepEqual(errors, []);
   assertPrivate(requests);
   console.log(`longest main-thread stall on the page's thread: ${Math.round((await seen(page)).stall)} ms`);
+  await context.close();
+});
+
+test('the demo holds a strict Content-Security-Policy: no inline script, scripts only from its origin', { timeout: 120_000 }, async () => {
+  const html = readFileSync(`${ROOT}www/index.html`, 'utf8');
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, 'no inline <script> in index.html');
+  assert.doesNotMatch(html, /\son[a-z]+=/i, 'no inline event handler in index.html');
+  const { context } = await newContext();
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    const csp = window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => csp.push(e.violatedDirective));
+  });
+  await page.goto(`${env.server.url}?backend=cpu&kb=e2e-csp`);
+  await page.waitForSelector('body[data-state=ready]', { timeout: OPEN_TIMEOUT });
+  const policy = await page.getAttribute('meta[http-equiv=Content-Security-Policy]', 'content');
+  assert.match(policy, /script-src 'self' 'wasm-unsafe-eval'(;|$)/);
+  assert.doesNotMatch(policy, /'unsafe-inline'|'unsafe-eval'|\*/);
+  // What an attacker's markup would try, refused: an inline script, an inline handler, eval,
+  // a script from another origin.
+  const r = await page.evaluate(async () => {
+    const s = document.createElement('script');
+    s.textContent = 'window.__inline = 1';
+    document.body.append(s);
+    const img = document.createElement('img');
+    img.setAttribute('onerror', 'window.__handler = 1');
+    img.src = 'data:,x';
+    document.body.append(img);
+    // A string timer is compiled by the page itself, later (DevTools' own evaluation, which
+    // runs this function, is not subject to the policy).
+    setTimeout('window.__timer = 1', 0);
+    const remote = document.createElement('script');
+    remote.src = 'https://example.com/x.js';
+    document.body.append(remote);
+    await new Promise((res) => setTimeout(res, 300));
+    return { inline: window.__inline, handler: window.__handler, timer: window.__timer, violations: window.__csp };
+  });
+  assert.equal(r.inline, undefined, 'an inline script ran');
+  assert.equal(r.handler, undefined, 'an inline handler ran');
+  assert.equal(r.timer, undefined, 'a string was evaluated');
+  assert.ok(r.violations.includes('script-src'), `eval refused: ${JSON.stringify(r.violations)}`);
+  assert.ok(r.violations.includes('script-src-elem') || r.violations.includes('script-src'), JSON.stringify(r.violations));
+  await context.close();
+});
+
+test('the demo takes PDF and Word files through localrag/loaders, and names the files it could not read', { timeout: 600_000 }, async () => {
+  const { context, requests } = await newContext();
+  const { page, errors } = await openDemo(context, '?backend=cpu&kb=e2e-files');
+  const fixture = (name, mimeType) => ({ name, mimeType, buffer: readFileSync(`${ROOT}www/test-fixtures/${name}`) });
+  await page.setInputFiles('[data-testid=files]', [
+    fixture('manual.pdf', 'application/pdf'),
+    fixture('report.docx', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'),
+    fixture('scanned.pdf', 'application/pdf'),
+  ]);
+  await page.waitForSelector('body[data-add=done]', { timeout: OPEN_TIMEOUT });
+  await page.waitForSelector('[data-testid=status][data-code=E_UNSUPPORTED]', { timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid=status]'), /scanned\.pdf: .*no text layer.*OCR.*\(E_UNSUPPORTED\)/s);
+  assert.equal(await page.getAttribute('body', 'data-docs'), '2');
+  await page.fill('[data-testid=query]', 'Which port does the server listen on?');
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
+  const passages = await page.$$eval('[data-testid=results] li', (lis) => lis.map((li) => li.dataset.docId + ': ' + li.querySelector('.passage').textContent));
+  assert.ok(passages.some((p) => p.startsWith('manual.pdf: ') && p.includes('port 7300')), JSON.stringify(passages));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the CSP refused nothing');
+  assertPrivate(requests.filter((r) => !r.url.includes('/test-fixtures/')), { modelsSeen: false });
   await context.close();
 });
 
