@@ -150,17 +150,13 @@ function showSettings() {
     ['set-kb', params.get('kb') || '']]) $(id).value = value;
 }
 
+const openOptions = () => ({ embedder: EMBEDDER, generator: GENERATOR, backend, generatorBackend, onProgress: onOpenProgress });
+
 async function open() {
   setStatus(`Loading the models (${backend}; answering model: ${generatorBackend})…`);
   const t0 = performance.now();
   try {
-    rag = await LocalRag.open(kbName, {
-      embedder: EMBEDDER,
-      generator: GENERATOR,
-      backend,
-      generatorBackend,
-      onProgress: onOpenProgress,
-    });
+    rag = await LocalRag.open(kbName, openOptions());
   } catch (e) {
     $('backend').textContent = 'none';
     $('gen-backend').textContent = 'none';
@@ -182,14 +178,88 @@ async function open() {
   $('gen-backend').textContent = rag.generatorBackend ?? 'none';
   // Which build of the WebAssembly module runs the CPU work (relaxed SIMD where the browser has it).
   $('wasm').textContent = LocalRag.wasm ?? '…';
+  watch();
+  await refreshDocs();
+  setStatus(`Ready: ${rag.dim}-dimensional vectors; opened in ${((performance.now() - t0) / 1000).toFixed(1)} s.`);
+  for (const id of CONTROLS) $(id).disabled = false;
+  document.body.dataset.state = 'ready';
+}
+
+const CONTROLS = ['add', 'files', 'search', 'ask', 'compare', 'export', 'import', 'delete-all'];
+
+function watch() {
   rag.onChange((e) => {
     if (e.remote) $('docs-note').textContent = 'The documents were changed in another tab; the list is up to date.';
     refreshDocs();
   });
-  await refreshDocs();
-  setStatus(`Ready: ${rag.dim}-dimensional vectors; opened in ${((performance.now() - t0) / 1000).toFixed(1)} s.`);
-  for (const id of ['add', 'files', 'search', 'ask', 'compare']) $(id).disabled = false;
-  document.body.dataset.state = 'ready';
+}
+
+// ---------------------------------------------------------------- the knowledge base as a file
+
+async function exportKb() {
+  try {
+    const bytes = await rag.export();
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = el('a', { href: url, download: `${kbName}.localrag` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    setStatus(`Exported ${formatBytes(bytes.length)} as ${kbName}.localrag.`);
+  } catch (e) {
+    showError('Export failed', e);
+  }
+}
+
+// Replaces the knowledge base with an export file (the instance is reopened on it).
+async function importKb(file) {
+  $('import').value = '';
+  for (const id of CONTROLS) $(id).disabled = true;
+  try {
+    await rag.close();
+    try {
+      rag = await LocalRag.import(kbName, file, { ...openOptions(), overwrite: true });
+      setStatus(`Restored “${file.name}”.`);
+    } catch (e) {
+      rag = await LocalRag.open(kbName, openOptions());
+      showError(`Could not restore “${file.name}”`, e);
+    }
+    watch();
+    await refreshDocs();
+  } finally {
+    for (const id of CONTROLS) $(id).disabled = false;
+  }
+}
+
+// Deletes the knowledge base and the cached models, then opens an empty one (the models are
+// downloaded again). Two clicks: the first arms the button for five seconds.
+let armed = null;
+async function deleteAll() {
+  const button = $('delete-all');
+  if (!armed) {
+    button.classList.add('armed');
+    button.textContent = 'Click again to delete everything';
+    armed = setTimeout(() => { armed = null; button.classList.remove('armed'); button.textContent = 'Delete everything'; }, 5000);
+    return;
+  }
+  clearTimeout(armed);
+  armed = null;
+  button.classList.remove('armed');
+  button.textContent = 'Delete everything';
+  for (const id of CONTROLS) $(id).disabled = true;
+  document.body.dataset.state = 'loading';
+  try {
+    await rag.destroy();
+    await LocalRag.clearModelCache();
+    downloads.clear();
+    $('results').replaceChildren();
+    $('answer').textContent = '';
+    $('citations').replaceChildren();
+  } catch (e) {
+    showError('Delete failed', e);
+  }
+  await open();
+  if (document.body.dataset.state === 'ready') setStatus('Everything was deleted; the knowledge base is empty.');
 }
 
 // ---------------------------------------------------------------- documents
@@ -470,6 +540,9 @@ $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search(
 $('ask-form').addEventListener('submit', (e) => { e.preventDefault(); if (!asking) ask(); });
 $('stop').addEventListener('click', () => asking?.abort());
 $('compare').addEventListener('click', compare);
+$('export').addEventListener('click', exportKb);
+$('import').addEventListener('change', (e) => { if (e.target.files[0]) importKb(e.target.files[0]); });
+$('delete-all').addEventListener('click', deleteAll);
 showSettings();
 try {
   ({ LocalRag } = await import(useWorker ? './pkg/worker.js' : './pkg/index.js'));

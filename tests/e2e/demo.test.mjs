@@ -415,6 +415,41 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   await context.close();
 });
 
+test('the demo exports the knowledge base to a file, deletes everything, and restores the file', { timeout: 600_000 }, async () => {
+  const { context } = await newContext();
+  const { page, errors } = await openDemo(context, '?backend=cpu&kb=e2e-export');
+  await page.fill('[data-testid=doc-title]', 'Eiffel Tower');
+  await page.fill('[data-testid=doc-text]', SECRET);
+  await page.click('[data-testid=add]');
+  await page.waitForSelector('body[data-docs="1"]', { timeout: OPEN_TIMEOUT });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export]')]);
+  assert.equal(download.suggestedFilename(), 'e2e-export.localrag');
+  const chunks = [];
+  for await (const c of await download.createReadStream()) chunks.push(c);
+  const file = Buffer.concat(chunks);
+  assert.ok(file.length > 1000, `an export of ${file.length} bytes`);
+  // Delete everything: two clicks (the first only arms the button).
+  await page.click('[data-testid=delete-all]');
+  assert.equal(await page.getAttribute('body', 'data-docs'), '1', 'one click deletes nothing');
+  await page.click('[data-testid=delete-all]');
+  await page.waitForSelector('body[data-state=ready][data-docs="0"]', { timeout: OPEN_TIMEOUT });
+  assert.match(await page.textContent('[data-testid=status]'), /Everything was deleted/);
+  // The models were downloaded again, not taken from a cache.
+  const rows = await page.$$eval('#load-progress li .amount', (a) => a.map((x) => x.textContent));
+  assert.ok(rows.length && rows.every((t) => !t.startsWith('cached')), JSON.stringify(rows));
+  // Restore the export.
+  await page.setInputFiles('[data-testid=import]', { name: 'e2e-export.localrag', mimeType: 'application/octet-stream', buffer: file });
+  await page.waitForSelector('body[data-docs="1"]', { timeout: OPEN_TIMEOUT });
+  assert.match(await page.textContent('[data-testid=status]'), /Restored/);
+  await page.fill('[data-testid=query]', 'When was the tower completed?');
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
+  assert.match(await page.textContent('[data-testid=results]'), /1889/);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the CSP refused nothing');
+  await context.close();
+});
+
 test('demo shows an error with its code', { timeout: 120_000 }, async () => {
   for (const worker of ['1', '0']) {
     const { context } = await newContext();
