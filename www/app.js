@@ -390,6 +390,41 @@ async function addFiles(files) {
 
 // ---------------------------------------------------------------- search
 
+// Where a passage stands: its section and pages ("2 Configuration › 2.1 Network, p. 3").
+function where(p) {
+  const parts = [];
+  if (p.headingPath?.length) parts.push(p.headingPath.join(' › '));
+  if (p.pages) parts.push(p.pages[0] === p.pages[1] ? `p. ${p.pages[0]}` : `pp. ${p.pages[0]}–${p.pages[1]}`);
+  return parts.join(', ');
+}
+
+function openButton(p) {
+  const b = el('button', { type: 'button', className: 'secondary small', text: 'Open in the document' });
+  b.dataset.testid = 'open-doc';
+  b.addEventListener('click', () => showDocument(p));
+  return b;
+}
+
+// The document view: the whole text, the passage marked and scrolled to, with its location.
+async function showDocument(p) {
+  try {
+    const doc = await rag.get(p.docId);
+    if (!doc) { setStatus('That document was removed.', {}); return; }
+    const before = doc.text.slice(0, p.start);
+    const mark = el('mark', { text: doc.text.slice(p.start, p.end) });
+    mark.dataset.testid = 'doc-mark';
+    $('doc-view-title').textContent = doc.title || doc.id;
+    $('doc-view-where').textContent = where(p);
+    $('doc-view-text').replaceChildren(before, mark, doc.text.slice(p.end));
+    $('doc-view').hidden = false;
+    $('doc-view').dataset.docId = doc.id;
+    mark.scrollIntoView({ block: 'center' });
+    $('doc-view-close').focus();
+  } catch (e) {
+    showError('Could not open the document', e);
+  }
+}
+
 async function search() {
   const query = $('query').value.trim();
   if (!query) { setStatus('Type what to search for.', {}); return; }
@@ -401,8 +436,10 @@ async function search() {
     const items = hits.map((h) => el('li', { dataset: { docId: h.docId, chunkId: String(h.chunkId) } },
       el('div', { className: 'hit-head' },
         el('span', { className: 'title', text: h.title || h.docId }),
+        el('span', { className: 'where muted', text: where(h) }),
         el('span', { className: 'score', text: `score ${h.score.toFixed(3)}` })),
-      el('blockquote', { className: 'passage', text: h.text })));
+      el('blockquote', { className: 'passage', text: h.text }),
+      openButton(h)));
     $('results').replaceChildren(...items);
     setStatus(hits.length
       ? `${plural(hits.length, 'passage')} found in ${Math.round(performance.now() - t0)} ms.`
@@ -428,8 +465,10 @@ function renderCitations(result) {
       el('span', { className: 'title', text: c.title || c.docId }),
       el('span', { className: 'muted', text: isCited ? ' — cited' : ' — given, not cited' }));
     const passage = el('blockquote', { className: 'passage', text: c.text });
+    const location = where(c);
+    if (location) summary.append(el('span', { className: 'where muted', text: ` (${location})` }));
     return el('li', { value: c.n, dataset: { n: String(c.n), cited: String(isCited), docId: c.docId } },
-      el('details', {}, summary, passage));
+      el('details', {}, summary, passage, openButton(c)));
   });
   $('citations').replaceChildren(...items);
 }
@@ -541,6 +580,15 @@ $('ask-form').addEventListener('submit', (e) => { e.preventDefault(); if (!askin
 $('stop').addEventListener('click', () => asking?.abort());
 $('compare').addEventListener('click', compare);
 $('export').addEventListener('click', exportKb);
+// Search as you type: a short pause after the last key.
+let typing = null;
+$('query').addEventListener('input', () => {
+  clearTimeout(typing);
+  if (!rag || $('query').value.trim().length < 3) return;
+  typing = setTimeout(() => { if (!$('search').disabled) search(); }, 300);
+});
+$('doc-view-close').addEventListener('click', () => { $('doc-view').hidden = true; });
+$('doc-view').addEventListener('keydown', (e) => { if (e.key === 'Escape') $('doc-view').hidden = true; });
 $('import').addEventListener('change', (e) => { if (e.target.files[0]) importKb(e.target.files[0]); });
 $('delete-all').addEventListener('click', deleteAll);
 showSettings();

@@ -409,6 +409,20 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
   const passages = await page.$$eval('[data-testid=results] li', (lis) => lis.map((li) => li.dataset.docId + ': ' + li.querySelector('.passage').textContent));
   assert.ok(passages.some((p) => p.startsWith('manual.pdf: ') && p.includes('port 7300')), JSON.stringify(passages));
+  // The hit says where it stands, and opens the document there with the passage marked.
+  const hit = page.locator('[data-testid=results] li', { hasText: 'port 7300' }).first();
+  assert.equal(await hit.locator('.where').textContent(), '2 Configuration › 2.1 Network, p. 3');
+  await hit.locator('[data-testid=open-doc]').click();
+  await page.waitForSelector('[data-testid=doc-view]:not([hidden])');
+  assert.match(await page.textContent('[data-testid=doc-mark]'), /port 7300/);
+  assert.equal(await page.textContent('[data-testid=doc-view-where]'), '2 Configuration › 2.1 Network, p. 3');
+  assert.match(await page.textContent('[data-testid=doc-view-text]'), /^1 Installation/);
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isHidden('[data-testid=doc-view]'), true, 'Escape closes the document view');
+  // Search as you type: a pause after typing runs the search.
+  await page.fill('[data-testid=query]', '');
+  await page.type('[data-testid=query]', 'Lisbon plants');
+  await page.waitForFunction(() => document.querySelector('[data-testid=results]').textContent.includes('Lisbon'), null, { timeout: 60_000 });
   assert.deepEqual(errors, []);
   assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the CSP refused nothing');
   assertPrivate(requests.filter((r) => !r.url.includes('/test-fixtures/')), { modelsSeen: false });
