@@ -12,7 +12,7 @@
 // - Privacy: every request stays on the page's origin and none carries document text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { ROOT, serveAndLaunch } from './browser.mjs';
 
 const golden = JSON.parse(readFileSync(`${ROOT}tests/fixtures/embeddings.json`, 'utf8'));
@@ -461,6 +461,32 @@ test('the demo exports the knowledge base to a file, deletes everything, and res
   assert.match(await page.textContent('[data-testid=results]'), /1889/);
   assert.deepEqual(errors, []);
   assert.deepEqual(await page.evaluate(() => window.__csp), [], 'the CSP refused nothing');
+  await context.close();
+});
+
+// The README's screenshots (www/screenshots/, written by this test) and the layout at a phone's
+// width: nothing wider than the screen.
+test('the demo at desktop and phone width: nothing overflows sideways; screenshots for the README', { timeout: 600_000 }, async () => {
+  const { context } = await newContext();
+  const { page, errors } = await openDemo(context, '?backend=cpu&kb=e2e-shots');
+  await page.setInputFiles('[data-testid=files]', [{ name: 'manual.pdf', mimeType: 'application/pdf', buffer: readFileSync(`${ROOT}www/test-fixtures/manual.pdf`) }]);
+  await page.waitForSelector('body[data-docs="1"]', { timeout: OPEN_TIMEOUT });
+  await page.fill('[data-testid=query]', 'Which port does the server listen on?');
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
+  mkdirSync(`${ROOT}www/screenshots`, { recursive: true });
+  for (const [name, viewport] of [['desktop', { width: 1280, height: 900 }], ['phone', { width: 390, height: 844 }]]) {
+    await page.setViewportSize(viewport);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${name}: the page is ${overflow} px wider than the screen`);
+    await page.locator('[data-testid=results]').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${ROOT}www/screenshots/${name}.png` });
+  }
+  // Keyboard: the search field, its button and the first result's button are reachable by Tab.
+  await page.focus('[data-testid=query]');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'search');
+  assert.deepEqual(errors, []);
   await context.close();
 });
 

@@ -12,7 +12,8 @@ export interface LoadOptions {
   name?: string;
   /** Set on the document (default: none, so `add` gives it a hash of the text). */
   id?: string;
-  /** Default: the PDF's Title, the page's <title>, the first heading, or the file name. */
+  /** Default: the PDF's Title, the HTML page's <title>, the first heading (Word, HTML,
+   * Markdown), or else the file's name without its extension. */
   title?: string;
   /** Default: the file's name. */
   source?: string;

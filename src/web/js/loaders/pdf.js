@@ -220,9 +220,10 @@ export async function pdfToDocument(bytes, { password, workerSrc, onProgress, na
     try {
       title = squash((await doc.getMetadata())?.info?.Title ?? '') || undefined;
     } catch {}
-    const firstHeading = built.structure.headings?.[0];
+    // Without a Title in its metadata, the file's name (loadFile's default) names it: a PDF's
+    // first heading is usually a chapter's, not the document's.
     return {
-      title: title ?? (firstHeading ? built.text.slice(firstHeading.start, firstHeading.end) : undefined),
+      title,
       ...built,
       metadata: { mediaType: 'application/pdf', pages: total, ...(withoutText.length ? { pagesWithoutText: withoutText } : {}) },
     };
