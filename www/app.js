@@ -185,7 +185,7 @@ async function open() {
   document.body.dataset.state = 'ready';
 }
 
-const CONTROLS = ['add', 'files', 'search', 'ask', 'compare', 'export', 'import', 'delete-all'];
+const CONTROLS = ['add', 'files', 'folder', 'search', 'ask', 'compare', 'export', 'import', 'delete-all'];
 
 function watch() {
   rag.onChange((e) => {
@@ -331,6 +331,7 @@ function renderStats(s) {
 async function addDocs(docs) {
   $('add').disabled = true;
   $('files').disabled = true;
+  $('folder').disabled = true;
   const bar = $('add-progress');
   bar.value = 0;
   $('add-stage').textContent = 'Starting…';
@@ -355,6 +356,7 @@ async function addDocs(docs) {
     $('add-progress-row').hidden = true;
     $('add').disabled = false;
     $('files').disabled = false;
+    $('folder').disabled = false;
   }
 }
 
@@ -375,14 +377,26 @@ async function addFiles(files) {
   const { loadFile } = await import('./pkg/loaders/index.js');
   const docs = [];
   const failed = [];
-  for (const f of files) {
+  const readable = /\.(pdf|docx|txt|md|markdown|html?)$/i;
+  for (const [i, f] of files.entries()) {
+    // In a folder, only the files the loaders read; the others are skipped without a word.
+    if (f.webkitRelativePath && !readable.test(f.name)) continue;
+    const id = f.webkitRelativePath || f.name;
+    const reading = `reading ${id} (${i + 1} / ${files.length})`;
+    $('add-progress-row').hidden = false;
+    $('add-stage').textContent = reading;
     try {
-      docs.push(await loadFile(f, { id: f.name }));
+      docs.push(await loadFile(f, {
+        id,
+        onProgress: (p) => { $('add-stage').textContent = `${reading}: page ${p.loaded} / ${p.total}`; },
+      }));
     } catch (e) {
       failed.push({ text: `${f.name}: ${e.message} (${e.code ?? e.name})`, code: e.code });
     }
   }
   $('files').value = '';
+  $('folder').value = '';
+  if (!docs.length) $('add-progress-row').hidden = true;
   if (docs.length) await addDocs(docs);
   if (failed.length) setStatus(`Not added: ${failed.map((x) => x.text).join('; ')}`, { code: failed[0].code });
   else if (!docs.length) setStatus('Those files hold no text.', {});
@@ -575,6 +589,20 @@ const adding = (fn) => async (e) => {
 };
 $('add').addEventListener('click', adding(addTyped));
 $('files').addEventListener('change', adding((e) => addFiles([...e.target.files])));
+$('folder').addEventListener('change', adding((e) => addFiles([...e.target.files])));
+// Files dropped anywhere on the documents section.
+$('drop-zone').addEventListener('dragover', (e) => {
+  if (!rag || $('files').disabled) return;
+  e.preventDefault();
+  $('drop-zone').classList.add('dropping');
+});
+$('drop-zone').addEventListener('dragleave', () => $('drop-zone').classList.remove('dropping'));
+$('drop-zone').addEventListener('drop', (e) => {
+  $('drop-zone').classList.remove('dropping');
+  if (!rag || $('files').disabled || !e.dataTransfer?.files.length) return;
+  e.preventDefault();
+  adding(() => addFiles([...e.dataTransfer.files]))();
+});
 $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search(); });
 $('ask-form').addEventListener('submit', (e) => { e.preventDefault(); if (!asking) ask(); });
 $('stop').addEventListener('click', () => asking?.abort());

@@ -12,7 +12,9 @@
 // - Privacy: every request stays on the page's origin and none carries document text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ROOT, serveAndLaunch } from './browser.mjs';
 
 const golden = JSON.parse(readFileSync(`${ROOT}tests/fixtures/embeddings.json`, 'utf8'));
@@ -402,6 +404,10 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   ]);
   await page.waitForSelector('body[data-add=done]', { timeout: OPEN_TIMEOUT });
   await page.waitForSelector('[data-testid=status][data-code=E_UNSUPPORTED]', { timeout: 60_000 });
+  // Per-file progress: which file is read, and a PDF's pages.
+  const stages = (await seen(page)).add;
+  assert.ok(stages.some((x) => /^reading manual\.pdf \(1 \/ 3\): page 4 \/ 4$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading report\.docx \(2 \/ 3\)$/.test(x)), JSON.stringify(stages));
   assert.match(await page.textContent('[data-testid=status]'), /scanned\.pdf: .*no text layer.*OCR.*\(E_UNSUPPORTED\)/s);
   assert.equal(await page.getAttribute('body', 'data-docs'), '2');
   await page.fill('[data-testid=query]', 'Which port does the server listen on?');
@@ -419,6 +425,23 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   assert.match(await page.textContent('[data-testid=doc-view-text]'), /^1 Installation/);
   await page.keyboard.press('Escape');
   assert.equal(await page.isHidden('[data-testid=doc-view]'), true, 'Escape closes the document view');
+  // A file dropped on the documents section, and a folder (only the files the loaders read).
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['Dropped notes about the copper lighthouse lamp.'], 'dropped.txt', { type: 'text/plain' }));
+    document.querySelector('[data-testid=drop-zone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await page.waitForSelector('body[data-docs="3"]', { timeout: OPEN_TIMEOUT });
+  const dir = mkdtempSync(join(tmpdir(), 'localrag-folder-'));
+  writeFileSync(join(dir, 'a.md'), '# Folder note\n\nThe granite quarry opens at dawn.');
+  writeFileSync(join(dir, 'b.txt'), 'A plain note in the folder.');
+  writeFileSync(join(dir, 'c.bin'), Buffer.from([0, 1, 2, 3]));
+  await page.setInputFiles('[data-testid=folder]', dir);
+  await page.waitForSelector('body[data-docs="5"]', { timeout: OPEN_TIMEOUT });
+  const ids = await page.$$eval('[data-testid=docs] li', (lis) => lis.map((li) => li.dataset.id).sort());
+  const base = dir.split('/').pop();
+  assert.deepEqual(ids, [`${base}/a.md`, `${base}/b.txt`, 'dropped.txt', 'manual.pdf', 'report.docx'].sort());
+  rmSync(dir, { recursive: true, force: true });
   // Search as you type: a pause after typing runs the search.
   await page.fill('[data-testid=query]', '');
   await page.type('[data-testid=query]', 'Lisbon plants');
