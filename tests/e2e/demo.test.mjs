@@ -442,6 +442,18 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   const base = dir.split('/').pop();
   assert.deepEqual(ids, [`${base}/a.md`, `${base}/b.txt`, 'dropped.txt', 'manual.pdf', 'report.docx'].sort());
   rmSync(dir, { recursive: true, force: true });
+  // An answer's passages say where they stand and open the document there, the passage marked.
+  await page.fill('[data-testid=question]', 'Which port does the server listen on by default?');
+  await page.click('[data-testid=ask]');
+  await page.waitForSelector('body[data-ask=done]', { timeout: 600_000 });
+  const given = page.locator('[data-testid=citations] li', { hasText: '2.1 Network' }).first();
+  assert.match(await given.locator('summary').textContent(), /\(2 Configuration › 2\.1 Network, p\. 3\)/);
+  await given.locator('summary').click();
+  await given.locator('[data-testid=open-doc]').click();
+  await page.waitForSelector('[data-testid=doc-view]:not([hidden])');
+  assert.equal(await page.textContent('[data-testid=doc-view-where]'), '2 Configuration › 2.1 Network, p. 3');
+  assert.match(await page.textContent('[data-testid=doc-mark]'), /port 7300/);
+  await page.keyboard.press('Escape');
   // Search as you type: a pause after typing runs the search.
   await page.fill('[data-testid=query]', '');
   await page.type('[data-testid=query]', 'Lisbon plants');
