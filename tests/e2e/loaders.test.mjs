@@ -84,6 +84,7 @@ const CASES = {
   'utf16be, no mark.txt': "tryLoad(new Uint8Array([...'plain words here'].flatMap((c) => [0, c.charCodeAt(0)])), { name: 'be.txt' })",
   'windows-1252.txt': "tryLoad(new Uint8Array([0x43, 0x61, 0x66, 0xe9, 0x20, 0x6e, 0x6f, 0x69, 0x72]), { name: 'cafe.txt' })",
   'sheet.xlsx': "tryLoad(new Uint8Array([0x50, 0x4b, 3, 4, 0, 0]), { name: 'sheet.xlsx' })",
+  'data.json': "tryLoad(new TextEncoder().encode('{\"note\": \"a JSON file is text\"}'), { name: 'data.json' })",
   'bad option': "tryLoad(new Uint8Array([65]), { name: 'a.txt', pasword: 'x' })",
 };
 
@@ -159,6 +160,7 @@ function checkLoaded(results) {
   // Text encodings.
   assert.equal(ok('utf16le.txt').text, 'Küche ☕ ok');
   assert.equal(ok('utf16be, no mark.txt').text, 'plain words here');
+  assert.equal(ok('data.json').text, '{"note": "a JSON file is text"}');
   assert.equal(ok('encrypted.pdf, password').text.includes('The vault combination is 12-34-56.'), true);
   // The typed errors.
   fail('scanned.pdf', 'E_UNSUPPORTED', /no text layer.*OCR/s);

@@ -13,6 +13,8 @@ import { decodeText, markdownToDocument, textToDocument } from './text.js';
 export { DocumentBuilder } from './document.js';
 
 const KINDS = ['pdf', 'docx', 'html', 'markdown', 'text'];
+/** Extensions read as plain text ('' : a file without one). */
+const TEXT_EXTENSIONS = ['txt', 'text', 'csv', 'tsv', 'log', 'json', 'jsonl', 'xml', 'yaml', 'yml', 'toml', 'ini', 'rst', 'tex', ''];
 const OPTIONS = ['id', 'title', 'source', 'type', 'password', 'workerSrc', 'onProgress', 'name'];
 
 /** The format of a file: its declared type, its name's extension, then its first bytes. */
@@ -23,7 +25,7 @@ export function detectFormat(bytes, name = '', mediaType = '') {
   if (ext === 'docx' || mediaType.includes('wordprocessingml')) return 'docx';
   if (['html', 'htm', 'xhtml'].includes(ext) || mediaType === 'text/html') return 'html';
   if (['md', 'markdown', 'mdown', 'mkd'].includes(ext) || mediaType === 'text/markdown') return 'markdown';
-  if (['txt', 'text', 'csv', 'log', ''].includes(ext) || mediaType.startsWith('text/')) {
+  if (TEXT_EXTENSIONS.includes(ext) || mediaType.startsWith('text/') || mediaType === 'application/json') {
     // A zip (a .docx without its name) or another binary file is not text.
     if (head.startsWith('PK\x03\x04')) return ext ? null : 'docx';
     return 'text';
