@@ -264,11 +264,11 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         let structure = d.structure.filter(|s| !s.is_empty());
         // The structure changes the chunks (cuts at headings and pages): part of the hash. A
         // document without one hashes as before structures existed.
-        let layout = structure
+        let shape = structure
             .as_ref()
             .map(|s| serde_json::to_vec(s).expect("a structure encodes"))
             .unwrap_or_default();
-        let hash = sha256_parts_hex(&[text.as_bytes(), chunking.as_bytes(), &layout], 16);
+        let hash = sha256_parts_hex(&[text.as_bytes(), chunking.as_bytes(), &shape], 16);
         Ok(DocRecord {
             id,
             title: d.title.unwrap_or_default(),
@@ -278,7 +278,9 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             hash,
             chunk_ids: Vec::new(),
             structure,
-        })
+            layout: None,
+        }
+        .with_layout())
     }
 }
 
@@ -291,39 +293,17 @@ fn chunk_document(
     opts: &crate::text::ChunkOptions,
 ) -> Result<Vec<ChunkSpan>> {
     let text = &rec.text;
-    let Some(structure) = &rec.structure else {
+    let Some(layout) = &rec.layout else {
         return chunk_text(text, tok, opts);
     };
-    // Each heading's byte span, by its start.
-    let spans: std::collections::HashMap<usize, usize> = {
-        let mut offsets: Vec<usize> = structure
-            .headings
-            .iter()
-            .flat_map(|h| [h.start as usize, h.end as usize])
-            .collect();
-        offsets.sort_unstable();
-        offsets.dedup();
-        let bytes = crate::text::byte_offsets(text, &offsets).unwrap_or_default();
-        let at = |u: usize| {
-            offsets
-                .binary_search(&u)
-                .ok()
-                .and_then(|i| bytes.get(i).copied())
-        };
-        structure
-            .headings
-            .iter()
-            .filter_map(|h| Some((at(h.start as usize)?, at(h.end as usize)?)))
-            .collect()
-    };
     let mut bounds = vec![0];
-    for cut in structure.cuts(text) {
+    for cut in layout.cuts(text) {
         let last = *bounds.last().expect("starts with 0");
         let first = last + (text[last..cut].len() - text[last..cut].trim_start().len());
         // A part that is only a heading (nothing under it) runs on into the next.
-        let only_heading = spans
-            .get(&first)
-            .is_some_and(|&e| e <= cut && text[e..cut].trim().is_empty());
+        let only_heading = layout
+            .heading_end_at(first)
+            .is_some_and(|e| e <= cut && text[e..cut].trim().is_empty());
         if !only_heading {
             bounds.push(cut);
         }

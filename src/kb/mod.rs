@@ -263,7 +263,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             .iter()
             .filter_map(|c| {
                 self.chunks.get(c).map(|m| {
-                    let at = d.locate(m.start16, m.end16);
+                    let at = d.locate(m.start, m.start16, m.end16);
                     StoredChunk {
                         id: *c,
                         start: m.start16,

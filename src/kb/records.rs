@@ -11,7 +11,7 @@ use super::store::{Contents, Op, Space};
 use crate::embed::Embed;
 use crate::error::{Error, Result};
 use crate::retrieval::SnapshotState;
-use crate::text::{Location, Structure};
+use crate::text::{Layout, Location, Structure};
 
 /// Version of the stored layout; a base written by a newer layout is refused.
 pub const FORMAT: u32 = 1;
@@ -60,10 +60,15 @@ pub struct DocRecord {
     /// Last, so that a record of the first layout (without it) still reads, and this layout's
     /// records read in that one (postcard ignores what follows).
     pub structure: Option<Structure>,
+    /// The structure resolved against the text (not stored: made when the record is made or
+    /// read, see [`DocRecord::with_layout`]).
+    #[serde(skip)]
+    pub(crate) layout: Option<Layout>,
 }
 
 /// A document record of the first layout (before documents had a structure).
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize, PartialEq, Debug))]
 struct DocRecordV1 {
     id: String,
     title: String,
@@ -85,16 +90,23 @@ impl From<DocRecordV1> for DocRecord {
             hash: d.hash,
             chunk_ids: d.chunk_ids,
             structure: None,
+            layout: None,
         }
     }
 }
 
 impl DocRecord {
-    /// Where the UTF-16 range `start..end` of the text stands.
-    pub(crate) fn locate(&self, start: usize, end: usize) -> Location {
-        self.structure
+    /// The record with its structure resolved against its text.
+    pub(crate) fn with_layout(mut self) -> DocRecord {
+        self.layout = self.structure.as_ref().and_then(|s| s.layout(&self.text));
+        self
+    }
+
+    /// Where the passage at bytes `start..` (UTF-16 `start16..end16`) of the text stands.
+    pub(crate) fn locate(&self, start: usize, start16: usize, end16: usize) -> Location {
+        self.layout
             .as_ref()
-            .map(|s| s.locate(&self.text, start, end))
+            .map(|l| l.locate(&self.text, start, start16, end16))
             .unwrap_or_default()
     }
 }
@@ -205,6 +217,7 @@ pub(crate) fn decode_doc(key: &str, bytes: &[u8]) -> Option<DocRecord> {
                 .map(DocRecord::from)
         })
         .filter(|d| d.id == key)
+        .map(DocRecord::with_layout)
 }
 
 /// A stored chunk record, if it decodes and is stored under its own key.
@@ -364,17 +377,7 @@ mod tests {
     /// layout's records read in the first one (what an older localrag in another tab sees).
     #[test]
     fn document_records_of_both_layouts_read() {
-        #[derive(Serialize, Deserialize, PartialEq, Debug)]
-        struct V1 {
-            id: String,
-            title: String,
-            source: String,
-            text: String,
-            metadata: String,
-            hash: String,
-            chunk_ids: Vec<u64>,
-        }
-        let v1 = V1 {
+        let v1 = DocRecordV1 {
             id: "a".into(),
             title: "T".into(),
             source: "s".into(),
@@ -400,9 +403,11 @@ mod tests {
                 end: 5,
             }],
         });
+        let now = now.with_layout();
+        assert!(now.layout.is_some());
         let bytes = encode(&now).unwrap();
         assert_eq!(decode_doc("a", &bytes), Some(now));
-        let old: V1 = postcard::from_bytes(&bytes).unwrap();
+        let old: DocRecordV1 = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(old, v1);
     }
 }

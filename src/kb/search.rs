@@ -261,7 +261,7 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             .filter_map(|s| {
                 let c = self.chunks.get(&s.id)?;
                 let d = self.docs.get(&c.doc_id)?;
-                let at = d.locate(c.start16, c.end16);
+                let at = d.locate(c.start, c.start16, c.end16);
                 Some(Hit {
                     doc_id: d.id.clone(),
                     chunk_id: s.id,

@@ -7,5 +7,5 @@ mod utf16;
 
 pub use analyze::analyze;
 pub use chunk::{ChunkOptions, ChunkSpan, TokenSpans, chunk_text};
-pub use structure::{Heading, Location, PageStart, Structure, byte_offsets};
+pub use structure::{Heading, Layout, Location, PageStart, Structure};
 pub use utf16::{utf16_len, utf16_offsets};

@@ -97,15 +97,15 @@ impl Structure {
             end = h.end;
         }
         // Every offset inside the text and on a character boundary.
-        let offsets = self.offsets();
-        byte_offsets(text, &offsets).map(|_| ()).ok_or_else(|| {
+        self.layout(text).map(|_| ()).ok_or_else(|| {
             bad("an offset is past the end of the text or inside a character (offsets are UTF-16 code units)".into())
         })
     }
 
-    /// Every offset it holds, sorted.
-    fn offsets(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self
+    /// The structure against its text, every offset in bytes too (one pass over the text);
+    /// `None` when an offset is past the end or inside a character.
+    pub fn layout(&self, text: &str) -> Option<Layout> {
+        let mut offsets: Vec<usize> = self
             .pages
             .iter()
             .map(|p| p.start as usize)
@@ -115,105 +115,107 @@ impl Structure {
                     .flat_map(|h| [h.start as usize, h.end as usize]),
             )
             .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+        offsets.sort_unstable();
+        offsets.dedup();
+        let bytes = byte_offsets(text, &offsets)?;
+        let at = |u: u32| bytes[offsets.binary_search(&(u as usize)).expect("offset listed")];
+        Some(Layout {
+            pages: self.pages.iter().map(|p| (*p, at(p.start))).collect(),
+            headings: self
+                .headings
+                .iter()
+                .map(|h| (*h, at(h.start), at(h.end)))
+                .collect(),
+        })
     }
+}
 
+/// A [`Structure`] resolved against its text: each page with its byte offset, each heading with
+/// its byte span. Made once per document, so that locating a passage never walks the text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pages: Vec<(PageStart, usize)>,
+    headings: Vec<(Heading, usize, usize)>,
+}
+
+impl Layout {
     /// Byte offsets where a chunk must not continue across: each heading's start, and each
     /// page's start where it begins a line (a page break inside a line of text is not one).
     /// Sorted, without 0 and the end.
     pub fn cuts(&self, text: &str) -> Vec<usize> {
-        let mut at16: Vec<usize> = self.headings.iter().map(|h| h.start as usize).collect();
-        let pages16: Vec<usize> = self.pages.iter().map(|p| p.start as usize).collect();
-        at16.extend(&pages16);
-        at16.sort_unstable();
-        at16.dedup();
-        let Some(bytes) = byte_offsets(text, &at16) else {
-            return Vec::new();
-        };
-        let headings: Vec<usize> = self.headings.iter().map(|h| h.start as usize).collect();
-        at16.iter()
-            .zip(bytes)
-            .filter(|&(&u, b)| {
-                b > 0
-                    && b < text.len()
-                    && (headings.binary_search(&u).is_ok() || text[..b].ends_with('\n'))
-            })
-            .map(|(_, b)| b)
-            .collect()
+        let mut cuts: Vec<usize> = self
+            .headings
+            .iter()
+            .map(|&(_, b, _)| b)
+            .chain(
+                self.pages
+                    .iter()
+                    .map(|&(_, b)| b)
+                    .filter(|&b| text[..b].ends_with('\n')),
+            )
+            .filter(|&b| b > 0 && b < text.len())
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts
     }
 
-    /// Where the UTF-16 range `start..end` of the text stands.
-    pub fn locate(&self, text: &str, start: usize, end: usize) -> Location {
+    /// The byte end of the heading that starts at byte `at`, if one does.
+    pub fn heading_end_at(&self, at: usize) -> Option<usize> {
+        let i = self.headings.partition_point(|&(_, b, _)| b < at);
+        self.headings
+            .get(i)
+            .filter(|&&(_, b, _)| b == at)
+            .map(|&(_, _, e)| e)
+    }
+
+    /// Where the passage `text[start..end]` stands; `start16`/`end16` are the same range in
+    /// UTF-16 code units.
+    pub fn locate(&self, text: &str, start: usize, start16: usize, end16: usize) -> Location {
         let page_at = |x: usize| {
-            let i = self.pages.partition_point(|p| p.start as usize <= x);
-            (i > 0).then(|| self.pages[i - 1].number)
+            let i = self.pages.partition_point(|(p, _)| p.start as usize <= x);
+            (i > 0).then(|| self.pages[i - 1].0.number)
         };
-        let last = end.saturating_sub(1).max(start);
-        let pages = match (page_at(start), page_at(last)) {
+        let last = end16.saturating_sub(1).max(start16);
+        let pages = match (page_at(start16), page_at(last)) {
             (Some(a), Some(b)) => Some([a, b.max(a)]),
             (None, Some(b)) => Some([b, b]),
             _ => None,
         };
         // A chunk that begins with headings ("Installation", "Linux", then text) is under them.
         let mut pos = start;
+        let mut upto = start16;
         let mut i = self
             .headings
-            .partition_point(|h| (h.start as usize) < start);
-        while let Some(h) = self.headings.get(i) {
-            let hs = h.start as usize;
-            if hs >= end || !blank16(text, pos, hs) {
+            .partition_point(|(h, _, _)| (h.start as usize) < start16);
+        while let Some(&(h, hs, he)) = self.headings.get(i) {
+            if h.start as usize >= end16 || text.get(pos..hs).is_some_and(|t| !t.trim().is_empty())
+            {
                 break;
             }
-            pos = h.end as usize;
+            pos = he;
+            upto = h.end as usize - 1;
             i += 1;
         }
-        let upto = if pos > start { pos - 1 } else { start };
-        let mut stack: Vec<&Heading> = Vec::new();
+        let mut stack: Vec<&(Heading, usize, usize)> = Vec::new();
         for h in self
             .headings
             .iter()
-            .take_while(|h| h.start as usize <= upto)
+            .take_while(|(h, _, _)| h.start as usize <= upto)
         {
-            while stack.last().is_some_and(|t| t.level >= h.level) {
+            while stack.last().is_some_and(|t| t.0.level >= h.0.level) {
                 stack.pop();
             }
             stack.push(h);
         }
-        let heading_path = if stack.is_empty() {
-            Vec::new()
-        } else {
-            let offsets: Vec<usize> = {
-                let mut v: Vec<usize> = stack
-                    .iter()
-                    .flat_map(|h| [h.start as usize, h.end as usize])
-                    .collect();
-                v.sort_unstable();
-                v.dedup();
-                v
-            };
-            match byte_offsets(text, &offsets) {
-                Some(b) => {
-                    let at = |u: usize| b[offsets.binary_search(&u).expect("offset listed")];
-                    stack
-                        .iter()
-                        .map(|h| text[at(h.start as usize)..at(h.end as usize)].to_string())
-                        .collect()
-                }
-                None => Vec::new(),
-            }
-        };
         Location {
             pages,
-            heading_path,
+            heading_path: stack
+                .iter()
+                .map(|&&(_, a, b)| text[a..b].to_string())
+                .collect(),
         }
     }
-}
-
-/// Whether the UTF-16 range `a..b` of `text` is only white space.
-fn blank16(text: &str, a: usize, b: usize) -> bool {
-    a >= b || byte_offsets(text, &[a, b]).is_some_and(|o| text[o[0]..o[1]].trim().is_empty())
 }
 
 /// Converts sorted UTF-16 offsets to byte offsets; `None` when one is past the end or inside a
@@ -279,18 +281,20 @@ mod tests {
         let (text, s) = doc();
         s.check(&text, "document 0").unwrap();
         let u = |a: &str| text[..text.find(a).unwrap()].encode_utf16().count();
-        let l = s.locate(&text, u("Café"), u("Café") + 4);
+        let b = |a: &str| text.find(a).unwrap();
+        let layout = s.layout(&text).unwrap();
+        let l = layout.locate(&text, b("Café"), u("Café"), u("Café") + 4);
         assert_eq!(l.pages, Some([1, 1]));
         assert_eq!(l.heading_path, vec!["Intro"]);
-        let l = s.locate(&text, u("Run"), u("Run") + 7);
+        let l = layout.locate(&text, b("Run"), u("Run"), u("Run") + 7);
         assert_eq!(
             (l.pages, l.heading_path),
             (Some([2, 2]), vec!["Intro".to_string(), "Linux".into()])
         );
-        let l = s.locate(&text, 0, text.encode_utf16().count());
+        let l = layout.locate(&text, 0, 0, text.encode_utf16().count());
         assert_eq!(l.pages, Some([1, 2]));
         // Cuts: both headings' starts (0 left out) and page 2 (the same offset).
-        assert_eq!(s.cuts(&text), vec![text.find("Linux").unwrap()]);
+        assert_eq!(layout.cuts(&text), vec![text.find("Linux").unwrap()]);
     }
 
     #[test]
@@ -421,6 +425,6 @@ mod tests {
             headings: vec![],
         };
         // The break after a line end is a cut; the one inside a line is not.
-        assert_eq!(s.cuts(text), vec![mid as usize]);
+        assert_eq!(s.layout(text).unwrap().cuts(text), vec![mid as usize]);
     }
 }
