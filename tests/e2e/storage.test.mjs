@@ -171,6 +171,14 @@ for (const entry of ['index.js', 'worker.js']) {
       assert.match(r.message, /stored data is gone.*LocalRag\.import.*LocalRag\.destroy/s);
       assert.deepEqual({ before: r.before, after: r.after }, { before: 0, after: ['new'] });
     };
+    // Every probed call of the instance failed with E_CLOSED (its message matching `re`, if given).
+    const closed = async (when, re) => {
+      for (const [call, out] of Object.entries(await probe())) {
+        assert.equal(out.ok, false, `${call} after ${when} was accepted`);
+        assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
+        if (re) assert.match(out.message, re, `${call}: ${out.message}`);
+      }
+    };
 
     // Another tab destroys the knowledge base through localrag: the open instance fails with
     // E_CLOSED, and the next open starts afresh (a deliberate deletion is no loss).
@@ -181,11 +189,7 @@ for (const entry of ['index.js', 'worker.js']) {
       const { LocalRag } = await import(`./pkg/${entry}`);
       await LocalRag.destroy('destroyed');
     }, { entry });
-    let p = await probe();
-    for (const [call, out] of Object.entries(p)) {
-      assert.equal(out.ok, false, `${call} after destroy in another tab was accepted`);
-      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
-    }
+    await closed('destroy in another tab');
     assert.deepEqual(await reopen('destroyed'), { tries: ['opened', 'opened'], message: null, before: 0, after: ['new'] });
 
     // Another tab of the origin deletes the database (not through localrag).
@@ -197,12 +201,7 @@ for (const entry of ['index.js', 'worker.js']) {
       req.onblocked = () => resolve('blocked');
     }));
     assert.equal(deleted, 'deleted', 'the open instance let go of the database');
-    p = await probe();
-    for (const [call, out] of Object.entries(p)) {
-      assert.equal(out.ok, false, `${call} after deletion was accepted`);
-      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
-      assert.match(out.message, /deleted|closed/i, `${call}: ${out.message}`);
-    }
+    await closed('deletion', /deleted|closed/i);
     // Deleted by something other than `destroy`: the next open says the data is gone.
     lost(await reopen('deleted'));
 
@@ -210,22 +209,14 @@ for (const entry of ['index.js', 'worker.js']) {
     // damaged database is the same to the page): lost.
     assert.equal(await open('cleared'), 3);
     await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb' });
-    p = await probe();
-    for (const [call, out] of Object.entries(p)) {
-      assert.equal(out.ok, false, `${call} after clearing was accepted`);
-      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
-    }
+    await closed('clearing');
     lost(await reopen('cleared'));
 
     // The browser clears all the site's data (what eviction under storage pressure does, and
     // what a user clearing the site's data does): the knowledge base starts afresh, no error.
     assert.equal(await open('evicted'), 3);
     await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' });
-    p = await probe();
-    for (const [call, out] of Object.entries(p)) {
-      assert.equal(out.ok, false, `${call} after eviction was accepted`);
-      assert.equal(out.code, 'E_CLOSED', `${call}: ${JSON.stringify(out)}`);
-    }
+    await closed('eviction');
     const evicted = await reopen('evicted');
     assert.deepEqual(evicted, { tries: ['opened', 'opened'], message: null, before: 0, after: ['new'] });
     await context.close();
