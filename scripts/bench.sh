@@ -61,5 +61,15 @@ node tests/e2e/bench-loaders.mjs | tee .cache/bench-loaders.md
 echo "== retrieval quality (scripts/eval-report.sh)"
 cargo build --release --bin localrag 2>/dev/null
 scripts/eval-report.sh | tee .cache/bench-retrieval.md
+echo "== section context (scripts/context-report.sh)"
+scripts/context-report.sh | tee .cache/bench-context.md
+echo "== attribution (scripts/attribution-threshold.py)"
+for m in all-MiniLM-L6-v2 all-MiniLM-L6-v2-Q8_0.gguf multilingual-e5-small; do
+  target/release/localrag attribution --model-dir "www/models/$m" --corpus tests/fixtures/eval/corpus.jsonl \
+    < tests/fixtures/attribution/cases.jsonl > ".cache/attr-$m.jsonl" 2>/dev/null
+done
+python3 scripts/attribution-threshold.py MiniLM=.cache/attr-all-MiniLM-L6-v2.jsonl \
+  MiniLM-Q8_0=.cache/attr-all-MiniLM-L6-v2-Q8_0.gguf.jsonl e5=.cache/attr-multilingual-e5-small.jsonl \
+  | tee .cache/bench-attribution.md
 python3 scripts/bench_report.py "$out" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

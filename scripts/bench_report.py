@@ -316,6 +316,25 @@ if os.path.exists(retrieval):
     print(open(retrieval).read().strip())
 else:
     print("Not measured in this run: `scripts/eval-report.sh` measures it.")
+print("\n## Section context\n")
+context = ".cache/bench-context.md"
+if os.path.exists(context):
+    print("MRR@10 with each chunk read alone (none), after its heading path (headings), and after its "
+          "document's title and heading path (title, the default), by `scripts/context-report.sh` "
+          "(`localrag eval --context`, CPU; `eval-sections`: eight manuals, a handbook and a lease sharing "
+          "section names, 40 queries judged by section):\n")
+    print(open(context).read().strip())
+else:
+    print("Not measured in this run: `scripts/context-report.sh` measures it.")
+print("\n## Attribution\n")
+attribution = ".cache/bench-attribution.md"
+if os.path.exists(attribution):
+    print("Answer sentences linked to the passage that supports them, or left unsupported, on the 70 "
+          "labelled sentences of `tests/fixtures/attribution/cases.jsonl` (`localrag attribution`, "
+          "`scripts/attribution-threshold.py`; balanced accuracy = the mean of the two shares):\n")
+    print(open(attribution).read().strip())
+else:
+    print("Not measured in this run: `scripts/attribution-threshold.py` measures it.")
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):

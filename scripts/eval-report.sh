@@ -8,7 +8,7 @@ CLI=${CLI:-target/release/localrag}
 echo "| embedder | set | mode | MRR@10 | recall@10 | nDCG@10 |"
 echo "|---|---|---|---:|---:|---:|"
 for model in all-MiniLM-L6-v2 all-MiniLM-L6-v2-Q8_0.gguf multilingual-e5-small; do
-  for set in eval eval-zh eval-mixed; do
+  for set in eval eval-zh eval-mixed eval-sections; do
     "$CLI" eval --model-dir "www/models/$model" --corpus "tests/fixtures/$set/corpus.jsonl" \
       --qrels "tests/fixtures/$set/qrels.jsonl" --all-modes < "tests/fixtures/$set/queries.jsonl" 2>/dev/null |
       python3 -c "

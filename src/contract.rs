@@ -27,7 +27,7 @@ use crate::kb::{
     StoredDocument,
 };
 use crate::options::Options;
-use crate::rag::{Answer, AskOptions, Citation};
+use crate::rag::{Answer, AnswerSentence, AskOptions, Citation, Support};
 use crate::retrieval::{Mode, SnapshotState};
 use crate::text::{Heading, PageStart, Structure};
 use crate::util::JsonObject;
@@ -169,6 +169,8 @@ pub fn typescript() -> String {
         // Answers.
         composite::<AskOptions>(&cfg),
         decl::<Citation>(&cfg),
+        decl::<Support>(&cfg),
+        decl::<AnswerSentence>(&cfg),
         decl::<Answer>(&cfg),
     ] {
         out.push('\n');

@@ -70,7 +70,7 @@ pub use hooks::{Hooks, Progress, Stage};
 pub use kb::{
     AddReport, Contents, DocInfo, DocInput, Filter, Hit, HitScores, KbOptions, KnowledgeBase,
     KnowledgeBaseOptions, MAX_DOC_BYTES, MAX_ID_BYTES, MAX_K, Manifest, MemoryStore, Op,
-    SearchOptions, Space, Stats, Store, StoredChunk, StoredDocument,
+    PassageContext, SearchOptions, Space, Stats, Store, StoredChunk, StoredDocument,
 };
 pub use models::bert::{Bert, BertConfig};
 pub use models::decoder::{
@@ -80,8 +80,9 @@ pub use models::decoder::{
 pub use models::llama::permute_for_pairs;
 pub use options::{Options, Source};
 pub use rag::{
-    Answer, AskOptions, Citation, GroundedPrompt, NO_ANSWER, Prepared, SYSTEM_PROMPT, build_prompt,
-    cited_numbers, parse_citations, relevant,
+    Answer, AnswerSentence, AskOptions, Citation, GroundedPrompt, MIN_SUPPORT, NO_ANSWER, Prepared,
+    SYSTEM_PROMPT, Support, SupportPassage, attribute, build_prompt, cited_numbers,
+    parse_citations, relevant, support_score, support_signals,
 };
 pub use retrieval::{
     IndexOptions, IndexStats, Metrics, Mode, SnapshotState, Vector, VectorIndex, evaluate,
@@ -98,5 +99,5 @@ pub mod testing {
 
 /// The `ask` flow, step by step.
 pub mod ask {
-    pub use crate::rag::{answer, ask, prepare};
+    pub use crate::rag::{answer, ask, attribute_answer, prepare};
 }

@@ -3,7 +3,8 @@
 
 use localrag::{
     DocInput, Filter, Heading, Hooks, IndexOptions, KbOptions, KnowledgeBase, MemoryStore, Mode,
-    PageStart, Progress, Result, SearchOptions, SnapshotState, Space, Stage, Store, Structure,
+    PageStart, PassageContext, Progress, Result, SearchOptions, SnapshotState, Space, Stage, Store,
+    Structure,
 };
 use serde_json::json;
 
@@ -93,12 +94,21 @@ fn add_get_list_and_upsert() {
             .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged, r.chunks), (0, 0, 1, 0));
         assert_eq!(e.calls.get(), calls);
-        // New title only: updated without embedding.
+        // New source or metadata only: updated without embedding.
+        let mut moved = doc("a", "Cats purr. Cats sleep.");
+        moved.source = Some("shelf 2".into());
+        moved.metadata = Some(json!({ "shelf": 2 }));
+        let r = kb.add(vec![moved]).await.unwrap();
+        assert_eq!((r.updated, r.chunks), (1, 0));
+        assert_eq!(e.calls.get(), calls);
+        assert_eq!(kb.get("a").unwrap().source, "shelf 2");
+        // New title: chunks are embedded after their title (the default section context), so
+        // they are embedded again.
         let mut retitled = doc("a", "Cats purr. Cats sleep.");
         retitled.title = Some("Felines".into());
         let r = kb.add(vec![retitled]).await.unwrap();
-        assert_eq!((r.updated, r.chunks), (1, 0));
-        assert_eq!(e.calls.get(), calls);
+        assert_eq!((r.updated, r.chunks), (1, 1));
+        assert!(e.calls.get() > calls);
         assert_eq!(kb.get("a").unwrap().title, "Felines");
         let chunk_ids = |kb: &KnowledgeBase<MemoryStore, &HashEmbedder>| -> Vec<u64> {
             kb.get("a").unwrap().chunks.iter().map(|c| c.id).collect()
@@ -531,6 +541,86 @@ fn a_knowledge_base_deleted_behind_its_back_is_reported_lost() {
 /// A document with pages and headings (what `localrag/loaders` makes of a PDF): no chunk runs
 /// across a heading or a page that begins a line, a heading alone joins the text under it, and
 /// every hit and chunk says its pages and heading path.
+#[test]
+fn chunks_are_indexed_under_their_title_and_heading_path() {
+    block_on(async {
+        let e = HashEmbedder::new();
+        // Two manuals with the same section: only the title says which is which.
+        let manual = |id: &str, title: &str| DocInput {
+            id: Some(id.into()),
+            title: Some(title.into()),
+            text: "Cleaning\n\nWipe the outside with a damp cloth.".into(),
+            structure: Some(Structure {
+                pages: Vec::new(),
+                headings: vec![Heading {
+                    level: 1,
+                    start: 0,
+                    end: 8,
+                }],
+            }),
+            ..Default::default()
+        };
+        let lexical = SearchOptions {
+            mode: Mode::Lexical,
+            ..Default::default()
+        };
+        let manifest = |store: &MemoryStore| {
+            let bytes = block_on(store.get(Space::Meta, "manifest"))
+                .unwrap()
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let (store, mut kb) = fresh(&e).await;
+        assert_eq!(kb.options().context, PassageContext::TitleAndHeadings);
+        assert_eq!(manifest(&store)["context"], "title-and-headings");
+        kb.add(vec![
+            manual("k", "Kettle manual"),
+            manual("p", "Purifier manual"),
+        ])
+        .await
+        .unwrap();
+        let hits = kb.search("purifier cloth", &lexical).await.unwrap();
+        assert_eq!(ids(&hits)[0], "p");
+        assert_eq!(
+            hits[0].text,
+            "Cleaning\n\nWipe the outside with a damp cloth."
+        );
+        assert_eq!(hits[0].heading_path, vec!["Cleaning"]);
+        // Reopened with other options, it keeps the context it was made with.
+        let opts = KbOptions {
+            context: PassageContext::None,
+            ..KbOptions::default()
+        };
+        let mut kb = KnowledgeBase::open(store.clone(), &e, opts).await.unwrap();
+        assert_eq!(kb.options().context, PassageContext::TitleAndHeadings);
+        let hits = kb.search("purifier cloth", &lexical).await.unwrap();
+        assert_eq!(ids(&hits)[0], "p");
+        // A new title is part of what was embedded: the chunks are indexed again.
+        let r = kb.add(vec![manual("p", "Heater manual")]).await.unwrap();
+        assert_eq!((r.updated, r.chunks), (1, 1));
+        let hits = kb.search("heater cloth", &lexical).await.unwrap();
+        assert_eq!(ids(&hits)[0], "p");
+        assert!(kb.search("purifier", &lexical).await.unwrap().is_empty());
+        // A knowledge base made without a context (as before it existed) stays without: its
+        // manifest says nothing, and a title neither finds its chunks nor re-embeds them.
+        let old = MemoryStore::new();
+        let mut kb = KnowledgeBase::open(old.clone(), &e, opts).await.unwrap();
+        assert!(manifest(&old).get("context").is_none());
+        kb.add(vec![manual("p", "Purifier manual")]).await.unwrap();
+        let mut kb = KnowledgeBase::open(old.clone(), &e, KbOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(kb.options().context, PassageContext::None);
+        assert!(kb.search("purifier", &lexical).await.unwrap().is_empty());
+        let r = kb.add(vec![manual("p", "Heater manual")]).await.unwrap();
+        assert_eq!(
+            (r.updated, r.chunks),
+            (1, 0),
+            "updated without re-embedding"
+        );
+    })
+}
+
 #[test]
 fn chunks_keep_to_sections_and_pages_and_say_where_they_are() {
     block_on(async {

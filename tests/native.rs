@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "attribution.rs"]
+mod attribution;
 #[path = "chunking.rs"]
 mod chunking;
 #[path = "cli.rs"]

@@ -370,6 +370,26 @@ async function addTyped() {
   }
 }
 
+// Asks for an encrypted PDF's password in the page (never sent anywhere): the password, or null
+// when the user skips the file.
+function askPassword(name, wrong) {
+  const form = $('password-form');
+  $('password-label').textContent = wrong ? `Wrong password for ${name}; try again:` : `${name} is encrypted. Its password:`;
+  $('pdf-password').value = '';
+  form.hidden = false;
+  $('pdf-password').focus();
+  return new Promise((resolve) => {
+    const done = (value) => {
+      form.hidden = true;
+      form.onsubmit = null;
+      $('skip-locked').onclick = null;
+      resolve(value);
+    };
+    form.onsubmit = (ev) => { ev.preventDefault(); done($('pdf-password').value); };
+    $('skip-locked').onclick = () => done(null);
+  });
+}
+
 // Files through localrag/loaders (PDF, Word, HTML, Markdown, text), loaded when files first
 // come: HTML goes through a parser (parse5), never into a DOM, so nothing of it runs or loads;
 // a file that cannot be read is reported by name and code, and the others are still added.
@@ -385,13 +405,22 @@ async function addFiles(files) {
     const reading = `reading ${id} (${i + 1} / ${files.length})`;
     $('add-progress-row').hidden = false;
     $('add-stage').textContent = reading;
-    try {
-      docs.push(await loadFile(f, {
-        id,
-        onProgress: (p) => { $('add-stage').textContent = `${reading}: page ${p.loaded} / ${p.total}`; },
-      }));
-    } catch (e) {
-      failed.push({ text: `${f.name}: ${e.message} (${e.code ?? e.name})`, code: e.code });
+    let password;
+    for (;;) {
+      try {
+        docs.push(await loadFile(f, {
+          id,
+          password,
+          onProgress: (p) => { $('add-stage').textContent = `${reading}: page ${p.loaded} / ${p.total}`; },
+        }));
+      } catch (e) {
+        if (e.needsPassword) {
+          password = await askPassword(f.name, password !== undefined);
+          if (password !== null) continue;
+        }
+        failed.push({ text: `${f.name}: ${e.message} (${e.code ?? e.name})`, code: e.code });
+      }
+      break;
     }
   }
   $('files').value = '';
@@ -419,8 +448,18 @@ function openButton(p) {
   return b;
 }
 
+// The element that opened the document view, focused again when it closes.
+let docViewOpener = null;
+
+function closeDocument() {
+  $('doc-view').hidden = true;
+  if (docViewOpener?.isConnected) docViewOpener.focus();
+  docViewOpener = null;
+}
+
 // The document view: the whole text, the passage marked and scrolled to, with its location.
 async function showDocument(p) {
+  docViewOpener = document.activeElement;
   try {
     const doc = await rag.get(p.docId);
     if (!doc) { setStatus('That document was removed.', {}); return; }
@@ -468,21 +507,71 @@ async function search() {
 
 // ---------------------------------------------------------------- ask
 
+// Opens passage n in the list under the answer and brings it into view.
+function revealPassage(n) {
+  const li = $('citations').querySelector(`li[data-n="${n}"]`);
+  if (!li) return;
+  li.querySelector('details').open = true;
+  li.scrollIntoView({ block: 'nearest' });
+  li.querySelector('summary').focus();
+}
+
+// The answer sentence by sentence: what the model cited stays as it wrote it; a sentence it did
+// not cite but a passage supports gets a link marked as inferred ("[≈2]"); a sentence no passage
+// supports is marked (in words, not only by colour).
+function renderAnswer(result) {
+  const text = result.answer;
+  if (!result.sentences?.length) { $('answer').textContent = text; return; }
+  const parts = [];
+  let at = 0;
+  for (const s of result.sentences) {
+    if (s.start > at) parts.push(text.slice(at, s.start));
+    parts.push(el('span', {
+      className: `sentence ${s.support}`,
+      text: text.slice(s.start, s.end),
+      dataset: { support: s.support, passages: s.passages.join(',') },
+    }));
+    if (s.support === 'inferred') {
+      const n = s.passages[0];
+      parts.push(' ', el('button', {
+        type: 'button',
+        className: 'inferred-link',
+        text: `[≈${n}]`,
+        title: `Not cited by the model: passage ${n} supports this sentence (inferred)`,
+        ariaLabel: `inferred from passage ${n}`,
+        dataset: { n: String(n) },
+        onclick: () => revealPassage(n),
+      }));
+    } else if (s.support === 'unsupported') {
+      parts.push(' ', el('span', { className: 'unsupported-mark', text: '(not in your documents)',
+        title: 'No passage given to the model supports this sentence' }));
+    }
+    at = s.end;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  $('answer').replaceChildren(...parts);
+}
+
 function renderCitations(result) {
   const cited = new Set(result.citations.map((c) => c.n));
+  const inferred = new Set((result.sentences ?? [])
+    .filter((s) => s.support === 'inferred').flatMap((s) => s.passages));
   // Cited passages first, then the other passages the model was given.
   const shown = [...result.citations, ...result.passages.filter((p) => !cited.has(p.n))];
   const items = shown.map((c) => {
     const isCited = cited.has(c.n);
+    const how = isCited ? ' — cited' : inferred.has(c.n) ? ' — not cited, supports the answer (inferred)' : ' — given, not cited';
     const summary = el('summary', {},
       el('span', { className: 'n', text: `[${c.n}]` }), ' ',
       el('span', { className: 'title', text: c.title || c.docId }),
-      el('span', { className: 'muted', text: isCited ? ' — cited' : ' — given, not cited' }));
+      el('span', { className: 'muted', text: how }));
     const passage = el('blockquote', { className: 'passage', text: c.text });
     const location = where(c);
     if (location) summary.append(el('span', { className: 'where muted', text: ` (${location})` }));
-    return el('li', { value: c.n, dataset: { n: String(c.n), cited: String(isCited), docId: c.docId } },
-      el('details', {}, summary, passage, openButton(c)));
+    return el('li', {
+      value: c.n,
+      dataset: { n: String(c.n), cited: String(isCited), inferred: String(!isCited && inferred.has(c.n)), docId: c.docId },
+    }, el('details', {}, summary, passage, openButton(c)));
   });
   $('citations').replaceChildren(...items);
 }
@@ -505,7 +594,7 @@ async function ask() {
       maxTokens: 160,
       onToken: (delta) => { $('answer').append(delta); },
     });
-    $('answer').textContent = result.answer;
+    renderAnswer(result);
     renderCitations(result);
     const t = result.timings;
     $('answer-meta').textContent = result.finishReason === null
@@ -615,8 +704,8 @@ $('query').addEventListener('input', () => {
   if (!rag || $('query').value.trim().length < 3) return;
   typing = setTimeout(() => { if (!$('search').disabled) search(); }, 300);
 });
-$('doc-view-close').addEventListener('click', () => { $('doc-view').hidden = true; });
-$('doc-view').addEventListener('keydown', (e) => { if (e.key === 'Escape') $('doc-view').hidden = true; });
+$('doc-view-close').addEventListener('click', closeDocument);
+$('doc-view').addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDocument(); });
 $('import').addEventListener('change', (e) => { if (e.target.files[0]) importKb(e.target.files[0]); });
 $('delete-all').addEventListener('click', deleteAll);
 showSettings();

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use ts_rs::TS;
 
+use super::options::PassageContext;
 use super::records::{AddReport, ChunkRecord, DocInput, DocRecord, chunk_key, encode};
 use super::store::{Op, Space, Store};
 use super::{ChunkMeta, KnowledgeBase};
@@ -109,7 +110,12 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             hooks.progress(Progress::new(Stage::Chunk, n, total))?;
             out.ids.push(rec.id.clone());
             match self.docs.get(&rec.id) {
-                Some(old) if old.hash == rec.hash => {
+                // With the title in the context, a new title changes the vectors.
+                Some(old)
+                    if old.hash == rec.hash
+                        && (old.title == rec.title
+                            || self.opts.context != PassageContext::TitleAndHeadings) =>
+                {
                     rec.chunk_ids = old.chunk_ids.clone();
                     if old.title == rec.title
                         && old.source == rec.source
@@ -140,11 +146,29 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         }
         hooks.progress(Progress::new(Stage::Chunk, total, total))?;
         // 3. Embed all new chunks, a group at a time, giving the host a turn before each.
-        let texts: Vec<&str> = plans
-            .iter()
-            .flat_map(|(r, spans)| spans.iter().map(|s| s.text(&r.text)))
-            .collect();
+        // Each chunk after its title and heading path, the header cut to the tokens the model
+        // reads beyond the longest chunk, so that it never pushes the chunk's text out.
+        let budget = self
+            .embedder
+            .passage_tokens()
+            .saturating_sub(self.opts.chunk.max_tokens);
+        let mut texts: Vec<String> = Vec::new();
+        for (r, spans) in &plans {
+            for s in spans {
+                let text = s.text(&r.text);
+                let header = r
+                    .context_header(self.opts.context, s.start, s.start16, s.end16)
+                    .map(|h| cut_to_tokens(&self.embedder, &h, budget))
+                    .transpose()?
+                    .filter(|h| !h.is_empty());
+                texts.push(match header {
+                    Some(h) => format!("{h}\n\n{text}"),
+                    None => text.to_string(),
+                });
+            }
+        }
         let mut vectors = Vec::with_capacity(texts.len());
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         for (n, group) in texts.chunks(EMBED_STEP).enumerate() {
             hooks.progress(Progress::new(Stage::Embed, n * EMBED_STEP, texts.len()))?;
             hooks.pause().await;
@@ -226,8 +250,14 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             self.docs.insert(rec.id.clone(), rec);
         }
         for (id, doc_id, span, v) in new_chunks {
-            let text = &self.docs[&doc_id].text[span.start..span.end];
-            self.bm25.insert(id, text);
+            let text = self.docs[&doc_id].indexed_text(
+                self.opts.context,
+                span.start,
+                span.end,
+                span.start16,
+                span.end16,
+            );
+            self.bm25.insert(id, &text);
             self.index
                 .insert(id, Vector::new(v))
                 .expect("checked before the write");
@@ -287,6 +317,17 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
 /// A document's chunks: the text cut at its headings and at the page starts that begin a line
 /// (see [`crate::text::Structure::cuts`]), each part chunked on its own, so that no chunk runs
 /// from one section or page into the next. A part that is only a heading joins the next part.
+/// `text` cut to its first `max` tokens (with room for the blank line after it).
+fn cut_to_tokens(tok: &dyn crate::text::TokenSpans, text: &str, max: usize) -> Result<String> {
+    let spans = tok.token_spans(text)?;
+    let keep = max.saturating_sub(1);
+    if spans.len() <= keep {
+        return Ok(text.to_string());
+    }
+    let end = if keep == 0 { 0 } else { spans[keep - 1].1 };
+    Ok(text[..end].trim_end().to_string())
+}
+
 fn chunk_document(
     rec: &DocRecord,
     tok: &dyn crate::text::TokenSpans,

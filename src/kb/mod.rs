@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 pub use add::{AddOptions, MAX_DOC_BYTES, MAX_ID_BYTES};
-pub use options::{ImportOptions, KbOptions, KnowledgeBaseOptions};
+pub use options::{ImportOptions, KbOptions, KnowledgeBaseOptions, PassageContext};
 pub use records::{
     AddReport, DocInfo, DocInput, Manifest, RefreshResult, Stats, StorageEstimate, StoredChunk,
     StoredDocument,
@@ -86,7 +86,8 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                 m
             }
             None => {
-                let m = Manifest::new(&embedder);
+                let mut m = Manifest::new(&embedder);
+                m.context = opts.context;
                 if !contents.docs.is_empty() || !contents.chunks.is_empty() {
                     return Err(Error::Corrupt(
                         "stored documents without a manifest: the knowledge base is damaged".into(),
@@ -106,10 +107,12 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
     async fn from_contents(
         store: S,
         embedder: E,
-        opts: KbOptions,
+        mut opts: KbOptions,
         mut manifest: Manifest,
         contents: Contents,
     ) -> Result<Self> {
+        // The vectors were embedded with the context the knowledge base was made with.
+        opts.context = manifest.context;
         let mut skipped = 0;
         let mut docs = HashMap::new();
         let mut metadata = HashMap::new();
@@ -137,11 +140,20 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             };
             let (start, end) = (rec.start as usize, rec.end as usize);
             let vector = bytes_to_f32s(&rec.vector).filter(|v| v.len() == manifest.dim);
-            let (Some(vector), Some(text)) = (vector, doc.text.get(start..end)) else {
+            let (Some(vector), Some(_)) = (vector, doc.text.get(start..end)) else {
                 skipped += 1;
                 continue;
             };
-            bm25.insert(rec.id, text);
+            bm25.insert(
+                rec.id,
+                &doc.indexed_text(
+                    opts.context,
+                    start,
+                    end,
+                    rec.start16 as usize,
+                    rec.end16 as usize,
+                ),
+            );
             live.push((rec.id, Vector::new(vector)));
             manifest.next_chunk_id = manifest.next_chunk_id.max(rec.id + 1);
             chunks.insert(

@@ -2,7 +2,7 @@
 //! ([`KnowledgeBaseOptions`], checked by [`KnowledgeBaseOptions::validate`] before any model is
 //! loaded and resolved against the model by [`KnowledgeBaseOptions::resolve`]).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
@@ -15,6 +15,30 @@ use crate::text::ChunkOptions;
 pub struct KbOptions {
     pub chunk: ChunkOptions,
     pub index: IndexOptions,
+    /// What the embedder and BM25 read besides a chunk's own text.
+    pub context: PassageContext,
+}
+
+/// What the embedder and BM25 read besides a chunk's own text (the stored passage, its offsets
+/// and what search returns are the chunk's text alone). A knowledge base keeps the one it was
+/// made with (its manifest says which), since its vectors were embedded that way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PassageContext {
+    /// The chunk's text only (knowledge bases made before the context existed).
+    None,
+    /// The heading path above the chunk, then its text.
+    Headings,
+    /// The document's title and the heading path, then the text: the default, measured to
+    /// help on every evaluation set (BENCHMARKS.md "Section context").
+    #[default]
+    TitleAndHeadings,
+}
+
+impl PassageContext {
+    pub fn is_none(&self) -> bool {
+        *self == PassageContext::None
+    }
 }
 
 /// The options of a knowledge base that `open` and `import` take.
@@ -82,7 +106,11 @@ impl KnowledgeBaseOptions {
         if let Some(n) = self.ef_search {
             index.ef_search = n;
         }
-        Ok(KbOptions { chunk, index })
+        Ok(KbOptions {
+            chunk,
+            index,
+            ..KbOptions::default()
+        })
     }
 
     /// Whether to ask the browser to keep the origin's storage.

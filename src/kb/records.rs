@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
+use super::options::PassageContext;
 use super::store::{Contents, Op, Space};
 use crate::embed::Embed;
 use crate::error::{Error, Result};
@@ -102,6 +103,44 @@ impl DocRecord {
         self
     }
 
+    /// The title and heading path above the passage at bytes `start..` (UTF-16
+    /// `start16..end16`) as `context` asks, joined by " › "; `None` when there is nothing.
+    pub(crate) fn context_header(
+        &self,
+        context: PassageContext,
+        start: usize,
+        start16: usize,
+        end16: usize,
+    ) -> Option<String> {
+        let mut head: Vec<&str> = Vec::new();
+        if context == PassageContext::TitleAndHeadings && !self.title.trim().is_empty() {
+            head.push(self.title.trim());
+        }
+        let at;
+        if context != PassageContext::None {
+            at = self.locate(start, start16, end16);
+            head.extend(at.heading_path.iter().map(|h| h.trim()));
+        }
+        (!head.is_empty()).then(|| head.join(" › "))
+    }
+
+    /// What BM25 indexes for the passage at bytes `start..end`: its context header, then its
+    /// text.
+    pub(crate) fn indexed_text(
+        &self,
+        context: PassageContext,
+        start: usize,
+        end: usize,
+        start16: usize,
+        end16: usize,
+    ) -> String {
+        let text = &self.text[start..end];
+        match self.context_header(context, start, start16, end16) {
+            Some(h) => format!("{h}\n\n{text}"),
+            None => text.to_string(),
+        }
+    }
+
     /// Where the passage at bytes `start..` (UTF-16 `start16..end16`) of the text stands.
     pub(crate) fn locate(&self, start: usize, start16: usize, end16: usize) -> Location {
         self.layout
@@ -137,6 +176,17 @@ pub struct Manifest {
     /// with what it loaded to see that its copy in memory is stale. Not part of an export.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: u64,
+    /// What the chunks were embedded and indexed with besides their text; absent (none) in
+    /// knowledge bases made before it existed.
+    #[serde(
+        default = "no_context",
+        skip_serializing_if = "PassageContext::is_none"
+    )]
+    pub context: PassageContext,
+}
+
+fn no_context() -> PassageContext {
+    PassageContext::None
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -152,6 +202,7 @@ impl Manifest {
             dim: embedder.dim(),
             next_chunk_id: 1,
             generation: 0,
+            context: PassageContext::default(),
         }
     }
 

@@ -6,15 +6,22 @@
 //! 2. [`answer`]: generate from the prompt (streaming, cancellation and pauses through
 //!    [`Hooks`]) and map the `[n]` citations back to the passages ([`citations`]).
 //!
-//! [`ask`] does both. The browser runs the two steps under different locks (retrieval holds the
+//! 3. [`attribute_answer`]: which passage backs each sentence of the answer, cited or not
+//!    ([`attribution`]).
+//!
+//! [`ask`] does all three. The browser runs the two steps under different locks (retrieval holds the
 //! knowledge base, generation only the model).
 
+mod attribution;
 mod citations;
 mod prompt;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+pub use attribution::{
+    AnswerSentence, MIN_SUPPORT, Support, SupportPassage, attribute, support_score, support_signals,
+};
 pub use citations::{Citation, cited_numbers, parse_citations};
 pub use prompt::{GroundedPrompt, SYSTEM_PROMPT, build_prompt};
 
@@ -47,6 +54,11 @@ pub struct AskOptions {
     /// Tokens the prompt and the answer share (default 2048, at most the model's context).
     #[ts(as = "Option<_>", optional)]
     pub context_tokens: usize,
+    /// Least support, 0..1, for linking a sentence the model did not cite to the passage that
+    /// supports it best (`support: "inferred"`); below it the sentence is `"unsupported"`
+    /// (default 0.5, measured: BENCHMARKS.md "Attribution").
+    #[ts(as = "Option<_>", optional)]
+    pub min_support: f32,
 }
 
 impl Default for AskOptions {
@@ -56,6 +68,7 @@ impl Default for AskOptions {
             generate: GenerateParams::default(),
             min_score: 0.25,
             context_tokens: 2048,
+            min_support: MIN_SUPPORT,
         }
     }
 }
@@ -69,6 +82,12 @@ impl AskOptions {
             return Err(Error::Input(format!(
                 "minScore must be a number from -1 to 1, got {}",
                 self.min_score
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.min_support) {
+            return Err(Error::Input(format!(
+                "minSupport must be a number from 0 to 1, got {}",
+                self.min_support
             )));
         }
         if self.context_tokens == 0 {
@@ -89,6 +108,9 @@ pub struct Answer {
     pub invalid_citations: Vec<usize>,
     /// Every passage given to the model, numbered from 1.
     pub passages: Vec<Citation>,
+    /// Each sentence of the answer with the passages behind it: cited by the model, inferred
+    /// (not cited, but a passage supports it), or unsupported. Empty when the model did not run.
+    pub sentences: Vec<AnswerSentence>,
     pub usage: Usage,
     /// null when no passage was relevant and the model did not run.
     pub finish_reason: Option<FinishReason>,
@@ -104,6 +126,7 @@ impl Answer {
             citations: Vec::new(),
             invalid_citations: Vec::new(),
             passages: Vec::new(),
+            sentences: Vec::new(),
             usage: Usage::default(),
             finish_reason: None,
             timings: None,
@@ -191,13 +214,59 @@ pub async fn answer(
             .enumerate()
             .map(|(i, h)| citations::citation(i + 1, h))
             .collect(),
+        sentences: Vec::new(),
         usage: g.usage(),
         finish_reason: g.finish_reason(),
         timings: Some(timings),
     })
 }
 
-/// Both steps.
+/// Step 3: which passage backs each sentence of the answer (`sentences`). The passages'
+/// stored vectors are used; a passage removed since it was retrieved is embedded again.
+pub async fn attribute_answer<S: Store, E: Embed>(
+    kb: &KnowledgeBase<S, E>,
+    answer: &mut Answer,
+    opts: &AskOptions,
+) -> Result<()> {
+    if answer.passages.is_empty() {
+        return Ok(());
+    }
+    let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(answer.passages.len());
+    let missing: Vec<&str> = answer
+        .passages
+        .iter()
+        .filter(|p| kb.index().vector(p.chunk_id).is_none())
+        .map(|p| p.text.as_str())
+        .collect();
+    let mut again = if missing.is_empty() {
+        Vec::new()
+    } else {
+        kb.embedder()
+            .embed_texts(&missing, crate::embed::Role::Passage)
+            .await?
+    }
+    .into_iter();
+    for p in &answer.passages {
+        match kb.index().vector(p.chunk_id) {
+            Some(v) => vectors.push(v.0.to_vec()),
+            None => vectors.push(again.next().unwrap_or_default()),
+        }
+    }
+    let passages: Vec<SupportPassage> = answer
+        .passages
+        .iter()
+        .zip(&vectors)
+        .map(|(p, v)| SupportPassage {
+            text: &p.text,
+            vector: v,
+        })
+        .collect();
+    answer.sentences =
+        attribute(kb.embedder(), &answer.answer, &passages, opts.min_support).await?;
+    Ok(())
+}
+
+/// All three steps.
 pub async fn ask<S: Store, E: Embed>(
     kb: &KnowledgeBase<S, E>,
     generator: &Generator,
@@ -206,7 +275,9 @@ pub async fn ask<S: Store, E: Embed>(
     hooks: &mut impl Hooks,
 ) -> Result<Answer> {
     let prepared = prepare(kb, generator, question, opts).await?;
-    answer(generator, prepared, opts, hooks).await
+    let mut a = answer(generator, prepared, opts, hooks).await?;
+    attribute_answer(kb, &mut a, opts).await?;
+    Ok(a)
 }
 
 composite_options!(AskOptions { search: SearchOptions, generate: GenerateParams }, validate: AskOptions::validate);

@@ -318,7 +318,8 @@ impl KnowledgeBase {
 
     /// Answers a question from the stored documents: retrieves passages, has the generator
     /// answer from them citing `[n]`, and maps the citations back to documents. Without a
-    /// relevant passage the answer says so without running the model. E_NO_GENERATOR before
+    /// relevant passage the answer says so without running the model. Each sentence of the
+    /// answer is linked to the passages behind it (`sentences`). E_NO_GENERATOR before
     /// `setGenerator`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Answer>")]
     pub fn ask(
@@ -343,8 +344,15 @@ impl KnowledgeBase {
                 let kb = guard.as_ref().ok_or_else(closed)?;
                 crate::rag::prepare(kb, generator, &question, &opts).await?
             };
-            let _busy = gen_inner.busy.lock().await;
-            to_js(&crate::rag::answer(generator, prepared, &opts, &mut hooks).await?)
+            let mut answer = {
+                let _busy = gen_inner.busy.lock().await;
+                crate::rag::answer(generator, prepared, &opts, &mut hooks).await?
+            };
+            // Attribution embeds the answer's sentences: the knowledge base's embedder again.
+            let guard = state.lock().await;
+            let kb = guard.as_ref().ok_or_else(closed)?;
+            crate::rag::attribute_answer(kb, &mut answer, &opts).await?;
+            to_js(&answer)
         })
     }
 

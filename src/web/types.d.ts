@@ -659,6 +659,12 @@ export type AskOptions = {
    * Tokens the prompt and the answer share (default 2048, at most the model's context).
    */
   contextTokens?: number;
+  /**
+   * Least support, 0..1, for linking a sentence the model did not cite to the passage that
+   * supports it best (`support: "inferred"`); below it the sentence is `"unsupported"`
+   * (default 0.5, measured: BENCHMARKS.md "Attribution").
+   */
+  minSupport?: number;
 } & SearchOptions & SamplingOptions;
 
 /**
@@ -689,6 +695,33 @@ export type Citation = {
 };
 
 /**
+ * How a sentence of an answer is backed by the passages.
+ */
+export type Support = "cited" | "inferred" | "unsupported";
+
+/**
+ * A sentence of an answer and the passages behind it.
+ */
+export type AnswerSentence = {
+  /**
+   * UTF-16 offsets of the sentence in the answer (its citation marks included).
+   */
+  start: number;
+  end: number;
+  support: Support;
+  /**
+   * Passage numbers (`n` of `passages`): those cited, or the one inferred; empty when
+   * unsupported.
+   */
+  passages: Array<number>;
+  /**
+   * The best support any passage gives the sentence, 0..1 (null for a sentence without
+   * words).
+   */
+  score: number | null;
+};
+
+/**
  * What `ask` returns.
  */
 export type Answer = {
@@ -705,6 +738,11 @@ export type Answer = {
    * Every passage given to the model, numbered from 1.
    */
   passages: Array<Citation>;
+  /**
+   * Each sentence of the answer with the passages behind it: cited by the model, inferred
+   * (not cited, but a passage supports it), or unsupported. Empty when the model did not run.
+   */
+  sentences: Array<AnswerSentence>;
   usage: Usage;
   /**
    * null when no passage was relevant and the model did not run.

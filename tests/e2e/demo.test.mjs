@@ -397,19 +397,54 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   const { context, requests } = await newContext();
   const { page, errors } = await openDemo(context, '?backend=cpu&kb=e2e-files');
   const fixture = (name, mimeType) => ({ name, mimeType, buffer: readFileSync(`${ROOT}www/test-fixtures/${name}`) });
+  const EXPECT = JSON.parse(readFileSync(`${ROOT}www/test-fixtures/expect.json`, 'utf8'));
   await page.setInputFiles('[data-testid=files]', [
     fixture('manual.pdf', 'application/pdf'),
     fixture('report.docx', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'),
+    fixture('two-column.pdf', 'application/pdf'),
+    fixture('chinese.pdf', 'application/pdf'),
+    fixture('mixed-scan.pdf', 'application/pdf'),
+    fixture('encrypted.pdf', 'application/pdf'),
     fixture('scanned.pdf', 'application/pdf'),
   ]);
+  // The encrypted PDF: the page asks for its password; a wrong one asks again.
+  await page.waitForSelector('[data-testid=password-form]:not([hidden])', { timeout: OPEN_TIMEOUT });
+  assert.equal(await page.textContent('[data-testid=password-label]'), 'encrypted.pdf is encrypted. Its password:');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'pdf-password', 'the password field has the focus');
+  await page.keyboard.type('nope');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /^Wrong password/.test(document.querySelector('[data-testid=password-label]').textContent));
+  await page.keyboard.type('user-secret');
+  await page.keyboard.press('Enter');
   await page.waitForSelector('body[data-add=done]', { timeout: OPEN_TIMEOUT });
   await page.waitForSelector('[data-testid=status][data-code=E_UNSUPPORTED]', { timeout: 60_000 });
+  assert.equal(await page.isHidden('[data-testid=password-form]'), true);
   // Per-file progress: which file is read, and a PDF's pages.
   const stages = (await seen(page)).add;
-  assert.ok(stages.some((x) => /^reading manual\.pdf \(1 \/ 3\): page 4 \/ 4$/.test(x)), JSON.stringify(stages));
-  assert.ok(stages.some((x) => /^reading report\.docx \(2 \/ 3\)$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading manual\.pdf \(1 \/ 7\): page 4 \/ 4$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading report\.docx \(2 \/ 7\)$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading mixed-scan\.pdf \(5 \/ 7\): page 3 \/ 3$/.test(x)), JSON.stringify(stages));
   assert.match(await page.textContent('[data-testid=status]'), /scanned\.pdf: .*no text layer.*OCR.*\(E_UNSUPPORTED\)/s);
-  assert.equal(await page.getAttribute('body', 'data-docs'), '2');
+  assert.doesNotMatch(await page.textContent('[data-testid=status]'), /encrypted\.pdf/, 'the unlocked file is not reported');
+  assert.equal(await page.getAttribute('body', 'data-docs'), '6');
+  // Each fixture's known line is found in its file, on its page, under its heading.
+  for (const [file, text, location] of [
+    ['two-column.pdf', EXPECT['two-column.pdf'].left.slice(0, 30), 'p. 1'],
+    ['two-column.pdf', EXPECT['two-column.pdf'].right.slice(0, 30), 'p. 1'],
+    ['chinese.pdf', EXPECT['chinese.pdf'].lines[0], '第一章 长城, p. 1'],
+    ['mixed-scan.pdf', 'Typed page 3', 'p. 3'],
+    ['encrypted.pdf', 'The vault combination is 12-34-56.', 'p. 1'],
+  ]) {
+    await page.fill('[data-testid=query]', text);
+    await page.click('[data-testid=search]');
+    await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
+    const hits = await page.$$eval('[data-testid=results] li', (lis) => lis.map((li) => ({
+      docId: li.dataset.docId, text: li.querySelector('.passage').textContent, where: li.querySelector('.where')?.textContent ?? '',
+    })));
+    const hit = hits.find((h) => h.docId === file && h.text.includes(text));
+    assert.ok(hit, `${file}: "${text}" in ${JSON.stringify(hits)}`);
+    assert.equal(hit.where, location, `${file}: "${text}"`);
+  }
   await page.fill('[data-testid=query]', 'Which port does the server listen on?');
   await page.click('[data-testid=search]');
   await page.waitForSelector('body[data-search=done]', { timeout: OPEN_TIMEOUT });
@@ -431,21 +466,33 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
     dt.items.add(new File(['Dropped notes about the copper lighthouse lamp.'], 'dropped.txt', { type: 'text/plain' }));
     document.querySelector('[data-testid=drop-zone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   });
-  await page.waitForSelector('body[data-docs="3"]', { timeout: OPEN_TIMEOUT });
+  await page.waitForSelector('body[data-docs="7"]', { timeout: OPEN_TIMEOUT });
   const dir = mkdtempSync(join(tmpdir(), 'localrag-folder-'));
   writeFileSync(join(dir, 'a.md'), '# Folder note\n\nThe granite quarry opens at dawn.');
   writeFileSync(join(dir, 'b.txt'), 'A plain note in the folder.');
   writeFileSync(join(dir, 'c.bin'), Buffer.from([0, 1, 2, 3]));
   await page.setInputFiles('[data-testid=folder]', dir);
-  await page.waitForSelector('body[data-docs="5"]', { timeout: OPEN_TIMEOUT });
+  await page.waitForSelector('body[data-docs="9"]', { timeout: OPEN_TIMEOUT });
   const ids = await page.$$eval('[data-testid=docs] li', (lis) => lis.map((li) => li.dataset.id).sort());
   const base = dir.split('/').pop();
-  assert.deepEqual(ids, [`${base}/a.md`, `${base}/b.txt`, 'dropped.txt', 'manual.pdf', 'report.docx'].sort());
+  assert.deepEqual(ids, [`${base}/a.md`, `${base}/b.txt`, 'dropped.txt', 'manual.pdf', 'report.docx',
+    'two-column.pdf', 'chinese.pdf', 'mixed-scan.pdf', 'encrypted.pdf'].sort());
   rmSync(dir, { recursive: true, force: true });
   // An answer's passages say where they stand and open the document there, the passage marked.
   await page.fill('[data-testid=question]', 'Which port does the server listen on by default?');
   await page.click('[data-testid=ask]');
   await page.waitForSelector('body[data-ask=done]', { timeout: 600_000 });
+  // Every sentence of the answer is marked: cited, inferred (with a link to its passage) or
+  // unsupported (said in words).
+  const sentences = await page.$$eval('[data-testid=answer] .sentence', (ss) => ss.map((x) => ({
+    support: x.dataset.support, passages: x.dataset.passages, next: x.nextElementSibling?.className ?? '',
+  })));
+  assert.ok(sentences.length > 0, 'the answer is shown sentence by sentence');
+  for (const x of sentences) {
+    assert.ok(['cited', 'inferred', 'unsupported'].includes(x.support), JSON.stringify(x));
+    if (x.support === 'inferred') assert.equal(x.next, 'inferred-link', JSON.stringify(x));
+    if (x.support === 'unsupported') assert.equal(x.next, 'unsupported-mark', JSON.stringify(x));
+  }
   const given = page.locator('[data-testid=citations] li', { hasText: '2.1 Network' }).first();
   assert.match(await given.locator('summary').textContent(), /\(2 Configuration › 2\.1 Network, p\. 3\)/);
   await given.locator('summary').click();
@@ -517,10 +564,33 @@ test('the demo at desktop and phone width: nothing overflows sideways; screensho
     await page.locator('[data-testid=results]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${ROOT}www/screenshots/${name}.png` });
   }
-  // Keyboard: the search field, its button and the first result's button are reachable by Tab.
+  // Keyboard only: adding (the text, Add, the file and folder pickers in Tab order), searching
+  // with Enter, opening a hit's document and closing it with Escape, the focus going back.
+  const focused = () => page.evaluate(() => document.activeElement?.dataset.testid ?? document.activeElement?.id);
+  await page.focus('[data-testid=doc-text]');
+  for (const next of ['add', 'files', 'folder']) {
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), next);
+  }
   await page.focus('[data-testid=query]');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('EADDRINUSE in the log file');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-testid=results]').textContent.includes('EADDRINUSE'), null, { timeout: 60_000 });
   await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'search');
+  assert.equal(await focused(), 'search');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'open-doc', 'the first hit\'s button comes next');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=doc-view]:not([hidden])');
+  assert.equal(await focused(), 'doc-view-close', 'the document view takes the focus');
+  assert.match(await page.textContent('[data-testid=doc-mark]'), /EADDRINUSE/);
+  await page.keyboard.press('Escape');
+  assert.equal(await page.isHidden('[data-testid=doc-view]'), true);
+  assert.equal(await focused(), 'open-doc', 'the focus goes back to the button that opened it');
+  await page.focus('[data-testid=question]');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'ask');
   assert.deepEqual(errors, []);
   await context.close();
 });

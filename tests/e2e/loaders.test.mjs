@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { ROOT, openBlank, serveAndLaunch } from './browser.mjs';
 
 const env = serveAndLaunch('www', 8782);
+const safeDecode = (u) => { try { return decodeURIComponent(u); } catch { return u; } };
 const EXPECT = JSON.parse(readFileSync(`${ROOT}www/test-fixtures/expect.json`, 'utf8'));
 const EMBEDDER = './models/all-MiniLM-L6-v2-Q8_0.gguf';
 const GENERATOR = './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -227,7 +228,16 @@ for (const entry of ['index.js', 'worker.js']) {
         await loadFile(await fixture('manual.pdf'), { name: 'manual.pdf', id: 'manual' }),
         await loadFile(await fixture('report.docx'), { name: 'report.docx', id: 'report' }),
         await loadFile(new TextEncoder().encode(HTML), { name: 'page.html', id: 'page' }),
+        await loadFile(await fixture('two-column.pdf'), { name: 'two-column.pdf', id: 'columns' }),
+        await loadFile(await fixture('chinese.pdf'), { name: 'chinese.pdf', id: 'chinese' }),
+        await loadFile(await fixture('mixed-scan.pdf'), { name: 'mixed-scan.pdf', id: 'mixed' }),
+        await loadFile(await fixture('encrypted.pdf'), { name: 'encrypted.pdf', id: 'vault', password: 'user-secret' }),
       ];
+      // The files that cannot be added say why, through the same entry point.
+      const errors = {};
+      for (const name of ['scanned.pdf', 'encrypted.pdf']) {
+        try { await loadFile(await fixture(name), { name }); } catch (e) { errors[name] = { code: e.code, needsPassword: !!e.needsPassword }; }
+      }
       await rag.add(docs);
       const found = [];
       for (const p of EXPECT['manual.pdf'].passages) {
@@ -240,14 +250,31 @@ for (const entry of ['index.js', 'worker.js']) {
         const hit = hits.find((h) => h.text.includes(p.text));
         found.push({ want: p, hit: hit && { pages: hit.pages ?? null, headingPath: hit.headingPath, chunkText: hit.text } });
       }
+      // The other fixtures: a known line of each, its page and heading path.
+      const known = [
+        { docId: 'columns', text: EXPECT['two-column.pdf'].left.slice(0, 30), page: 1, headingPath: [] },
+        { docId: 'columns', text: EXPECT['two-column.pdf'].right.slice(0, 30), page: 1, headingPath: [] },
+        { docId: 'chinese', text: EXPECT['chinese.pdf'].lines[0], page: 1, headingPath: ['第一章 长城'] },
+        { docId: 'mixed', text: 'Typed page 3', page: 3, headingPath: [] },
+        { docId: 'vault', text: 'The vault combination is 12-34-56.', page: 1, headingPath: [] },
+      ];
+      for (const p of known) {
+        const hits = await rag.search(p.text, { k: 3, filter: { docIds: [p.docId] } });
+        const hit = hits.find((h) => h.text.includes(p.text));
+        found.push({ want: p, hit: hit && { pages: hit.pages ?? null, headingPath: hit.headingPath, chunkText: hit.text } });
+      }
       const stored = await rag.get('manual');
-      const answer = await rag.ask('Which port does the server listen on by default?', { maxTokens: 8, k: 2 });
+      const answer = await rag.ask('Which port does the server listen on by default?', { maxTokens: 24, k: 2 });
+      const count = (await rag.list()).length;
       await rag.destroy();
       return {
         found,
         structure: stored.structure,
         chunkLocations: stored.chunks.map((c) => ({ pages: c.pages, headingPath: c.headingPath })),
         passages: answer.passages.map((p) => ({ docId: p.docId, pages: p.pages, headingPath: p.headingPath })),
+        answer: { text: answer.answer, sentences: answer.sentences, passages: answer.passages.length },
+        errors,
+        count,
       };
     }, { entry, EMBEDDER, GENERATOR, HTML, EXPECT });
     for (const { want, hit } of r.found) {
@@ -255,7 +282,21 @@ for (const entry of ['index.js', 'worker.js']) {
       if (want.page) assert.deepEqual(hit.pages, [want.page, want.page], `"${want.text}": pages of ${JSON.stringify(hit)}`);
       assert.deepEqual(hit.headingPath, want.headingPath, `"${want.text}": heading path of ${JSON.stringify(hit)}`);
     }
+    assert.equal(r.count, 7, 'every readable fixture was added');
+    assert.deepEqual(r.errors, {
+      'scanned.pdf': { code: 'E_UNSUPPORTED', needsPassword: false },
+      'encrypted.pdf': { code: 'E_UNSUPPORTED', needsPassword: true },
+    });
     assert.equal(r.structure.pages.length, EXPECT['manual.pdf'].pages, 'get() gives the structure back');
+    // Every sentence of the answer is accounted for: cited, inferred from a given passage, or
+    // marked unsupported; offsets index the answer.
+    assert.ok(r.answer.sentences.length > 0, `the answer has sentences: ${JSON.stringify(r.answer)}`);
+    for (const s of r.answer.sentences) {
+      assert.ok(['cited', 'inferred', 'unsupported'].includes(s.support), JSON.stringify(s));
+      assert.ok(s.start < s.end && s.end <= r.answer.text.length, JSON.stringify(s));
+      assert.equal(s.passages.length === 0, s.support === 'unsupported', JSON.stringify(s));
+      assert.ok(s.passages.every((n) => n >= 1 && n <= r.answer.passages), JSON.stringify(s));
+    }
     assert.ok(r.chunkLocations.every((c) => c.pages && c.headingPath.length > 0), 'every chunk of the manual is located');
     const port = r.passages.find((p) => p.docId === 'manual');
     assert.ok(port, `the manual is among the passages: ${JSON.stringify(r.passages)}`);
@@ -265,7 +306,7 @@ for (const entry of ['index.js', 'worker.js']) {
     const origin = new URL(env.server.url).origin;
     for (const q of requests) {
       assert.ok(q.url.startsWith(origin), `a request left the origin: ${q.url}`);
-      assert.ok(!/keeper|harbour\.toml|Lisbon/.test(q.url + q.body), `a request carries document text: ${q.url}`);
+      assert.ok(!/keeper|harbour\.toml|Lisbon|12-34-56|长城|user-secret/.test(safeDecode(q.url) + q.body), `a request carries document text: ${q.url}`);
     }
     await context.close();
   });

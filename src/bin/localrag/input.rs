@@ -75,7 +75,12 @@ pub fn read_corpus(path: &Path) -> Result<Vec<(usize, DocInput)>, CliError> {
 /// Relevance by query id and document id.
 pub type Qrels = HashMap<String, HashMap<String, u32>>;
 
-/// Judgements `{"qid","doc_id","relevance"}` (relevance 1 when absent).
+/// Joins a document id and a heading path into the unit a section judgement names.
+pub const SECTION_MARK: &str = "#";
+
+/// Judgements `{"qid","doc_id","relevance"}` (relevance 1 when absent). With `"section"` (a
+/// heading path joined by " › ") the judgement is of that section of the document: its key is
+/// `doc_id#section`.
 pub fn read_qrels(path: &Path) -> Result<Qrels, CliError> {
     let mut qrels: Qrels = HashMap::new();
     for (n, line) in read_lines(path, "qrels")? {
@@ -92,7 +97,18 @@ pub fn read_qrels(path: &Path) -> Result<Qrels, CliError> {
                 .and_then(|r| u32::try_from(r).ok())
                 .ok_or_else(|| bad("\"relevance\" must be an integer >= 0"))?,
         };
-        qrels.entry(qid).or_default().insert(doc, rel);
+        let key = match v.get("section") {
+            None | Some(Value::Null) => doc,
+            Some(Value::String(section)) if !section.trim().is_empty() => {
+                format!("{doc}{SECTION_MARK}{section}")
+            }
+            Some(_) => {
+                return Err(bad(
+                    "\"section\" must be a heading path (a non-empty string)",
+                ));
+            }
+        };
+        qrels.entry(qid).or_default().insert(key, rel);
     }
     Ok(qrels)
 }

@@ -84,6 +84,17 @@ mod cli {
             #[arg(long)]
             all_modes: bool,
         },
+        /// Measures attribution: reads labelled cases `{"question","passages":[doc ids],
+        /// "sentences":[[text, supporting doc id or null]]}` on stdin (passage texts from
+        /// --corpus) and writes one line per sentence
+        /// `{"case","sentence","label","passages","signals":[[cosine, lexical] per passage]}`.
+        Attribution {
+            #[command(flatten)]
+            model: ModelArgs,
+            /// JSON lines `{"id","title","text"}`: the passages the cases name.
+            #[arg(long)]
+            corpus: PathBuf,
+        },
         /// Reads a prompt on stdin and streams the answer (a user message in the model's chat
         /// template unless --raw); with --json prints one line
         /// `{"prompt_ids","ids","text","finish_reason","top5"}`.
@@ -110,7 +121,7 @@ mod cli {
             /// The generator's GGUF file.
             #[arg(long)]
             generator: PathBuf,
-            /// JSON lines `{"id","title","text"}` (optional "source", "metadata").
+            /// JSON lines `{"id","title","text"}` (optional "source", "metadata", "structure").
             #[arg(long)]
             corpus: PathBuf,
             /// Passages retrieved.
@@ -137,6 +148,17 @@ mod cli {
         Auto,
     }
 
+    /// What the embedder and BM25 read besides a chunk's text.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+    pub enum Context {
+        /// The chunk's text only.
+        None,
+        /// The heading path above the chunk, then its text.
+        Headings,
+        /// The document's title and the heading path, then the text.
+        Title,
+    }
+
     /// The embedder and the device every model of the command runs on.
     #[derive(Args)]
     pub struct ModelArgs {
@@ -158,7 +180,7 @@ mod cli {
     pub struct SearchArgs {
         #[command(flatten)]
         pub model: ModelArgs,
-        /// JSON lines `{"id","title","text"}` (optional "source", "metadata").
+        /// JSON lines `{"id","title","text"}` (optional "source", "metadata", "structure").
         #[arg(long)]
         pub corpus: PathBuf,
         #[arg(long, default_value = "hybrid")]
@@ -175,6 +197,10 @@ mod cli {
         /// No maximal-marginal-relevance reranking.
         #[arg(long)]
         pub no_mmr: bool,
+        /// What the embedder and BM25 read besides a chunk's text (the package's default:
+        /// title).
+        #[arg(long, value_enum, default_value_t = Context::Title)]
+        pub context: Context,
     }
 
     /// The sampling options of `generate` and `ask` (defaults: 256 tokens, greedy).

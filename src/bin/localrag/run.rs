@@ -6,17 +6,19 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
 
 use burn::tensor::Device;
+use localrag::Embed;
 use localrag::ask::ask;
 use localrag::{
     Answer, AskOptions, DocInput, Embedder, EmbedderFileBytes, EmbedderOptions, FinishReason,
     GenerateParams, Generator, Hit, Hooks, KbOptions, KnowledgeBase, KnowledgeBaseOptions,
-    MemoryStore, Message, Metrics, Mode, SamplingParams, SearchOptions, evaluate, top_k,
+    MemoryStore, Message, Metrics, Mode, PassageContext, SamplingParams, SearchOptions,
+    SupportPassage, evaluate, support_signals, top_k,
 };
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{Backend, Cli, CliError, Command, ModelArgs, SamplingArgs, SearchArgs};
-use crate::input::{Query, parse_query, read_corpus, read_qrels, stdin_lines};
+use crate::cli::{Backend, Cli, CliError, Command, Context, ModelArgs, SamplingArgs, SearchArgs};
+use crate::input::{Query, SECTION_MARK, parse_query, read_corpus, read_qrels, stdin_lines};
 
 /// Lines embedded per call: bounded memory, output streams as input arrives.
 const LINES_PER_CALL: usize = 256;
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             qrels,
             all_modes,
         } => eval(&search, &qrels, all_modes),
+        Command::Attribution { model, corpus } => attribution(&model, &corpus),
         Command::Generate {
             model,
             raw,
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 generate: generate_params(&sampling)?,
                 min_score,
                 context_tokens: context,
+                ..AskOptions::default()
             };
             ask_all(&model, &generator, &corpus, &opts)
         }
@@ -143,6 +147,7 @@ fn build(
     m: &ModelArgs,
     corpus: &Path,
     chunking: (Option<usize>, Option<usize>),
+    context: Context,
 ) -> Result<Kb, CliError> {
     let docs = read_corpus(corpus)?;
     let embedder = load_embedder(m, EmbedderOptions::default())?;
@@ -156,6 +161,11 @@ fn build(
     .map_err(|e| CliError::Usage(e.message().to_string()))?;
     let opts = KbOptions {
         chunk: resolved.chunk,
+        context: match context {
+            Context::None => PassageContext::None,
+            Context::Headings => PassageContext::Headings,
+            Context::Title => PassageContext::TitleAndHeadings,
+        },
         ..Default::default()
     };
     let mut kb = pollster::block_on(KnowledgeBase::open(MemoryStore::new(), embedder, opts))?;
@@ -209,7 +219,12 @@ struct HitLine<'a> {
 }
 
 fn search(args: &SearchArgs) -> Result<(), CliError> {
-    let kb = build(&args.model, &args.corpus, (args.max_tokens, args.overlap))?;
+    let kb = build(
+        &args.model,
+        &args.corpus,
+        (args.max_tokens, args.overlap),
+        args.context,
+    )?;
     eprintln!("mode {}", args.mode.name());
     let opts = search_options(args, args.k);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -255,7 +270,12 @@ fn eval(args: &SearchArgs, qrels: &Path, all_modes: bool) -> Result<(), CliError
         }
         queries.push((n, q));
     }
-    let kb = build(&args.model, &args.corpus, (args.max_tokens, args.overlap))?;
+    let kb = build(
+        &args.model,
+        &args.corpus,
+        (args.max_tokens, args.overlap),
+        args.context,
+    )?;
     // Metrics are taken at 10: retrieve at least that many.
     let k = args.k.max(10);
     let modes = if all_modes {
@@ -271,7 +291,11 @@ fn eval(args: &SearchArgs, qrels: &Path, all_modes: bool) -> Result<(), CliError
         let mut runs = Vec::with_capacity(queries.len());
         for (n, q) in &queries {
             let hits = run_query(&kb, *n, q, &opts)?;
-            runs.push((q.key.clone(), hits.into_iter().map(|h| h.doc_id).collect()));
+            let judged = qrels.get(&q.key);
+            runs.push((
+                q.key.clone(),
+                hits.iter().map(|h| judged_unit(h, judged)).collect(),
+            ));
         }
         let metrics = evaluate(&runs, &qrels);
         let unjudged = queries.len() - metrics.queries;
@@ -290,6 +314,85 @@ fn eval(args: &SearchArgs, qrels: &Path, all_modes: bool) -> Result<(), CliError
         println!("{line}");
     }
     Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct AttributionCase {
+    passages: Vec<String>,
+    sentences: Vec<(String, Option<String>)>,
+}
+
+#[derive(Serialize)]
+struct AttributionLine<'a> {
+    case: usize,
+    sentence: &'a str,
+    label: Option<&'a str>,
+    passages: &'a [String],
+    signals: &'a [(f32, f32)],
+}
+
+fn attribution(m: &ModelArgs, corpus: &Path) -> Result<(), CliError> {
+    let docs: std::collections::HashMap<String, String> = read_corpus(corpus)?
+        .into_iter()
+        .filter_map(|(_, d)| Some((d.id?, d.text)))
+        .collect();
+    let embedder = load_embedder(m, EmbedderOptions::default())?;
+    for line in stdin_lines() {
+        let (n, line) = line?;
+        let bad = |why: String| CliError::Failed(format!("stdin line {n}: {why}"));
+        let case: AttributionCase =
+            serde_json::from_str(&line).map_err(|e| bad(format!("not a case ({e})")))?;
+        let texts = case
+            .passages
+            .iter()
+            .map(|id| {
+                docs.get(id)
+                    .map(String::as_str)
+                    .ok_or_else(|| bad(format!("passage {id:?} is not in the corpus")))
+            })
+            .collect::<Result<Vec<&str>, CliError>>()?;
+        let vectors = pollster::block_on(embedder.embed_texts(&texts, localrag::Role::Passage))?;
+        let passages: Vec<SupportPassage> = texts
+            .iter()
+            .zip(&vectors)
+            .map(|(t, v)| SupportPassage { text: t, vector: v })
+            .collect();
+        let sentences: Vec<&str> = case.sentences.iter().map(|(s, _)| s.as_str()).collect();
+        let signals = pollster::block_on(support_signals(&embedder, &sentences, &passages))?;
+        for ((sentence, label), signals) in case.sentences.iter().zip(&signals) {
+            let line = serde_json::to_string(&AttributionLine {
+                case: n,
+                sentence,
+                label: label.as_deref(),
+                passages: &case.passages,
+                signals,
+            })
+            .map_err(failed)?;
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// What a hit counts as for a query's judgements: its document, or where the query's judgements
+/// name sections of that document, the judged section it is in (its heading path equal to the
+/// judged one or below it), else its own heading path.
+fn judged_unit(hit: &Hit, judged: Option<&std::collections::HashMap<String, u32>>) -> String {
+    let prefix = format!("{}{SECTION_MARK}", hit.doc_id);
+    let sections: Vec<&str> = judged
+        .into_iter()
+        .flat_map(|j| j.keys())
+        .filter_map(|k| k.strip_prefix(&prefix))
+        .collect();
+    if sections.is_empty() {
+        return hit.doc_id.clone();
+    }
+    let path = hit.heading_path.join(" › ");
+    let within = |s: &&&str| path == **s || path.starts_with(&format!("{s} › "));
+    match sections.iter().find(within) {
+        Some(s) => format!("{prefix}{s}"),
+        None => format!("{prefix}{path}"),
+    }
 }
 
 /// The sampling flags as generation parameters (out-of-range values: a usage error).
@@ -390,7 +493,7 @@ fn ask_all(
     opts.validate()
         .map_err(|e| CliError::Usage(e.message().to_string()))?;
     let generator = load_generator(generator, m.backend)?;
-    let kb = build(m, corpus, (None, None))?;
+    let kb = build(m, corpus, (None, None), Context::Title)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in stdin_lines() {
         let (n, question) = line?;

@@ -37,7 +37,8 @@ export type LoadedDocument = DocumentInput & { text: string };
  * A File, Blob, ArrayBuffer or Uint8Array to a document. Errors (LocalRagError): E_UNSUPPORTED
  * for a scanned PDF (no text layer: no OCR is done), an encrypted PDF without its password, a
  * format that is not supported and text that is not UTF-8/UTF-16; E_INPUT for a damaged file, a
- * wrong password, a file without text or a wrong option.
+ * wrong password, a file without text or a wrong option. The two password errors carry
+ * `needsPassword: true`, so that a page can ask for the password and call again with it.
  */
 export declare function loadFile(file: Blob | ArrayBuffer | ArrayBufferView, options?: LoadOptions): Promise<LoadedDocument>;
 

@@ -137,8 +137,12 @@ export async function pdfToDocument(bytes, { password, workerSrc, onProgress, na
   } catch (e) {
     await task.destroy().catch(() => {});
     if (e?.name === 'PasswordException') {
-      if (e.code === 2) throw badInput(`${name}: the password is wrong`);
-      throw unsupported(`${name} is encrypted and needs a password to open: pass it as { password } to the loader`);
+      // `needsPassword` lets a page ask for it and try again.
+      const err = e.code === 2
+        ? badInput(`${name}: the password is wrong`)
+        : unsupported(`${name} is encrypted and needs a password to open: pass it as { password } to the loader`);
+      err.needsPassword = true;
+      throw err;
     }
     throw badInput(`${name} is not a readable PDF (${e?.message ?? e})`);
   }
