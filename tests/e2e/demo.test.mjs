@@ -576,7 +576,8 @@ test('the demo at desktop and phone width: nothing overflows sideways; screensho
   await page.keyboard.press('Control+A');
   await page.keyboard.type('EADDRINUSE in the log file');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => document.querySelector('[data-testid=results]').textContent.includes('EADDRINUSE'), null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=results]').textContent.includes('EADDRINUSE')
+    && !document.querySelector('[data-testid=search]').disabled, null, { timeout: 60_000 });
   await page.keyboard.press('Tab');
   assert.equal(await focused(), 'search');
   await page.keyboard.press('Tab');
