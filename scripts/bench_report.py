@@ -299,42 +299,40 @@ if gen:
         print("\n" + open(notes).read().strip())
     for r in failed:
         print(f"\nFailed: {r['where']} {r.get('backend') or r.get('engine')} on {r.get('model')}: {r['error']}")
-print("\n## A 300-page PDF, from drop to searchable\n")
-loaders = ".cache/bench-loaders.md"
-if os.path.exists(loaders):
-    print("`tests/e2e/bench-loaders.mjs`: `www/test-fixtures/long.pdf` (`scripts/make_fixtures.py`) through "
-          "`loadFile` and one `add`, in headless Chromium, by stage:\n")
-    print(open(loaders).read().strip())
-else:
-    print("Not measured in this run: `node tests/e2e/bench-loaders.mjs` measures it.")
-print("\n## Retrieval quality\n")
-retrieval = ".cache/bench-retrieval.md"
-if os.path.exists(retrieval):
-    print("MRR@10, recall@10 and nDCG@10 of each embedder on the evaluation sets of `tests/fixtures/` "
-          "(`eval`: mostly English; `eval-zh`: Chinese; `eval-mixed`: six languages, half the queries in "
-          "another language than their document), by `scripts/eval-report.sh` (`localrag eval --all-modes`, CPU):\n")
-    print(open(retrieval).read().strip())
-else:
-    print("Not measured in this run: `scripts/eval-report.sh` measures it.")
-print("\n## Section context\n")
-context = ".cache/bench-context.md"
-if os.path.exists(context):
-    print("MRR@10 with each chunk read alone (none), after its heading path (headings), and after its "
-          "document's title and heading path (title, the default), by `scripts/context-report.sh` "
-          "(`localrag eval --context`, CPU; `eval-sections`: eight manuals, a handbook and a lease sharing "
-          "section names, 40 queries judged by section):\n")
-    print(open(context).read().strip())
-else:
-    print("Not measured in this run: `scripts/context-report.sh` measures it.")
-print("\n## Attribution\n")
-attribution = ".cache/bench-attribution.md"
-if os.path.exists(attribution):
-    print("Answer sentences linked to the passage that supports them, or left unsupported, on the 70 "
-          "labelled sentences of `tests/fixtures/attribution/cases.jsonl` (`localrag attribution`, "
-          "`scripts/attribution-threshold.py`; balanced accuracy = the mean of the two shares):\n")
-    print(open(attribution).read().strip())
-else:
-    print("Not measured in this run: `scripts/attribution-threshold.py` measures it.")
+def cached_section(title, path, intro, how):
+    """A section made from a report an earlier step of `make bench` left in .cache."""
+    print(f"\n## {title}\n")
+    if os.path.exists(path):
+        print(intro + "\n")
+        print(open(path).read().strip())
+    else:
+        print(f"Not measured in this run: {how} measures it.")
+
+
+cached_section(
+    "A 300-page PDF, from drop to searchable", ".cache/bench-loaders.md",
+    "`tests/e2e/bench-loaders.mjs`: `www/test-fixtures/long.pdf` (`scripts/make_fixtures.py`) through "
+    "`loadFile` and one `add`, in headless Chromium, by stage:",
+    "`node tests/e2e/bench-loaders.mjs`")
+cached_section(
+    "Retrieval quality", ".cache/bench-retrieval.md",
+    "MRR@10, recall@10 and nDCG@10 of each embedder on the evaluation sets of `tests/fixtures/` "
+    "(`eval`: mostly English; `eval-zh`: Chinese; `eval-mixed`: six languages, half the queries in "
+    "another language than their document), by `scripts/eval-report.sh` (`localrag eval --all-modes`, CPU):",
+    "`scripts/eval-report.sh`")
+cached_section(
+    "Section context", ".cache/bench-context.md",
+    "MRR@10 with each chunk read alone (none), after its heading path (headings), and after its "
+    "document's title and heading path (title, the default), by `scripts/context-report.sh` "
+    "(`localrag eval --context`, CPU; `eval-sections`: eight manuals, a handbook and a lease sharing "
+    "section names, 40 queries judged by section):",
+    "`scripts/context-report.sh`")
+cached_section(
+    "Attribution", ".cache/bench-attribution.md",
+    "Answer sentences linked to the passage that supports them, or left unsupported, on the 70 "
+    "labelled sentences of `tests/fixtures/attribution/cases.jsonl` (`localrag attribution`, "
+    "`scripts/attribution-threshold.py`; balanced accuracy = the mean of the two shares):",
+    "`scripts/attribution-threshold.py`")
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):

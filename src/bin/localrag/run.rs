@@ -142,6 +142,16 @@ fn embed(m: &ModelArgs, batch_size: usize) -> Result<(), CliError> {
     flush(&mut pending)
 }
 
+/// The knowledge base of a search or eval command: its corpus, chunking and context flags.
+fn build_for(args: &SearchArgs) -> Result<Kb, CliError> {
+    build(
+        &args.model,
+        &args.corpus,
+        (args.max_tokens, args.overlap),
+        args.context,
+    )
+}
+
 /// Loads the embedder and indexes the corpus in memory.
 fn build(
     m: &ModelArgs,
@@ -219,12 +229,7 @@ struct HitLine<'a> {
 }
 
 fn search(args: &SearchArgs) -> Result<(), CliError> {
-    let kb = build(
-        &args.model,
-        &args.corpus,
-        (args.max_tokens, args.overlap),
-        args.context,
-    )?;
+    let kb = build_for(args)?;
     eprintln!("mode {}", args.mode.name());
     let opts = search_options(args, args.k);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -270,12 +275,7 @@ fn eval(args: &SearchArgs, qrels: &Path, all_modes: bool) -> Result<(), CliError
         }
         queries.push((n, q));
     }
-    let kb = build(
-        &args.model,
-        &args.corpus,
-        (args.max_tokens, args.overlap),
-        args.context,
-    )?;
+    let kb = build_for(args)?;
     // Metrics are taken at 10: retrieve at least that many.
     let k = args.k.max(10);
     let modes = if all_modes {
