@@ -71,5 +71,7 @@ done
 python3 scripts/attribution-threshold.py MiniLM=.cache/attr-all-MiniLM-L6-v2.jsonl \
   MiniLM-Q8_0=.cache/attr-all-MiniLM-L6-v2-Q8_0.gguf.jsonl e5=.cache/attr-multilingual-e5-small.jsonl \
   | tee .cache/bench-attribution.md
-python3 scripts/bench_report.py "$out" > BENCHMARKS.md
+# Sections this run did not measure (fuzzing, crashes, the long session, a partial run) keep their text.
+python3 scripts/bench_report.py "$out" BENCHMARKS.md > .cache/BENCHMARKS.md.new
+mv .cache/BENCHMARKS.md.new BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

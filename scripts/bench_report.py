@@ -8,6 +8,12 @@ import platform
 import subprocess
 import sys
 
+import io
+import re
+
+# The report is made in a buffer, then merged with the BENCHMARKS.md it replaces (argv[2], if
+# given): see keep_unmeasured at the end.
+_stdout, sys.stdout = sys.stdout, io.StringIO()
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
 runs = [r for r in rows if "chunks_per_s" in r and "bench" not in r]
 ua = next((r["userAgent"] for r in rows if "userAgent" in r), "unknown")
@@ -41,30 +47,33 @@ print(f"Browser: headless Chromium (`{ua}`), WebGPU on SwiftShader (a CPU implem
       "there is no GPU on this machine, so the WebGPU figures measure the code path, not GPU speed). "
       "Native wgpu runs on lavapipe (software Vulkan) for the same reason.\n")
 print("## Embedding throughput\n")
-print("all-MiniLM-L6-v2, chunks of exactly 128 tokens; a round embeds `chunks` chunks; the figure is the best "
-      "round after one warm-up round (native: 3 rounds of 32; browser: `?chunks=16&rounds=1` by default, "
-      "because WebGPU on SwiftShader is slow). Ratio: against native CPU (flex) at the same batch size, "
-      "measured in the same run.\n")
-print("Browser rows name the model: `minilm` the f32 safetensors folder (Burn's tensor operations), "
-      "`minilm-q8_0` the Q8_0 GGUF file and `e5-q4_0` multilingual-e5-small (the quantized kernels), each "
-      "model in a page of its own; *vs f32* is against `minilm` on the same backend and batch in the same run. "
-      "Memory: the wasm memory's growth during the page's first load over the weight file's size "
-      "(the tokenizer file is loaded too).\n")
-print("| where | model | backend | batch | chunks | chunks/s | ratio vs native cpu-flex | vs f32 | memory |")
-print("|---|---|---|---:|---:|---:|---:|---:|---|")
-f32 = {(r["backend"], r["batch"]): r["chunks_per_s"] for r in runs
-       if r["where"] == "browser" and r.get("model", "minilm") == "minilm"}
-for r in runs:
-    base = ref.get(r["batch"])
-    ratio = f"{r['chunks_per_s'] / base:.2f}" if base else "–"
-    model = r.get("model", "minilm")
-    b32 = f32.get((r["backend"], r["batch"])) if r["where"] == "browser" else None
-    vs = f"{r['chunks_per_s'] / b32:.2f}" if b32 and model != "minilm" else "–"
-    mem = "–"
-    if r.get("first_load") and r.get("file_bytes"):
-        mem = f"wasm {r['wasm_memory_growth_load'] / r['file_bytes']:.2f}×"
-    print(f"| {r['where']} | {model if r['where'] == 'browser' else 'minilm'} | {r['backend']} | {r['batch']} | "
-          f"{r['chunks']} | {r['chunks_per_s']:.2f} | {ratio} | {vs} | {mem} |")
+if not runs:
+    print("Not measured in this run: `scripts/bench.sh` measures it.")
+else:
+    print("all-MiniLM-L6-v2, chunks of exactly 128 tokens; a round embeds `chunks` chunks; the figure is the best "
+          "round after one warm-up round (native: 3 rounds of 32; browser: `?chunks=16&rounds=1` by default, "
+          "because WebGPU on SwiftShader is slow). Ratio: against native CPU (flex) at the same batch size, "
+          "measured in the same run.\n")
+    print("Browser rows name the model: `minilm` the f32 safetensors folder (Burn's tensor operations), "
+          "`minilm-q8_0` the Q8_0 GGUF file and `e5-q4_0` multilingual-e5-small (the quantized kernels), each "
+          "model in a page of its own; *vs f32* is against `minilm` on the same backend and batch in the same run. "
+          "Memory: the wasm memory's growth during the page's first load over the weight file's size "
+          "(the tokenizer file is loaded too).\n")
+    print("| where | model | backend | batch | chunks | chunks/s | ratio vs native cpu-flex | vs f32 | memory |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---|")
+    f32 = {(r["backend"], r["batch"]): r["chunks_per_s"] for r in runs
+           if r["where"] == "browser" and r.get("model", "minilm") == "minilm"}
+    for r in runs:
+        base = ref.get(r["batch"])
+        ratio = f"{r['chunks_per_s'] / base:.2f}" if base else "–"
+        model = r.get("model", "minilm")
+        b32 = f32.get((r["backend"], r["batch"])) if r["where"] == "browser" else None
+        vs = f"{r['chunks_per_s'] / b32:.2f}" if b32 and model != "minilm" else "–"
+        mem = "–"
+        if r.get("first_load") and r.get("file_bytes"):
+            mem = f"wasm {r['wasm_memory_growth_load'] / r['file_bytes']:.2f}×"
+        print(f"| {r['where']} | {model if r['where'] == 'browser' else 'minilm'} | {r['backend']} | {r['batch']} | "
+              f"{r['chunks']} | {r['chunks_per_s']:.2f} | {ratio} | {vs} | {mem} |")
 
 compare = [r for r in rows if r.get("bench") == "compare"]
 if compare:
@@ -299,58 +308,145 @@ if gen:
         print("\n" + open(notes).read().strip())
     for r in failed:
         print(f"\nFailed: {r['where']} {r.get('backend') or r.get('engine')} on {r.get('model')}: {r['error']}")
-def cached_section(title, path, intro, how):
-    """A section made from a report an earlier step of `make bench` left in .cache."""
+def cached_section(title, path, intro, how, notes=None):
+    """A section made from a report an earlier step of `make bench` left in .cache: the intro, the
+    date the report was written, the report, then the notes kept beside the code (benches/notes/),
+    which say what the figures mean."""
     print(f"\n## {title}\n")
     if os.path.exists(path):
-        print(intro + "\n")
+        day = datetime.date.fromtimestamp(os.path.getmtime(path)).isoformat()
+        print(f"{intro}, measured {day}:\n")
         print(open(path).read().strip())
+        if notes and os.path.exists(notes):
+            print("\n" + open(notes).read().strip())
     else:
         print(f"Not measured in this run: {how} measures it.")
 
 
 cached_section(
-    "A 300-page PDF, from drop to searchable", ".cache/bench-loaders.md",
-    "`tests/e2e/bench-loaders.mjs`: `www/test-fixtures/long.pdf` (`scripts/make_fixtures.py`) through "
-    "`loadFile` and one `add`, in headless Chromium, by stage:",
-    "`node tests/e2e/bench-loaders.mjs`")
-cached_section(
     "Retrieval quality", ".cache/bench-retrieval.md",
     "MRR@10, recall@10 and nDCG@10 of each embedder on the evaluation sets of `tests/fixtures/` "
     "(`eval`: mostly English; `eval-zh`: Chinese; `eval-mixed`: six languages, half the queries in "
-    "another language than their document), by `scripts/eval-report.sh` (`localrag eval --all-modes`, CPU):",
+    "another language than their document; `eval-sections`: documents with headings, judged by section), "
+    "by `scripts/eval-report.sh` (`localrag eval --all-modes`, CPU, the default section context: title and "
+    "heading path)",
     "`scripts/eval-report.sh`")
 cached_section(
     "Section context", ".cache/bench-context.md",
     "MRR@10 with each chunk read alone (none), after its heading path (headings), and after its "
     "document's title and heading path (title, the default), by `scripts/context-report.sh` "
-    "(`localrag eval --context`, CPU; `eval-sections`: eight manuals, a handbook and a lease sharing "
-    "section names, 40 queries judged by section):",
-    "`scripts/context-report.sh`")
+    "(`localrag eval --context`, CPU; `eval-sections`, `scripts/make_eval_sections.py`: eight manuals, a "
+    "router guide, a handbook and a lease whose sections share names, 40 queries judged by section; the "
+    "other sets have no headings, so \"headings\" equals \"none\" there)",
+    "`scripts/context-report.sh`", "benches/notes/section-context.md")
 cached_section(
     "Attribution", ".cache/bench-attribution.md",
-    "Answer sentences linked to the passage that supports them, or left unsupported, on the 70 "
-    "labelled sentences of `tests/fixtures/attribution/cases.jsonl` (`localrag attribution`, "
-    "`scripts/attribution-threshold.py`; balanced accuracy = the mean of the two shares):",
-    "`scripts/attribution-threshold.py`")
+    "Answer sentences linked to the passage that supports them best, or left unsupported, on the 70 "
+    "labelled sentences of `tests/fixtures/attribution/cases.jsonl` (22 questions, 3 passages each from "
+    "`tests/fixtures/eval`; 46 sentences that restate a passage, 24 of outside knowledge on the same topic "
+    "or filler), by `localrag attribution` and `scripts/attribution-threshold.py` (balanced accuracy = the "
+    "mean of the two shares)",
+    "`scripts/attribution-threshold.py`", "benches/notes/attribution.md")
 print("\n## Package size\n")
 wasm = "pkg/localrag_bg.wasm"
 if os.path.exists(wasm):
-    raw = os.path.getsize(wasm)
-    gz = len(gzip.compress(open(wasm, "rb").read(), 9))
     opt = "after `wasm-opt -Oz`" if os.environ.get("WASM_OPT") == "1" else "wasm-bindgen output, profile `wasm`"
-    print(f"`{wasm}` ({opt}): {raw / 1e6:.2f} MB raw, {gz / 1e6:.2f} MB gzipped (gzip -9).")
-    for variant in ("relaxed", "threads", "threads/relaxed"):
-        w = f"pkg/{variant}/localrag_bg.wasm"
+    print(f"Measured {datetime.date.today().isoformat()} (`make pkg`, {opt}, gzip -9), the four modules a "
+          "browser chooses among (it downloads one):\n")
+    print("| module | raw | gzipped |")
+    print("|---|---:|---:|")
+    for variant, what in (("", "single-threaded, SIMD128, WebGPU and CPU"),
+                          ("relaxed/", "single-threaded, relaxed SIMD"),
+                          ("threads/", "threaded, CPU only"),
+                          ("threads/relaxed/", "threaded, relaxed SIMD, CPU only")):
+        w = f"pkg/{variant}localrag_bg.wasm"
         if os.path.exists(w):
             data = open(w, "rb").read()
-            print(f"`{w}`: {len(data) / 1e6:.2f} MB raw, {len(gzip.compress(data, 9)) / 1e6:.2f} MB gzipped.")
+            print(f"| `{w}` ({what}) | {len(data) / 1e6:.2f} MB | {len(gzip.compress(data, 9)) / 1e6:.2f} MB |")
     js = sum(os.path.getsize(os.path.join("pkg", f)) for f in os.listdir("pkg") if f.endswith(".js"))
-    print(f"JS glue: {js / 1e3:.1f} kB.")
+    print(f"\nJS glue: {js / 1e3:.1f} kB. The threaded modules leave out the GPU path (wgpu, cubecl and Burn's "
+          "fusion): wgpu's WebGPU objects cannot be shared among threads.")
+else:
+    print("Not measured in this run: `make pkg` builds the package it measures.")
 
+cached_section(
+    "A 300-page PDF, from drop to searchable", ".cache/bench-loaders.md",
+    "`tests/e2e/bench-loaders.mjs`: `www/test-fixtures/long.pdf` (`scripts/make_fixtures.py`) through "
+    "`loadFile` and one `add`, in headless Chromium, by stage",
+    "`node tests/e2e/bench-loaders.mjs`")
 print("\n## Cold `make test`\n")
 cold = ".cache/cold-make-test.txt"
 if os.path.exists(cold):
     print(open(cold).read().strip())
 else:
     print("Not measured in this run: `scripts/cold-test.sh` measures it (empty build cache, fresh clone).")
+
+
+def sections(text):
+    """(title, text) of each `## ` section; the part before the first has the title None."""
+    parts = re.split(r"(?m)^(?=## )", text)
+    out = []
+    for p in parts:
+        if p.startswith("## "):
+            out.append((p.split("\n", 1)[0][3:].strip(), p.rstrip() + "\n"))
+        elif p.strip():
+            out.append((None, p.rstrip() + "\n"))
+    return out
+
+
+def key(title):
+    """A section's title without a trailing "(date or note)": "Threads in the browser (2026-12-06)"."""
+    return re.sub(r"\s*\([^)]*\)$", "", title or "").strip().lower()
+
+
+def keep_unmeasured(new_text, old_text):
+    """What this run did not measure keeps the text an earlier run (or a person) wrote.
+
+    A section of the old file that this run did not produce stays, after the section it followed
+    there; a section this run could only mark "Not measured in this run", or whose new text the old
+    one already holds word for word (the old one adds the phases, the history), keeps the old one.
+    """
+    new, old = sections(new_text), sections(old_text)
+    kept = []
+    old_by_key = {key(t): body for t, body in old if t}
+    made = []
+    for t, body in new:
+        prev = old_by_key.get(key(t)) if t else None
+        core = body.split("\n", 1)[1].strip() if t else ""
+        if prev and (core.startswith("Not measured in this run") or (core and core in prev)):
+            if prev.split("\n", 1)[1].strip() != core:
+                kept.append(t)
+            body = prev
+        made.append((t, body))
+    made_keys = {key(t) for t, _ in made if t}
+    after = {}
+    anchor = None
+    for t, body in old:
+        if t is None:
+            continue
+        if key(t) in made_keys:
+            anchor = key(t)
+        else:
+            after.setdefault(anchor, []).append(body)
+            kept.append(t)
+    if kept and made and made[0][0] is None:
+        names = "; ".join(f"\"{k}\"" for k in kept)
+        made[0] = (None, made[0][1] + f"\nNot measured by this run, so kept as an earlier run (or the test that "
+                   f"measures it) left them, each with its own date: {names}.\n")
+    out = []
+    for t, body in made:
+        out.append(body)
+        if t is None:
+            out.extend(after.pop(None, []))
+        else:
+            out.extend(after.pop(key(t), []))
+    for rest in after.values():
+        out.extend(rest)
+    return "\n".join(out)
+
+
+_report, sys.stdout = sys.stdout.getvalue(), _stdout
+_old = sys.argv[2] if len(sys.argv) > 2 else None
+if _old and os.path.exists(_old):
+    _report = keep_unmeasured(_report, open(_old).read())
+sys.stdout.write(_report)
