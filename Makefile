@@ -274,9 +274,16 @@ serve:
 	@echo "demo on http://127.0.0.1:$(PORT)/"
 	python3 tests/serve.py --dir www --port $(PORT)
 
+# On a fresh machine setup is mostly downloads (apt, PyPI, npm, the models) and one tool build:
+# the native build (CPU, no downloaded asset needed) runs beside it instead of after it.
 # The single-threaded and the threaded wasm builds run side by side: a wasm build leaves a core
 # idle for minutes (its fat LTO link is one thread).
-test: setup
+test:
+	@mkdir -p $(CACHE); echo "native build (cargo test --release --no-run) beside setup: $(CACHE)/native-build.log"; \
+	  cargo test --release --no-run > $(CACHE)/native-build.log 2>&1 & build=$$!; \
+	  $(MAKE) setup || { kill $$build 2>/dev/null; exit 1; }; \
+	  if ! wait $$build; then cat $(CACHE)/native-build.log; echo "the native build failed"; exit 1; fi; \
+	  tail -n 2 $(CACHE)/native-build.log
 	$(MAKE) test-supply
 	$(MAKE) test-native
 	$(MAKE) -j2 single-glue threads-glue

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use ts_rs::TS;
 
 use super::options::PassageContext;
-use super::records::{AddReport, ChunkRecord, DocInput, DocRecord, chunk_key, encode};
+use super::records::{AddReport, ChunkRecord, DocInput, DocRecord, chunk_key, encode, with_header};
 use super::store::{Op, Space, Store};
 use super::{ChunkMeta, KnowledgeBase};
 use crate::embed::{Embed, Role};
@@ -152,19 +152,19 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
             .embedder
             .passage_tokens()
             .saturating_sub(self.opts.chunk.max_tokens);
+        // BM25 indexes the whole header (`indexed`, kept for step 5); located once per chunk.
         let mut texts: Vec<String> = Vec::new();
+        let mut indexed: Vec<String> = Vec::new();
         for (r, spans) in &plans {
             for s in spans {
                 let text = s.text(&r.text);
-                let header = r
-                    .context_header(self.opts.context, s.start, s.start16, s.end16)
-                    .map(|h| cut_to_tokens(&self.embedder, &h, budget))
-                    .transpose()?
-                    .filter(|h| !h.is_empty());
-                texts.push(match header {
-                    Some(h) => format!("{h}\n\n{text}"),
-                    None => text.to_string(),
-                });
+                let header = r.context_header(self.opts.context, s.start, s.start16, s.end16);
+                let cut = header
+                    .as_deref()
+                    .map(|h| cut_to_tokens(&self.embedder, h, budget))
+                    .transpose()?;
+                texts.push(with_header(cut.as_deref(), text));
+                indexed.push(with_header(header.as_deref(), text));
             }
         }
         let mut vectors = Vec::with_capacity(texts.len());
@@ -188,7 +188,8 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
         // 4. One batch for the store.
         let mut next_id = self.manifest.next_chunk_id;
         let mut ops = Vec::new();
-        let mut new_chunks: Vec<(u64, String, ChunkSpan, Vec<f32>)> = Vec::new();
+        let mut new_chunks: Vec<(u64, String, ChunkSpan, Vec<f32>, String)> = Vec::new();
+        let mut indexed = indexed.into_iter();
         let mut removed: Vec<u64> = Vec::new();
         let mut vec_iter = vectors.into_iter();
         let mut records = Vec::new();
@@ -217,7 +218,8 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                         vector: f32s_to_bytes(&v),
                     };
                     ops.push(Op::Put(Space::Chunks, chunk_key(id), encode(&chunk)?));
-                    new_chunks.push((id, rec.id.clone(), span, v));
+                    let bm25_text = indexed.next().expect("one indexed text per chunk");
+                    new_chunks.push((id, rec.id.clone(), span, v, bm25_text));
                 }
             }
             ops.push(Op::Put(Space::Docs, rec.id.clone(), encode(&rec)?));
@@ -249,15 +251,8 @@ impl<S: Store, E: Embed> KnowledgeBase<S, E> {
                 .insert(rec.id.clone(), super::records::metadata_of(&rec));
             self.docs.insert(rec.id.clone(), rec);
         }
-        for (id, doc_id, span, v) in new_chunks {
-            let text = self.docs[&doc_id].indexed_text(
-                self.opts.context,
-                span.start,
-                span.end,
-                span.start16,
-                span.end16,
-            );
-            self.bm25.insert(id, &text);
+        for (id, doc_id, span, v, bm25_text) in new_chunks {
+            self.bm25.insert(id, &bm25_text);
             self.index
                 .insert(id, Vector::new(v))
                 .expect("checked before the write");

@@ -96,6 +96,15 @@ impl From<DocRecordV1> for DocRecord {
     }
 }
 
+/// A passage as the embedder and BM25 read it: its context header (if any), a blank line, its
+/// text. The one place that joins them.
+pub(crate) fn with_header(header: Option<&str>, text: &str) -> String {
+    match header {
+        Some(h) if !h.is_empty() => format!("{h}\n\n{text}"),
+        _ => text.to_string(),
+    }
+}
+
 impl DocRecord {
     /// The record with its structure resolved against its text.
     pub(crate) fn with_layout(mut self) -> DocRecord {
@@ -134,11 +143,11 @@ impl DocRecord {
         start16: usize,
         end16: usize,
     ) -> String {
-        let text = &self.text[start..end];
-        match self.context_header(context, start, start16, end16) {
-            Some(h) => format!("{h}\n\n{text}"),
-            None => text.to_string(),
-        }
+        with_header(
+            self.context_header(context, start, start16, end16)
+                .as_deref(),
+            &self.text[start..end],
+        )
     }
 
     /// Where the passage at bytes `start..` (UTF-16 `start16..end16`) of the text stands.
