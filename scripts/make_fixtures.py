@@ -15,6 +15,8 @@ Writes into OUT_DIR:
   long.pdf        300 pages, one section each, for the benchmark;
   chinese.pdf     Chinese and mixed-script text (WenQuanYi Micro Hei, Debian fonts-wqy-microhei);
   report.docx     headings, paragraphs, a bulleted and a numbered list, a table;
+  outline.pdf     3 pages whose headings are bold in the body's size, with an outline
+                  (bookmarks) that names them, one without the number the page prints;
   expect.json     for each fixture the passages a test looks for, with their page and heading path.
 """
 
@@ -247,11 +249,67 @@ def report_docx(out: Path, expect: dict):
     ]}
 
 
+# A paper whose headings are set in the body's size, only bold, so that type size cannot find
+# them; its outline (bookmarks) can. (outline title, level, printed heading, paragraphs, new page)
+PAPER_TITLE = "Tidal Energy at Small Harbours"
+PAPER = [
+    ("1 Introduction", 1, "1 Introduction", [
+        "Small harbours see two tides a day and rarely use them.",
+        "This paper asks what a single turbine in a harbour mouth could supply.",
+    ], False),
+    ("2 Method", 1, "2 Method", [
+        "We measured currents at three harbours over one lunar month.",
+    ], False),
+    ("2.1 Site survey", 2, "2.1 Site survey", [
+        "Divers mapped the harbour floor of Porthleven with a sounding line.",
+        "The strongest current ran along the western breakwater at two knots.",
+    ], False),
+    ("2.2 Choosing a turbine", 2, "2.2 Choosing a turbine", [
+        "A ducted rotor of four metres suited the shallow mouth best.",
+    ], True),
+    # The outline leaves out the number the page prints: the heading reads "3 Results".
+    ("Results", 1, "3 Results", [
+        "The turbine would have supplied forty homes through the winter months.",
+        "Slack water twice a day calls for a battery of one day's storage.",
+    ], True),
+]
+
+
+def paper(out: Path, expect: dict):
+    pdf = new_pdf()
+    pdf.add_font("dejavu", style="B", fname=DEJAVU.replace("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"))
+    pdf.add_page()
+    pdf.set_xy(15, 20)
+    pdf.set_font("dejavu", size=16)
+    pdf.cell(0, 10, PAPER_TITLE, new_x="LMARGIN", new_y="NEXT")
+    path = []
+    passages = []
+    for title, level, printed, lines, new_page in PAPER:
+        if new_page:
+            pdf.add_page()
+            pdf.set_xy(15, 20)
+        path = path[: level - 1] + [printed]
+        pdf.ln(4)
+        pdf.start_section(title, level=level - 1)
+        pdf.set_font("dejavu", style="B", size=11)
+        pdf.cell(0, 7, printed, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("dejavu", size=11)
+        for line in lines:
+            pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+            passages.append({"text": line, "page": pdf.page_no(), "headingPath": list(path)})
+    pdf.output(out / "outline.pdf")
+    expect["outline.pdf"] = {
+        "title": PAPER_TITLE,
+        "headings": [[level, printed] for _, level, printed, *_ in PAPER],
+        "passages": passages,
+    }
+
+
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     expect = {}
-    for make in (manual, two_column, scanned, encrypted, long_pdf, chinese, report_docx):
+    for make in (manual, two_column, scanned, encrypted, long_pdf, chinese, report_docx, paper):
         make(out, expect)
     (out / "expect.json").write_text(json.dumps(expect, indent=1, ensure_ascii=False))
 

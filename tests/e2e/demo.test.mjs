@@ -406,6 +406,7 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
     fixture('mixed-scan.pdf', 'application/pdf'),
     fixture('encrypted.pdf', 'application/pdf'),
     fixture('scanned.pdf', 'application/pdf'),
+    fixture('outline.pdf', 'application/pdf'),
   ]);
   // The encrypted PDF: the page asks for its password; a wrong one asks again.
   await page.waitForSelector('[data-testid=password-form]:not([hidden])', { timeout: OPEN_TIMEOUT });
@@ -421,12 +422,12 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
   assert.equal(await page.isHidden('[data-testid=password-form]'), true);
   // Per-file progress: which file is read, and a PDF's pages.
   const stages = (await seen(page)).add;
-  assert.ok(stages.some((x) => /^reading manual\.pdf \(1 \/ 7\): page 4 \/ 4$/.test(x)), JSON.stringify(stages));
-  assert.ok(stages.some((x) => /^reading report\.docx \(2 \/ 7\)$/.test(x)), JSON.stringify(stages));
-  assert.ok(stages.some((x) => /^reading mixed-scan\.pdf \(5 \/ 7\): page 3 \/ 3$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading manual\.pdf \(1 \/ 8\): page 4 \/ 4$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading report\.docx \(2 \/ 8\)$/.test(x)), JSON.stringify(stages));
+  assert.ok(stages.some((x) => /^reading mixed-scan\.pdf \(5 \/ 8\): page 3 \/ 3$/.test(x)), JSON.stringify(stages));
   assert.match(await page.textContent('[data-testid=status]'), /scanned\.pdf: .*no text layer.*OCR.*\(E_UNSUPPORTED\)/s);
   assert.doesNotMatch(await page.textContent('[data-testid=status]'), /encrypted\.pdf/, 'the unlocked file is not reported');
-  assert.equal(await page.getAttribute('body', 'data-docs'), '6');
+  assert.equal(await page.getAttribute('body', 'data-docs'), '7');
   // Each fixture's known line is found in its file, on its page, under its heading.
   for (const [file, text, location] of [
     ['two-column.pdf', EXPECT['two-column.pdf'].left.slice(0, 30), 'p. 1'],
@@ -434,6 +435,8 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
     ['chinese.pdf', EXPECT['chinese.pdf'].lines[0], '第一章 长城, p. 1'],
     ['mixed-scan.pdf', 'Typed page 3', 'p. 3'],
     ['encrypted.pdf', 'The vault combination is 12-34-56.', 'p. 1'],
+    ['outline.pdf', 'Divers mapped the harbour floor', '2 Method › 2.1 Site survey, p. 1'],
+    ['outline.pdf', 'Slack water twice a day', '3 Results, p. 3'],
   ]) {
     await page.fill('[data-testid=query]', text);
     await page.click('[data-testid=search]');
@@ -466,17 +469,17 @@ test('the demo takes PDF and Word files through localrag/loaders, and names the 
     dt.items.add(new File(['Dropped notes about the copper lighthouse lamp.'], 'dropped.txt', { type: 'text/plain' }));
     document.querySelector('[data-testid=drop-zone]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   });
-  await page.waitForSelector('body[data-docs="7"]', { timeout: OPEN_TIMEOUT });
+  await page.waitForSelector('body[data-docs="8"]', { timeout: OPEN_TIMEOUT });
   const dir = mkdtempSync(join(tmpdir(), 'localrag-folder-'));
   writeFileSync(join(dir, 'a.md'), '# Folder note\n\nThe granite quarry opens at dawn.');
   writeFileSync(join(dir, 'b.txt'), 'A plain note in the folder.');
   writeFileSync(join(dir, 'c.bin'), Buffer.from([0, 1, 2, 3]));
   await page.setInputFiles('[data-testid=folder]', dir);
-  await page.waitForSelector('body[data-docs="9"]', { timeout: OPEN_TIMEOUT });
+  await page.waitForSelector('body[data-docs="10"]', { timeout: OPEN_TIMEOUT });
   const ids = await page.$$eval('[data-testid=docs] li', (lis) => lis.map((li) => li.dataset.id).sort());
   const base = dir.split('/').pop();
   assert.deepEqual(ids, [`${base}/a.md`, `${base}/b.txt`, 'dropped.txt', 'manual.pdf', 'report.docx',
-    'two-column.pdf', 'chinese.pdf', 'mixed-scan.pdf', 'encrypted.pdf'].sort());
+    'two-column.pdf', 'chinese.pdf', 'mixed-scan.pdf', 'encrypted.pdf', 'outline.pdf'].sort());
   rmSync(dir, { recursive: true, force: true });
   // An answer's passages say where they stand and open the document there, the passage marked.
   await page.fill('[data-testid=question]', 'Which port does the server listen on by default?');

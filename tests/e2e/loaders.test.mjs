@@ -71,6 +71,7 @@ globalThis.tryLoad = async (bytes, options) => {
 const CASES = {
   'manual.pdf': "fixture('manual.pdf').then((b) => tryLoad(b, { name: 'manual.pdf' }))",
   'two-column.pdf': "fixture('two-column.pdf').then((b) => tryLoad(b, { name: 'two-column.pdf' }))",
+  'outline.pdf': "fixture('outline.pdf').then((b) => tryLoad(b, { name: 'outline.pdf' }))",
   'mixed-scan.pdf': "fixture('mixed-scan.pdf').then((b) => tryLoad(b, { name: 'mixed-scan.pdf' }))",
   'chinese.pdf': "fixture('chinese.pdf').then((b) => tryLoad(b, { name: 'chinese.pdf' }))",
   'report.docx': "fixture('report.docx').then((b) => tryLoad(b, { name: 'report.docx' }))",
@@ -123,6 +124,18 @@ function checkLoaded(results) {
   }
   const headings = manual.structure.headings.map((h) => `${h.level} ${manual.text.slice(h.start, h.end)}`);
   assert.deepEqual(headings, ['1 1 Installation', '2 1.1 Linux', '2 1.2 Windows', '1 2 Configuration', '2 2.1 Network', '2 2.2 Storage', '1 3 Troubleshooting']);
+  // Headings in the body's size, found by the outline: as printed, at the outline's depth, in
+  // place of their printed line (not twice); the larger title line is not a heading.
+  const paper = ok('outline.pdf');
+  const o = EXPECT['outline.pdf'];
+  assert.deepEqual(paper.structure.headings.map((h) => [h.level, paper.text.slice(h.start, h.end)]), o.headings);
+  for (const [, h] of o.headings) assert.equal(paper.text.split(h).length, 2, `"${h}" once in ${paper.text}`);
+  assert.ok(paper.text.startsWith(o.title + '\n\n'), paper.text);
+  for (const p of o.passages) {
+    const at = paper.text.indexOf(p.text);
+    assert.ok(at >= 0, `outline.pdf holds "${p.text}"`);
+    assert.equal(pageAt(paper, at), p.page, `"${p.text}" is on page ${p.page}`);
+  }
   // Two columns: the left one whole, then the right one.
   const cols = ok('two-column.pdf');
   const { left, right } = EXPECT['two-column.pdf'];
@@ -229,6 +242,7 @@ for (const entry of ['index.js', 'worker.js']) {
         await loadFile(await fixture('report.docx'), { name: 'report.docx', id: 'report' }),
         await loadFile(new TextEncoder().encode(HTML), { name: 'page.html', id: 'page' }),
         await loadFile(await fixture('two-column.pdf'), { name: 'two-column.pdf', id: 'columns' }),
+        await loadFile(await fixture('outline.pdf'), { name: 'outline.pdf', id: 'paper' }),
         await loadFile(await fixture('chinese.pdf'), { name: 'chinese.pdf', id: 'chinese' }),
         await loadFile(await fixture('mixed-scan.pdf'), { name: 'mixed-scan.pdf', id: 'mixed' }),
         await loadFile(await fixture('encrypted.pdf'), { name: 'encrypted.pdf', id: 'vault', password: 'user-secret' }),
@@ -255,6 +269,7 @@ for (const entry of ['index.js', 'worker.js']) {
         { docId: 'columns', text: EXPECT['two-column.pdf'].left.slice(0, 30), page: 1, headingPath: [] },
         { docId: 'columns', text: EXPECT['two-column.pdf'].right.slice(0, 30), page: 1, headingPath: [] },
         { docId: 'chinese', text: EXPECT['chinese.pdf'].lines[0], page: 1, headingPath: ['第一章 长城'] },
+        ...EXPECT['outline.pdf'].passages.map((p) => ({ docId: 'paper', ...p })),
         { docId: 'mixed', text: 'Typed page 3', page: 3, headingPath: [] },
         { docId: 'vault', text: 'The vault combination is 12-34-56.', page: 1, headingPath: [] },
       ];
@@ -282,7 +297,7 @@ for (const entry of ['index.js', 'worker.js']) {
       if (want.page) assert.deepEqual(hit.pages, [want.page, want.page], `"${want.text}": pages of ${JSON.stringify(hit)}`);
       assert.deepEqual(hit.headingPath, want.headingPath, `"${want.text}": heading path of ${JSON.stringify(hit)}`);
     }
-    assert.equal(r.count, 7, 'every readable fixture was added');
+    assert.equal(r.count, 8, 'every readable fixture was added');
     assert.deepEqual(r.errors, {
       'scanned.pdf': { code: 'E_UNSUPPORTED', needsPassword: false },
       'encrypted.pdf': { code: 'E_UNSUPPORTED', needsPassword: true },

@@ -1,6 +1,6 @@
 // PDF through Mozilla's PDF.js (`pdfjs-dist`): the text layer of each page in reading order,
-// pages kept as spans, headings found by type size, a word hyphenated across a line end joined,
-// the header and footer repeated on the pages dropped. A PDF with no text layer (a scan) or one
+// pages kept as spans, headings from the outline (bookmarks) or else by type size, a word
+// hyphenated across a line end joined, the header and footer repeated on the pages dropped. A PDF with no text layer (a scan) or one
 // that needs a password is a clear E_UNSUPPORTED, never an empty document.
 import { DocumentBuilder, badInput, squash, unsupported } from './document.js';
 
@@ -121,6 +121,95 @@ function readingOrder(lines, width) {
   return out;
 }
 
+/** The destination of an outline entry: `{ page, y }` (`y`: the top the viewer scrolls to, in
+ * page space; null for "the whole page"), or null when it points nowhere in this file. */
+async function destinationOf(doc, dest) {
+  if (typeof dest === 'string') dest = await doc.getDestination(dest);
+  if (!Array.isArray(dest) || dest[0] == null) return null;
+  const page = (typeof dest[0] === 'number' ? dest[0] : await doc.getPageIndex(dest[0])) + 1;
+  const top = { XYZ: dest[3], FitH: dest[2], FitBH: dest[2], FitR: dest[5] }[dest[1]?.name];
+  return { page, y: typeof top === 'number' && Number.isFinite(top) ? top : null };
+}
+
+/** The outline (bookmarks) as headings: `[{ level, title, page, y }]` in outline order, the
+ * level its depth (at most 6); entries that lead nowhere in the file (a web link, a broken
+ * destination) are left out, their children kept. Empty when the PDF has none. */
+async function outlineOf(doc) {
+  let tree;
+  try {
+    tree = await doc.getOutline();
+  } catch {
+    return [];
+  }
+  const out = [];
+  const walk = async (items, level) => {
+    for (const it of items ?? []) {
+      const title = squash(it.title ?? '');
+      let at = null;
+      try {
+        at = await destinationOf(doc, it.dest);
+      } catch {}
+      if (title && at) out.push({ level: Math.min(6, level), title, ...at });
+      await walk(it.items, level + 1);
+    }
+  };
+  await walk(tree, 1);
+  return out;
+}
+
+/** Letters and digits only, in lower case: how a printed heading is compared with its
+ * outline entry. */
+const bare = (s) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+
+/** How many lines from `i` print the heading `title`: the page may set it over two lines, or put
+ * a number before it that the outline leaves out ("3 Results" for "Results"). 0 when they do
+ * not print it. */
+function printedLines(lines, i, title) {
+  const want = bare(title);
+  if (!want) return 0;
+  let have = '';
+  for (let n = i; n < lines.length && n < i + 3; n++) {
+    have += bare(lines[n].text);
+    const number = have.endsWith(want) ? have.slice(0, have.length - want.length) : null;
+    if (have === want || (number !== null && /^[\divxlc]{1,6}$/.test(number))) return n - i + 1;
+    if (!want.startsWith(have)) return 0;
+  }
+  return 0;
+}
+
+/** Where each outline entry of a page goes among its lines (in reading order): in place of the
+ * first lines at or below its destination that print it (the heading then reads as printed),
+ * else before the line nearest below its destination, in the outline's words. Gives
+ * `{ before: Map<line index, entries>, consumed: Set<line index>, after: entries }` — `after`
+ * for those below every line. */
+function placeOutline(entries, lines) {
+  const before = new Map();
+  const consumed = new Set();
+  const after = [];
+  for (const e of entries) {
+    const below = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (!consumed.has(i) && (e.y === null || lines[i].y <= e.y + 0.5 * lines[i].size)) below.push(i);
+    }
+    let at = null;
+    let heading = e;
+    for (const i of below) {
+      const n = printedLines(lines, i, e.title);
+      if (n > 0) {
+        at = i;
+        // The heading as the page prints it (its number too).
+        heading = { ...e, title: lines.slice(i, i + n).map((l) => l.text).join(' ') };
+        for (let k = i; k < i + n; k++) consumed.add(k);
+        break;
+      }
+    }
+    at ??= below.length ? below.reduce((a, b) => (lines[b].y > lines[a].y ? b : a)) : null;
+    if (at === null) after.push(heading);
+    else before.set(at, [...(before.get(at) ?? []), heading]);
+  }
+  return { before, consumed, after };
+}
+
 /** Text with its digits as '#': "Page 3" and "Page 4" are the same running footer. */
 const shape = (s) => s.replace(/\d+/g, '#');
 
@@ -164,12 +253,14 @@ export async function pdfToDocument(bytes, { password, workerSrc, onProgress, na
         'no OCR. Run OCR on it first (for example OCRmyPDF, or "Recognize text" in a PDF editor) and add the result',
       );
     }
-    // Body text size (the size most characters have); larger short lines are headings, their
-    // levels by size.
+    // Headings: the outline's, where the PDF has one (its author's table of contents, the levels
+    // its depth); else lines larger than the body text (the size most characters have), short,
+    // their levels by size.
+    const outline = await outlineOf(doc);
     const chars = new Map();
     for (const p of pages) for (const l of p.lines) chars.set(round(l.size), (chars.get(round(l.size)) ?? 0) + l.text.length);
     const body = [...chars].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 10;
-    const isHeading = (l) => round(l.size) >= body * 1.15 && l.text.length <= 120 && /\p{L}/u.test(l.text);
+    const isHeading = (l) => !outline.length && round(l.size) >= body * 1.15 && l.text.length <= 120 && /\p{L}/u.test(l.text);
     const headingSizes = [...new Set(pages.flatMap((p) => p.lines.filter(isHeading).map((l) => round(l.size))))].sort((a, b) => b - a);
     // Running headers and footers: a line near the top or bottom edge whose text recurs on at
     // least half of the pages — its digits aside ("Page 3", "Page 4"), except for a heading,
@@ -187,6 +278,7 @@ export async function pdfToDocument(bytes, { password, workerSrc, onProgress, na
     const builder = new DocumentBuilder();
     for (const p of pages) {
       builder.page(p.number);
+      const placed = placeOutline(outline.filter((e) => e.page === p.number), p.lines);
       // The usual distance between lines of a paragraph on this page: a larger one starts a
       // new paragraph.
       const gaps = [];
@@ -197,7 +289,12 @@ export async function pdfToDocument(bytes, { password, workerSrc, onProgress, na
       gaps.sort((a, b) => a - b);
       const usual = gaps.length ? gaps[gaps.length >> 1] : null;
       let prev = null;
-      for (const l of p.lines) {
+      for (const [i, l] of p.lines.entries()) {
+        for (const e of placed.before.get(i) ?? []) {
+          builder.heading(e.level, e.title);
+          prev = null;
+        }
+        if (placed.consumed.has(i)) continue;
         if (edge(p, l) && running.has(key(l))) continue;
         if (isHeading(l)) {
           builder.heading(headingSizes.indexOf(round(l.size)) + 1, l.text);
@@ -218,6 +315,7 @@ export async function pdfToDocument(bytes, { password, workerSrc, onProgress, na
         }
         prev = l;
       }
+      for (const e of placed.after) builder.heading(e.level, e.title);
     }
     const built = builder.build();
     let title;
