@@ -18,8 +18,20 @@ fn load(device: &Device, batch_size: usize) -> Embedder {
 }
 
 fn check_parity(embedder: &Embedder, min_cos: f32) {
-    let golden = common::golden();
+    check_parity_every(embedder, min_cos, 1)
+}
+
+/// Every `step`-th case and the longest: software Vulkan (lavapipe) takes minutes for all of
+/// them, and the kernels are the same for every case.
+fn check_parity_every(embedder: &Embedder, min_cos: f32, step: usize) {
+    let mut golden = common::golden();
     assert!(golden.cases.len() >= 50);
+    let longest = golden.cases.iter().map(|c| c.ids.len()).max().unwrap();
+    let mut n = 0;
+    golden.cases.retain(|c| {
+        n += 1;
+        (n - 1) % step == 0 || c.ids.len() == longest
+    });
     assert_eq!(embedder.dim(), golden.dim);
     assert_eq!(embedder.max_seq_length(), golden.max_seq_length);
     let texts: Vec<&str> = golden.cases.iter().map(|c| c.text.as_str()).collect();
@@ -68,7 +80,7 @@ fn wgpu_matches_reference() {
     let device =
         gpu_device().expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
     eprintln!("wgpu adapter: {}", localrag::gpu_adapter_info().unwrap());
-    check_parity(&load(&device, 16), 0.999);
+    check_parity_every(&load(&device, 16), 0.999, 4);
 }
 
 /// The Q8_0 GGUF file of `make assets` (llama.cpp's `bert` layout, its WordPiece vocabulary
@@ -103,7 +115,7 @@ fn gguf_q8_0_matches_reference_on_the_cpu() {
 #[test]
 fn gguf_q8_0_matches_reference_on_wgpu() {
     let device = gpu_device().expect("a wgpu adapter");
-    check_parity(&minilm_gguf(&device), 0.995);
+    check_parity_every(&minilm_gguf(&device), 0.995, 4);
 }
 
 #[test]

@@ -221,16 +221,20 @@ fn requantized_smollm2_files_match_the_reference() {
     }
 }
 
-/// The same files on the GPU kernels (wgpu natively: lavapipe in CI), 3 steps per prompt.
+/// The same files on the GPU kernels (wgpu natively: lavapipe in CI): the first prompt, its
+/// logits and 3 greedy steps. (Both prompts are under 64 tokens, so they take the same kernels;
+/// on software Vulkan each costs about a minute.)
 #[test]
 fn requantized_smollm2_files_match_the_reference_on_the_gpu() {
     let device = localrag::gpu_device()
         .expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
     for q in REQUANTIZED {
-        let (bytes, golden) = requantized(q);
+        let (bytes, mut golden) = requantized(q);
+        assert!(golden.cases.iter().all(|c| c.ids.len() < 64));
+        golden.cases.truncate(1);
         let generator = Generator::from_gguf(bytes, &device).unwrap();
         let steps = check_against_reference(&generator, &golden, 2e-2, 3);
-        assert!(steps >= 6, "{q}: only {steps} greedy steps compared");
+        assert!(steps >= 3, "{q}: only {steps} greedy steps compared");
     }
 }
 
