@@ -11,6 +11,10 @@ trap 'rm -rf "$work"' EXIT
 target=${COLD_TARGET_DIR:-$work/target}
 if [ -n "$(ls -A "$target" 2>/dev/null)" ]; then echo "$target is not empty: not a cold run"; exit 1; fi
 rev=$(git rev-parse --short HEAD)
+# This machine's speed moves 1.4-2.4x within a day: a fixed single-thread workload, timed before
+# and after the run, says which kind of hour a figure comes from (compare runs only with it).
+calibrate() { python3 -c 'import time; t=time.perf_counter(); sum(i * i for i in range(20_000_000)); print(f"{time.perf_counter() - t:.2f}")'; }
+before=$(calibrate)
 git clone -q . "$work/clone"
 start=$(date +%s)
 # Every line of the log gets the minutes:seconds since the start, so the phases can be read off.
@@ -19,5 +23,6 @@ start=$(date +%s)
  exit "${PIPESTATUS[0]}") > .cache/cold-make-test.log 2>&1 || {
   tail -50 .cache/cold-make-test.log; echo "cold make test failed"; exit 1; }
 secs=$(( $(date +%s) - start ))
-echo "A fresh clone of $rev with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`)." > .cache/cold-make-test.txt
+after=$(calibrate)
+echo "A fresh clone of $rev with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`; the reference workload took $before s before and $after s after)." > .cache/cold-make-test.txt
 cat .cache/cold-make-test.txt
