@@ -34,17 +34,7 @@ fn embed_prints_one_vector_per_line() {
         .iter()
         .map(|c| serde_json::to_string(&c.text).unwrap() + "\n")
         .collect();
-    let dir = common::model_dir();
-    let out = run(
-        &[
-            "embed",
-            "--model-dir",
-            dir.to_str().unwrap(),
-            "--backend",
-            "cpu",
-        ],
-        &input,
-    );
+    let out = embed("cpu", &input);
     assert!(
         out.status.success(),
         "{}",
@@ -59,6 +49,21 @@ fn embed_prints_one_vector_per_line() {
     for (c, v) in cases.iter().zip(&lines) {
         assert!(cosine(&c.embedding, v) >= 0.9999);
     }
+}
+
+/// `localrag embed` of the test model on `backend`, `stdin` its input.
+fn embed(backend: &str, stdin: &str) -> std::process::Output {
+    let dir = common::model_dir();
+    run(
+        &[
+            "embed",
+            "--model-dir",
+            dir.to_str().unwrap(),
+            "--backend",
+            backend,
+        ],
+        stdin,
+    )
 }
 
 #[test]
@@ -623,17 +628,7 @@ fn the_backend_flag_places_every_model() {
     assert!(err.contains("generator on wgpu"), "{err}");
     assert_eq!(json_lines(&out)[0]["usage"]["completionTokens"], 2);
     // "gpu" is the same backend (a whole ask on software Vulkan takes minutes: one is enough).
-    let dir = common::model_dir();
-    let out = run(
-        &[
-            "embed",
-            "--model-dir",
-            dir.to_str().unwrap(),
-            "--backend",
-            "gpu",
-        ],
-        "\"fine\"\n",
-    );
+    let out = embed("gpu", "\"fine\"\n");
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("embedder on wgpu"), "{err}");

@@ -66,12 +66,7 @@ fn embeddings_match_the_package_on_wgpu() {
 /// Every `step`-th case and the longest (software Vulkan is slow).
 fn check_embeddings(e5: &Embedder, label: &str, step: usize) {
     let mut golden = golden();
-    let longest = golden.embeddings.iter().map(|c| c.tokens).max().unwrap();
-    let mut i = 0;
-    golden.embeddings.retain(|c| {
-        i += 1;
-        (i - 1) % step == 0 || c.tokens == longest
-    });
+    common::every_nth_and_longest(&mut golden.embeddings, step, |c| c.tokens);
     assert_eq!(e5.dim(), 384);
     assert!(golden.embeddings.len() >= 50 / step);
     let mut worst = (1.0f32, "");

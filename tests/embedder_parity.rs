@@ -26,12 +26,7 @@ fn check_parity(embedder: &Embedder, min_cos: f32) {
 fn check_parity_every(embedder: &Embedder, min_cos: f32, step: usize) {
     let mut golden = common::golden();
     assert!(golden.cases.len() >= 50);
-    let longest = golden.cases.iter().map(|c| c.ids.len()).max().unwrap();
-    let mut n = 0;
-    golden.cases.retain(|c| {
-        n += 1;
-        (n - 1) % step == 0 || c.ids.len() == longest
-    });
+    common::every_nth_and_longest(&mut golden.cases, step, |c| c.ids.len());
     assert_eq!(embedder.dim(), golden.dim);
     assert_eq!(embedder.max_seq_length(), golden.max_seq_length);
     let texts: Vec<&str> = golden.cases.iter().map(|c| c.text.as_str()).collect();

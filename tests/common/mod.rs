@@ -23,6 +23,18 @@ pub struct Golden {
     pub cases: Vec<Case>,
 }
 
+/// Keeps every `step`-th of `cases` (the first, then every `step`-th after it) and the longest
+/// (by `len`): where a backend is slow (software Vulkan), the same kernels on fewer inputs, the
+/// longest shape among them.
+pub fn every_nth_and_longest<T>(cases: &mut Vec<T>, step: usize, len: impl Fn(&T) -> usize) {
+    let longest = cases.iter().map(&len).max().unwrap_or(0);
+    let mut n = 0;
+    cases.retain(|c| {
+        n += 1;
+        (n - 1) % step == 0 || len(c) == longest
+    });
+}
+
 pub fn golden() -> Golden {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embeddings.json");
     serde_json::from_slice(&std::fs::read(path).expect("golden fixture")).expect("fixture JSON")

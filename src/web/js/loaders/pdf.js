@@ -1,7 +1,8 @@
 // PDF through Mozilla's PDF.js (`pdfjs-dist`): the text layer of each page in reading order,
 // pages kept as spans, headings from the outline (bookmarks) or else by type size, a word
-// hyphenated across a line end joined, the header and footer repeated on the pages dropped. A PDF with no text layer (a scan) or one
-// that needs a password is a clear E_UNSUPPORTED, never an empty document.
+// hyphenated across a line end joined, the header and footer repeated on the pages dropped. A PDF
+// with no text layer (a scan) or one that needs a password is a clear E_UNSUPPORTED, never an
+// empty document.
 import { DocumentBuilder, badInput, squash, unsupported } from './document.js';
 
 const CJK = /[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/;
