@@ -75,7 +75,9 @@ fn wgpu_matches_reference() {
     let device =
         gpu_device().expect("a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
     eprintln!("wgpu adapter: {}", localrag::gpu_adapter_info().unwrap());
-    check_parity_every(&load(&device, 16), 0.999, 4);
+    // Batches of 4: Burn's engine pads a batch to its longest text, and in batches of 16 the one
+    // 256-token case would pad 15 short ones to 256 (the CPU test runs batches of 16).
+    check_parity_every(&load(&device, 4), 0.999, 4);
 }
 
 /// The Q8_0 GGUF file of `make assets` (llama.cpp's `bert` layout, its WordPiece vocabulary

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { ROOT, serveAndLaunch } from './browser.mjs';
 
 const golden = JSON.parse(readFileSync(`${ROOT}tests/fixtures/embeddings.json`, 'utf8'));
-const PORT = 8767;
+const PORT = 8770;
 const env = serveAndLaunch('www', PORT);
 
 const OPEN_TIMEOUT = 300_000;

@@ -22,8 +22,8 @@ let browser = null;
 before(async () => {
   servers.models = await startServer('www/models', 8766, { cors: true });
   servers.testModels = await startServer('.cache/test-models', 8767, { cors: true });
-  servers.page = await startServer('www', 8773);
-  servers.isolated = await startServer('www', 8774, { isolated: true });
+  servers.page = await startServer('www', 8784);
+  servers.isolated = await startServer('www', 8785, { isolated: true });
   browser = await launch();
 });
 after(async () => {
