@@ -115,6 +115,8 @@ www/node_modules/.installed: www/package.json www/package-lock.json
 # www/pkg: the package as the demo and the browser tests serve it, its loaders bundled with
 # their libraries (scripts/bundle-loaders.mjs) as a site's bundler would.
 WWW_PKG := rm -rf www/pkg && cp -r pkg www/pkg && rm -rf www/pkg/loaders && node scripts/bundle-loaders.mjs pkg www/pkg
+# pkg-testing served beside it (the browser suite, the API tests).
+WWW_PKG_TESTING := rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
 
 # Documents for the loader tests (issue 16): PDFs and a .docx written by scripts/make_fixtures.py
 # with fpdf2 and python-docx (PyPI, pinned), the Chinese text in WenQuanYi Micro Hei (Debian).
@@ -313,13 +315,13 @@ fuzz: assets test-models
 # The browser suite (tests/web.rs, compiled into pkg-testing's modules) in headless Chromium, on
 # the single-threaded module and on the threaded one.
 test-wasm: pkg-testing
-	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
+	$(WWW_PKG_TESTING)
 	node --test --test-concurrency=1 tests/e2e/wasm.test.mjs
 
 E2E_TESTS := package api loaders threads badinput storage soak crash demo
 test-e2e: pkg-testing pkg test-fixtures npm-tools
 	$(WWW_PKG)
-	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
+	$(WWW_PKG_TESTING)
 	node --test --test-concurrency=1 $(E2E_TESTS:%=tests/e2e/%.test.mjs)
 
 # The browser suite and the end-to-end suites as `make test` runs them: in two groups side by
@@ -335,7 +337,7 @@ $(if $(filter-out $(BROWSER_A) $(BROWSER_B),$(E2E_TESTS) wasm)$(filter-out $(E2E
   $(error BROWSER_A and BROWSER_B must hold wasm and E2E_TESTS))
 test-browser: pkg-testing pkg test-fixtures npm-tools
 	$(WWW_PKG)
-	rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
+	$(WWW_PKG_TESTING)
 	node --test --test-concurrency=1 $(BROWSER_A:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[a] /' & pid=$$!; \
 	  b=0; node --test --test-concurrency=1 $(BROWSER_B:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[b] /' || b=$$?; \
 	  a=0; wait $$pid || a=$$?; \
