@@ -276,13 +276,17 @@ serve:
 	@echo "demo on http://127.0.0.1:$(PORT)/"
 	python3 tests/serve.py --dir www --port $(PORT)
 
+# The native tests' build: the release profile with the GPU stack's Rust side at opt-level 1
+# (Cargo.toml, profile native-test), in target/native-test.
+NATIVE_TEST := cargo test --profile native-test
+
 # On a fresh machine setup is mostly downloads (apt, PyPI, npm, the models) and one tool build:
 # the native build (CPU, no downloaded asset needed) runs beside it instead of after it.
 # The single-threaded and the threaded wasm builds run side by side: a wasm build leaves a core
 # idle for minutes (its fat LTO link is one thread).
 test:
-	@mkdir -p $(CACHE); echo "native build (cargo test --release --no-run) beside setup: $(CACHE)/native-build.log"; \
-	  cargo test --release --no-run > $(CACHE)/native-build.log 2>&1 & build=$$!; \
+	@mkdir -p $(CACHE); echo "native build ($(NATIVE_TEST) --no-run) beside setup: $(CACHE)/native-build.log"; \
+	  $(NATIVE_TEST) --no-run > $(CACHE)/native-build.log 2>&1 & build=$$!; \
 	  $(MAKE) setup || { kill $$build 2>/dev/null; exit 1; }; \
 	  if ! wait $$build; then cat $(CACHE)/native-build.log; echo "the native build failed"; exit 1; fi; \
 	  tail -n 2 $(CACHE)/native-build.log
@@ -290,10 +294,9 @@ test:
 	$(MAKE) test-native
 	$(MAKE) -j2 single-glue threads-glue
 	$(MAKE) test-browser
-	$(MAKE) test-consumer
 
 test-native:
-	cargo test --release
+	$(NATIVE_TEST)
 	cargo fmt --all -- --check
 
 # Supply chain (scripts/supply-chain.sh): cargo-deny (deny.toml: licences, duplicate versions,
@@ -310,7 +313,7 @@ FUZZ_SCALE ?= 20
 FUZZ_SEED ?= 1
 fuzz: assets test-models
 	LOCALRAG_FUZZ_SCALE=$(FUZZ_SCALE) LOCALRAG_FUZZ_SEED=$(FUZZ_SEED) \
-	  cargo test --release --test fuzz -- --nocapture
+	  $(NATIVE_TEST) --test fuzz -- --nocapture
 
 # The browser suite (tests/web.rs, compiled into pkg-testing's modules) in headless Chromium, on
 # the single-threaded module and on the threaded one.
@@ -330,18 +333,23 @@ test-e2e: pkg-testing pkg test-fixtures npm-tools
 # single-threaded wasm module in one page), so one after the other left the second core idle for
 # most of 20 minutes. Each file has its own ports and its own browser; none asserts a duration
 # tighter than a few times what it measured. (node sorts the files it is given, so the groups,
-# not the order of a list, decide what runs beside what.) Lines are prefixed [a] and [b].
+# not the order of a list, decide what runs beside what.) The consumer app (scripts/consumer-test.sh,
+# about 4 min: npm ci, vite build, two runs) runs beside them as a third stream: the two groups
+# leave part of a core idle (1.6 busy on average in the cold runs). Lines are prefixed [a], [b]
+# and [c].
 BROWSER_A := soak badinput loaders storage package
 BROWSER_B := wasm crash demo api threads
 $(if $(filter-out $(BROWSER_A) $(BROWSER_B),$(E2E_TESTS) wasm)$(filter-out $(E2E_TESTS) wasm,$(BROWSER_A) $(BROWSER_B)),\
   $(error BROWSER_A and BROWSER_B must hold wasm and E2E_TESTS))
-test-browser: pkg-testing pkg test-fixtures npm-tools
+test-browser: pkg-testing pkg test-fixtures assets npm-tools
 	$(WWW_PKG)
 	$(WWW_PKG_TESTING)
-	node --test --test-concurrency=1 $(BROWSER_A:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[a] /' & pid=$$!; \
+	node --test --test-concurrency=1 $(BROWSER_A:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[a] /' & pa=$$!; \
+	  scripts/consumer-test.sh 2>&1 | sed -u 's/^/[c] /' & pc=$$!; \
 	  b=0; node --test --test-concurrency=1 $(BROWSER_B:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[b] /' || b=$$?; \
-	  a=0; wait $$pid || a=$$?; \
-	  if [ $$a != 0 ] || [ $$b != 0 ]; then echo "test-browser: group a exited $$a, group b $$b"; exit 1; fi
+	  a=0; wait $$pa || a=$$?; c=0; wait $$pc || c=$$?; \
+	  if [ $$a != 0 ] || [ $$b != 0 ] || [ $$c != 0 ]; then \
+	    echo "test-browser: group a exited $$a, group b $$b, the consumer app $$c"; exit 1; fi
 
 # A longer run of the crash test (tests/e2e/crash.test.mjs: Chromium SIGKILLed during writes,
 # then reopened and checked; make test runs 26 kills per entry point). CRASH_KILLS per entry

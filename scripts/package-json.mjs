@@ -4,7 +4,15 @@
 // Worker's entry, with their types) and writes package.json. Run alone
 // (`node scripts/package-json.mjs [dir]`) it refreshes the JS of an existing package without
 // rebuilding the wasm.
-import { readFileSync, writeFileSync, copyFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+
+// Each file is written only where its bytes change: a run on a complete package (the consumer
+// test, beside the end-to-end suites that read pkg/) never leaves a file half-written.
+const put = (url, data) => {
+  const bytes = Buffer.from(data);
+  if (!existsSync(url) || !readFileSync(url).equals(bytes)) writeFileSync(url, bytes);
+};
+const copy = (from, to) => put(to, readFileSync(from));
 
 const root = new URL('../', import.meta.url);
 const cargo = readFileSync(new URL('Cargo.toml', root), 'utf8');
@@ -13,11 +21,11 @@ const field = (name) => cargo.match(new RegExp(`^${name} = "([^"]*)"`, 'm'))[1];
 const out = new URL(`${process.argv[2] ?? 'pkg'}/`, root);
 const js = new URL('src/web/js/', root);
 const ours = readdirSync(js).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
-for (const f of ours) copyFileSync(new URL(f, js), new URL(f, out));
+for (const f of ours) copy(new URL(f, js), new URL(f, out));
 // localrag/loaders: files to documents, in a folder of its own.
 mkdirSync(new URL('loaders/', out), { recursive: true });
 const loaders = readdirSync(new URL('loaders/', js)).filter((f) => /\.(js|d\.ts)$/.test(f)).sort();
-for (const f of loaders) copyFileSync(new URL(`loaders/${f}`, js), new URL(`loaders/${f}`, out));
+for (const f of loaders) copy(new URL(`loaders/${f}`, js), new URL(`loaders/${f}`, out));
 // The libraries of the loaders: optional peer dependencies, imported only when a file of their
 // format is loaded (a page that adds text alone never needs them).
 const LOADER_PEERS = { 'pdfjs-dist': '^6.5.438', mammoth: '^1.13.0', marked: '^18.2.1', parse5: '^8.1.1' };
@@ -27,7 +35,7 @@ const has = (dir) => existsSync(new URL(`${dir}/localrag_bg.wasm`, out));
 const relaxed = has('relaxed');
 const threads = has('threads');
 if (threads && relaxed !== has('threads/relaxed')) throw new Error(`${out.pathname}: threads/relaxed does not match relaxed/`);
-writeFileSync(
+put(
   new URL('variants.js', out),
   '// Written by scripts/package-json.mjs: which wasm modules this package carries.\n' +
     `export const RELAXED_SIMD_BUILD = ${relaxed};\n` +
@@ -64,4 +72,4 @@ const pkg = {
   peerDependenciesMeta: Object.fromEntries(Object.keys(LOADER_PEERS).map((k) => [k, { optional: true }])),
   keywords: ['rag', 'embeddings', 'webgpu', 'wasm', 'burn', 'private', 'offline', 'llm', 'search'],
 };
-writeFileSync(new URL('package.json', out), JSON.stringify(pkg, null, 2) + '\n');
+put(new URL('package.json', out), JSON.stringify(pkg, null, 2) + '\n');

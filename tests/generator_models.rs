@@ -225,7 +225,8 @@ fn requantized_smollm2_files_match_the_reference() {
 /// between them hold every block type of the five (Q4_K with Q5_0, Q5_K with Q5_1, Q6_K, and
 /// Q8_0 in each), on the first prompt, its logits and 3 greedy steps. (Both prompts are under 64
 /// tokens, so they take the same kernels; on software Vulkan each file costs about 40 s, nearly
-/// all of it running the shaders. The browser suite runs all five files on WebGPU.)
+/// all of it running the shaders. The browser suite runs the same three on WebGPU and all five
+/// on its CPU backend.)
 #[test]
 fn requantized_smollm2_files_match_the_reference_on_the_gpu() {
     let device = localrag::gpu_device()

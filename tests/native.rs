@@ -1,6 +1,7 @@
 //! The native integration tests as one binary: one link instead of ten, and the test threads
 //! stay busy across suites (a suite's slow last test no longer runs alone). Run one suite with
-//! `cargo test --release --test native generator_models::`.
+//! `cargo test --profile native-test --test native generator_models::` (`make test`'s profile;
+//! `--release` works too, with a build of its own).
 
 mod common;
 

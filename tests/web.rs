@@ -1061,14 +1061,17 @@ pub async fn test_other_architectures_match_the_reference_on_both_backends() {
 
 /// SmolLM2 requantized into Q8_0, Q5_0, Q4_K, Q5_K and Q6_K (tests/reference/
 /// make_requantized.py) on both backends: per file the prompts whose clearly decided steps
-/// reach `BROWSER_STEPS` on the CPU (Q4_K's two prompts are decided for 14 and 5 steps) and
-/// `GPU_STEPS` on WebGPU.
+/// reach `BROWSER_STEPS` on the CPU (Q4_K's two prompts are decided for 14 and 5 steps), all
+/// five files; and `GPU_STEPS` on WebGPU, the three K-quant files, which between them hold
+/// every block type of the five (Q4_K with Q5_0, Q5_K with Q5_1, Q6_K, and Q8_0 in each: the
+/// same as tests/generator_models.rs on native wgpu). With all five on WebGPU the test took
+/// 222 s of the last cold run's browser suite (SwiftShader).
 #[wasm_bindgen]
 pub async fn test_requantized_smollm2_files_match_the_reference_on_both_backends() {
     let devices = devices().await;
     for (q, cases, gpu_cases) in [
-        ("q8_0", &[1][..], &[1][..]),
-        ("q5_0", &[1], &[1]),
+        ("q8_0", &[1][..], &[][..]),
+        ("q5_0", &[1], &[]),
         ("q4_k", &[0, 1], &[0]),
         ("q5_k", &[1], &[1]),
         ("q6_k", &[0], &[0]),
@@ -1084,6 +1087,9 @@ pub async fn test_requantized_smollm2_files_match_the_reference_on_both_backends
             } else {
                 (gpu_cases, GPU_STEPS)
             };
+            if cases.is_empty() {
+                continue;
+            }
             check_decoder(&bytes, &golden, cases, device, label, steps).await;
         }
     }
