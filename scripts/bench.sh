@@ -24,7 +24,7 @@ echo "== browser (tests/e2e/bench.mjs, headless Chromium)"
 rm -rf www/pkg-testing && cp -r pkg-testing www/pkg-testing
 # wllama (the generator's reference engine) and the test-only Gemma file, served from the same
 # origin for this run only.
-rm -rf www/wllama www/test-models && mkdir -p www/wllama www/test-models/gemma3-270m
+rm -rf www/wllama www/test-models/gemma3-270m && mkdir -p www/wllama www/test-models/gemma3-270m
 cp -r tests/e2e/node_modules/@wllama/wllama/esm www/wllama/
 ln -f .cache/test-models/gemma3-270m/gemma-3-270m-q4_k_m.gguf www/test-models/gemma3-270m/
 rm -rf www/bench-data && mkdir -p www/bench-data && cp .cache/bench/*.snap .cache/bench/*.f32 www/bench-data/ 2>/dev/null || true

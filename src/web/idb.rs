@@ -5,6 +5,9 @@
 //! in the Cache API says which knowledge bases exist, so that one whose database the browser
 //! deleted is reported lost instead of opening empty.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -182,11 +185,40 @@ fn transaction_error(e: &JsValue) -> Error {
     }
 }
 
+/// Resolves after `ms` milliseconds (the page's or the Worker's `setTimeout`; at once where
+/// there is none).
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        match Reflect::get(&global, &JsValue::from_str("setTimeout"))
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+        {
+            Some(f) => {
+                let _ = f.call2(&global, &resolve, &JsValue::from(ms));
+            }
+            None => {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Whether `e` is a transaction or request aborted by the browser (`AbortError`), not one of
+/// the causes with a code of their own (quota, a closed connection).
+fn aborted(e: &Error) -> bool {
+    matches!(e, Error::Storage(m) if m.contains(": AbortError:"))
+}
+
 /// A knowledge base's IndexedDB database. Clones share the connection.
 #[derive(Clone)]
 pub struct IdbStore {
     db: IdbDatabase,
     name: String,
+    /// Set when the connection is let go of: the browser's forced close (the database deleted
+    /// underneath, the site's data cleared) or another tab's deletion or upgrade.
+    closed: Rc<Cell<bool>>,
 }
 
 impl IdbStore {
@@ -222,15 +254,47 @@ impl IdbStore {
             .dyn_into()
             .map_err(|_| Error::Storage("open did not give a database".into()))?;
         // Another tab deleting or upgrading the database: let go of it.
-        let d = db.clone();
-        let on_version =
-            Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| d.close());
+        let closed = Rc::new(Cell::new(false));
+        let (d, flag) = (db.clone(), closed.clone());
+        let on_version = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            flag.set(true);
+            d.close()
+        });
         db.set_onversionchange(Some(on_version.as_ref().unchecked_ref()));
         on_version.forget();
+        // The browser closing it (`close` fires only for a forced close).
+        let flag = closed.clone();
+        let on_close =
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| flag.set(true));
+        db.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        on_close.forget();
         Ok(IdbStore {
             db,
             name: name.to_string(),
+            closed,
         })
+    }
+
+    /// `e`, or E_CLOSED where `e` is an abort that came with the connection's forced close. When
+    /// the browser deletes the database or clears the site's data, it aborts the transactions
+    /// under way before the page gets the connection's `close` event; one that the page started
+    /// meanwhile fails with a bare `AbortError`. So such an abort waits (up to half a second) for
+    /// that event before it is reported as a storage failure.
+    async fn explain(&self, e: Error) -> Error {
+        if !aborted(&e) {
+            return e;
+        }
+        for _ in 0..50 {
+            if self.closed.get() {
+                return Error::Closed(
+                    "the knowledge base's database was closed by the browser while this call \
+                     ran (deleted, or the site's data cleared)"
+                        .into(),
+                );
+            }
+            sleep(10).await;
+        }
+        e
     }
 
     pub fn name(&self) -> &str {
@@ -314,6 +378,32 @@ impl Store for IdbStore {
     }
 
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.get_record(space, key).await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
+    }
+
+    async fn load(&self) -> Result<Contents> {
+        match self.load_all().await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        match self.write_with(ops, None).await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
+    }
+}
+
+impl IdbStore {
+    async fn get_record(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
         let tx = self
             .db
             .transaction_with_str(space.name())
@@ -326,7 +416,7 @@ impl Store for IdbStore {
         Ok(v.dyn_ref::<Uint8Array>().map(|a| a.to_vec()))
     }
 
-    async fn load(&self) -> Result<Contents> {
+    async fn load_all(&self) -> Result<Contents> {
         let tx = self.tx(IdbTransactionMode::Readonly)?;
         let mut reqs = Vec::new();
         for s in Space::ALL {
@@ -363,13 +453,6 @@ impl Store for IdbStore {
         let docs = lists.pop().unwrap_or_default();
         let meta = lists.pop().unwrap_or_default();
         Ok(Contents { meta, docs, chunks })
-    }
-
-    async fn write(&self, ops: Vec<Op>) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        self.write_with(ops, None).await
     }
 }
 
