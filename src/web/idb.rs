@@ -17,6 +17,7 @@ use web_sys::{
     IdbTransactionMode,
 };
 
+use super::options::sleep;
 use crate::error::{Error, Result};
 use crate::kb::{Contents, Op, Space, Store};
 
@@ -185,26 +186,6 @@ fn transaction_error(e: &JsValue) -> Error {
     }
 }
 
-/// Resolves after `ms` milliseconds (the page's or the Worker's `setTimeout`; at once where
-/// there is none).
-async fn sleep(ms: i32) {
-    let promise = Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        match Reflect::get(&global, &JsValue::from_str("setTimeout"))
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok())
-        {
-            Some(f) => {
-                let _ = f.call2(&global, &resolve, &JsValue::from(ms));
-            }
-            None => {
-                let _ = resolve.call0(&JsValue::NULL);
-            }
-        }
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
 /// Whether `e` is a transaction or request aborted by the browser (`AbortError`), not one of
 /// the causes with a code of their own (quota, a closed connection).
 fn aborted(e: &Error) -> bool {
@@ -297,6 +278,14 @@ impl IdbStore {
         e
     }
 
+    /// `r`, its error passed through [`IdbStore::explain`].
+    async fn explained<T>(&self, r: Result<T>) -> Result<T> {
+        match r {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -378,27 +367,18 @@ impl Store for IdbStore {
     }
 
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
-        match self.get_record(space, key).await {
-            Err(e) => Err(self.explain(e).await),
-            ok => ok,
-        }
+        self.explained(self.get_record(space, key).await).await
     }
 
     async fn load(&self) -> Result<Contents> {
-        match self.load_all().await {
-            Err(e) => Err(self.explain(e).await),
-            ok => ok,
-        }
+        self.explained(self.load_all().await).await
     }
 
     async fn write(&self, ops: Vec<Op>) -> Result<()> {
         if ops.is_empty() {
             return Ok(());
         }
-        match self.write_with(ops, None).await {
-            Err(e) => Err(self.explain(e).await),
-            ok => ok,
-        }
+        self.explained(self.write_with(ops, None).await).await
     }
 }
 

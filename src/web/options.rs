@@ -263,6 +263,12 @@ pub(crate) fn now_ms() -> f64 {
 /// Resolves after a macrotask, so that the page (or Worker) can run events between steps,
 /// including the `abort` of a signal.
 pub(crate) async fn yield_to_event_loop() {
+    sleep(0).await
+}
+
+/// Resolves after `ms` milliseconds (the page's or the Worker's `setTimeout`; at once where
+/// there is none).
+pub(crate) async fn sleep(ms: i32) {
     let promise = Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
         match Reflect::get(&global, &"setTimeout".into())
@@ -270,7 +276,7 @@ pub(crate) async fn yield_to_event_loop() {
             .and_then(|f| f.dyn_into::<Function>().ok())
         {
             Some(f) => {
-                let _ = f.call2(&global, &resolve, &JsValue::from(0));
+                let _ = f.call2(&global, &resolve, &JsValue::from(ms));
             }
             None => {
                 let _ = resolve.call0(&JsValue::NULL);

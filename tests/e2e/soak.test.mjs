@@ -16,14 +16,15 @@ import { openBlank, serveAndLaunch } from './browser.mjs';
 
 const CYCLES = Number(process.env.SOAK_CYCLES ?? 10_000);
 const ASKS = Number(process.env.SOAK_ASKS ?? 200);
+const MODEL_SET = process.env.SOAK_MODELS ?? 'slices';
 const MODELS = {
   slices: { embedder: './test-models/slices/minilm-slice.gguf', generator: './test-models/slices/smollm2-slice.gguf' },
   real: { embedder: './models/all-MiniLM-L6-v2-Q8_0.gguf', generator: './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' },
-}[process.env.SOAK_MODELS ?? 'slices'];
-if (!MODELS) throw new Error(`SOAK_MODELS=${process.env.SOAK_MODELS}: slices or real`);
+}[MODEL_SET];
+if (!MODELS) throw new Error(`SOAK_MODELS=${MODEL_SET}: slices or real`);
 const env = serveAndLaunch('www', 8776);
 
-test(`a long session: ${CYCLES} add/remove cycles and ${ASKS} asks in one page (${process.env.SOAK_MODELS ?? 'slices'} of the models)`, { timeout: 1_800_000 }, async (t) => {
+test(`a long session: ${CYCLES} add/remove cycles and ${ASKS} asks in one page (${MODEL_SET} of the models)`, { timeout: 1_800_000 }, async (t) => {
   const page = await env.browser.newPage();
   await openBlank(page, env.server);
   const r = await page.evaluate(async ({ CYCLES, ASKS, MODELS }) => {

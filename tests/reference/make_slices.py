@@ -57,6 +57,9 @@ SLICES = {
 def write_slice(src, out, spec):
     r = GGUFReader(src)
     arch = r.fields["general.architecture"].contents()
+    missing = set(spec["keys"]) - set(r.fields)
+    if missing:
+        raise SystemExit(f"{src}: no {sorted(missing)}")
     w = GGUFWriter(out, arch)
     for name, f in r.fields.items():
         if name.startswith("GGUF.") or name == "general.architecture":
@@ -67,9 +70,6 @@ def write_slice(src, out, spec):
         if name == "general.name":
             value = f"{value} (slice for tests)"
         w.add_key_value(name, value, vtype, sub_type=sub)
-    missing = set(spec["keys"]) - set(r.fields)
-    if missing:
-        raise SystemExit(f"{src}: no {sorted(missing)}")
     sizes = spec["sizes"]
     for t in r.tensors:
         if t.name.startswith("blk.") and int(t.name.split(".")[1]) >= spec["blocks"]:
