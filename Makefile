@@ -374,12 +374,13 @@ test-browser: pkg-testing pkg test-fixtures assets test-models npm-tools
 
 # A longer run of the crash test (tests/e2e/crash.test.mjs: Chromium SIGKILLed during writes,
 # then reopened and checked; make test runs 26 kills per entry point). CRASH_KILLS per entry
-# point, CRASH_SEED picks other kill points; its summary goes to BENCHMARKS.md ("Crashes").
+# point, CRASH_SEED picks other kill points; its summary goes to BENCHMARKS.md ("Crashes"). It
+# runs the shipped models (CRASH_MODELS=real); make test runs their slices.
 CRASH_KILLS ?= 150
 CRASH_SEED ?= 2
 crash: pkg assets
 	$(WWW_PKG)
-	CRASH_KILLS=$(CRASH_KILLS) CRASH_SEED=$(CRASH_SEED) node --test tests/e2e/crash.test.mjs
+	CRASH_MODELS=real CRASH_KILLS=$(CRASH_KILLS) CRASH_SEED=$(CRASH_SEED) node --test tests/e2e/crash.test.mjs
 
 # The long session with the shipped models (tests/e2e/soak.test.mjs; make test runs it on slices
 # of them): its figures go to BENCHMARKS.md ("Long session").

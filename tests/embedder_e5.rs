@@ -52,20 +52,25 @@ fn token_ids_match_the_package() {
 
 #[test]
 fn embeddings_match_the_package_on_the_cpu() {
-    check_embeddings(&load(), "cpu", 1);
+    check_embeddings(&load(), "cpu", 1, usize::MAX);
 }
 
-/// On wgpu (lavapipe's software Vulkan in CI): the quantized GPU kernels.
+/// On wgpu (lavapipe's software Vulkan in CI): the quantized GPU kernels, on every eighth case
+/// and the longest of at most 128 tokens (98), as the browser test does on WebGPU. The longest
+/// case (373 tokens) alone took 49 of this test's 70 s on lavapipe; the same kernels run a
+/// 256-token shape in `embedder_parity::gguf_q8_0_matches_reference_on_wgpu`, and all of e5's
+/// cases, the longest included, run on the CPU above.
 #[test]
 fn embeddings_match_the_package_on_wgpu() {
     let e5 = load_on(&gpu_device().expect("a wgpu adapter (lavapipe in CI)"));
     assert!(e5.gpu_bytes() > 10_000_000, "{}", e5.gpu_bytes());
-    check_embeddings(&e5, "wgpu", 8);
+    check_embeddings(&e5, "wgpu", 8, 128);
 }
 
-/// Every `step`-th case and the longest (software Vulkan is slow).
-fn check_embeddings(e5: &Embedder, label: &str, step: usize) {
+/// Every `step`-th case of at most `max_tokens` tokens and the longest of them.
+fn check_embeddings(e5: &Embedder, label: &str, step: usize, max_tokens: usize) {
     let mut golden = golden();
+    golden.embeddings.retain(|c| c.tokens <= max_tokens);
     common::every_nth_and_longest(&mut golden.embeddings, step, |c| c.tokens);
     assert_eq!(e5.dim(), 384);
     assert!(golden.embeddings.len() >= 50 / step);

@@ -34,8 +34,15 @@ fn handoff() -> &'static Handoff {
 
 /// What a pool Worker instantiates: `[module, memory]` (the compiled module and the shared
 /// memory of this thread).
+///
+/// It also makes the hand-off channel here, on the calling thread, before any Worker starts:
+/// a Worker that made it while this thread reached [`thread_pool_start`] made this thread
+/// wait on the `OnceLock`, which on a page's main thread is `Atomics.wait`, refused there
+/// ("RuntimeError: Atomics.wait cannot be called in this context": seen once in a hundred-odd
+/// pool starts, in the browser suite of 2026-12-07).
 #[wasm_bindgen(js_name = threadPoolShared)]
 pub fn thread_pool_shared() -> js_sys::Array {
+    handoff();
     js_sys::Array::of2(&wasm_bindgen::module(), &wasm_bindgen::memory())
 }
 

@@ -26,7 +26,18 @@ import { CHROMIUM_ARGS, startServer } from './browser.mjs';
 const PORT = 8774;
 const KILLS = Number(process.env.CRASH_KILLS ?? 26);
 const SEED = Number(process.env.CRASH_SEED ?? 1);
-const EMBEDDER = './models/all-MiniLM-L6-v2-Q8_0.gguf';
+// CRASH_MODELS=slices (`make test`): the two-block slices of the shipped models
+// (tests/reference/make_slices.py: the real tokenizers, prompt format and kernels), as the long
+// session uses them: what is checked is the knowledge base's storage, and the run spends its
+// time in writes, launches and checks instead of embeddings. CRASH_MODELS=real (`make crash`):
+// the shipped MiniLM Q8_0 and SmolLM2 Q4_1.
+const MODEL_SET = process.env.CRASH_MODELS ?? 'slices';
+const MODELS = {
+  slices: { embedder: './test-models/slices/minilm-slice.gguf', generator: './test-models/slices/smollm2-slice.gguf' },
+  real: { embedder: './models/all-MiniLM-L6-v2-Q8_0.gguf', generator: './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' },
+}[MODEL_SET];
+if (!MODELS) throw new Error(`CRASH_MODELS=${MODEL_SET}: slices or real`);
+const EMBEDDER = MODELS.embedder;
 // Small chunks and a low exact-search threshold, so that a few dozen short documents make many
 // chunks and the HNSW base is built, compacted and its snapshot saved during the run.
 const OPTIONS = { embedder: EMBEDDER, backend: 'cpu', chunkTokens: 40, chunkOverlap: 8, exactBelow: 24 };
@@ -186,7 +197,7 @@ function describe(state) {
 
 
 for (const entry of ['index.js', 'worker.js']) {
-  test(`${entry}: ${KILLS} SIGKILLs during add, remove, import and index rebuilds lose nothing and break nothing`, { timeout: 1_800_000 }, async (t) => {
+  test(`${entry}: ${KILLS} SIGKILLs during add, remove, import and index rebuilds lose nothing and break nothing (${MODEL_SET} of the models)`, { timeout: 1_800_000 }, async (t) => {
     const server = await startServer('www', PORT);
     const profile = mkdtempSync(join(tmpdir(), 'localrag-crash-'));
     const random = rng(SEED * 1000 + (entry === 'worker.js' ? 1 : 0));
@@ -321,13 +332,13 @@ for (const entry of ['index.js', 'worker.js']) {
         }
         if (kill === KILLS) {
           // The last launch: ask works on what survived.
-          const answer = await page.evaluate(async ({ entry, OPTIONS }) => {
+          const answer = await page.evaluate(async ({ entry, OPTIONS, MODELS }) => {
             await rag.close();
-            const withGen = await openKb(entry, 'crash', { ...OPTIONS, generator: './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' });
+            const withGen = await openKb(entry, 'crash', { ...OPTIONS, generator: MODELS.generator });
             const a = await withGen.ask('Which entry mentions the harbour?', { maxTokens: 4 });
             await withGen.close();
             return { passages: a.passages.length, finishReason: a.finishReason, answer: a.answer };
-          }, { entry, OPTIONS });
+          }, { entry, OPTIONS, MODELS });
           if (state.size) assert.ok(answer.passages > 0, 'ask was given passages');
           assert.ok(answer.finishReason, 'ask ran the model');
           await browser.close().catch(() => {});
