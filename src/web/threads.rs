@@ -38,8 +38,8 @@ fn handoff() -> &'static Handoff {
 /// It also makes the hand-off channel here, on the calling thread, before any Worker starts:
 /// a Worker that made it while this thread reached [`thread_pool_start`] made this thread
 /// wait on the `OnceLock`, which on a page's main thread is `Atomics.wait`, refused there
-/// ("RuntimeError: Atomics.wait cannot be called in this context": seen once in a hundred-odd
-/// pool starts, in the browser suite of 2026-12-07).
+/// ("RuntimeError: Atomics.wait cannot be called in this context", from `Once::call` under
+/// `OnceLock::initialize` in `threadPoolStart`: once, in a browser-suite run of 2026-12-07).
 #[wasm_bindgen(js_name = threadPoolShared)]
 pub fn thread_pool_shared() -> js_sys::Array {
     handoff();
