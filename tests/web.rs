@@ -113,9 +113,9 @@ async fn load(device: &burn::tensor::Device) -> Embedder {
     Embedder::load(files, EmbedderOptions::default(), device).unwrap()
 }
 
-/// The longest text compared on WebGPU, in tokens. WebGPU is SwiftShader here, where one text
-/// of 256 (MiniLM's truncated cases) or 373 tokens (e5's longest) takes minutes: on WebGPU the
-/// tests compare the longest text of at most this many, and the longer shapes of the same WGSL
+/// The longest text compared on WebGPU, in tokens. WebGPU is SwiftShader here, where MiniLM's
+/// 256-token case took about a minute and e5's 373-token one two: on WebGPU the tests compare
+/// the longest text of at most this many, and the longer shapes of the same WGSL
 /// kernels are compared natively on lavapipe (tests/embedder_parity.rs: MiniLM f32 and Q8_0 with
 /// its 256-token case). Every case, the longest included, runs on the CPU here.
 const GPU_MAX_TOKENS: usize = 128;
