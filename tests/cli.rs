@@ -53,12 +53,16 @@ fn embed_prints_one_vector_per_line() {
 
 /// `localrag embed` of the test model on `backend`, `stdin` its input.
 fn embed(backend: &str, stdin: &str) -> std::process::Output {
-    let dir = common::model_dir();
+    embed_with(&common::model_dir(), backend, stdin)
+}
+
+/// `localrag embed` of the embedder at `model` (a folder or a GGUF file) on `backend`.
+fn embed_with(model: &std::path::Path, backend: &str, stdin: &str) -> std::process::Output {
     run(
         &[
             "embed",
             "--model-dir",
-            dir.to_str().unwrap(),
+            model.to_str().unwrap(),
             "--backend",
             backend,
         ],
@@ -466,12 +470,23 @@ fn search_and_eval_report_usage_and_corpus_errors() {
 /// `localrag ask` over `corpus` with the test models, `extra` flags and `stdin` questions.
 fn ask(corpus: &std::path::Path, extra: &[&str], stdin: &str) -> std::process::Output {
     let (dir, gguf) = (common::model_dir(), common::gguf_path());
+    ask_with(&dir, &gguf, corpus, extra, stdin)
+}
+
+/// `localrag ask` with the embedder at `embedder` and the generator at `generator`.
+fn ask_with(
+    embedder: &std::path::Path,
+    generator: &std::path::Path,
+    corpus: &std::path::Path,
+    extra: &[&str],
+    stdin: &str,
+) -> std::process::Output {
     let mut args = vec![
         "ask",
         "--model-dir",
-        dir.to_str().unwrap(),
+        embedder.to_str().unwrap(),
         "--generator",
-        gguf.to_str().unwrap(),
+        generator.to_str().unwrap(),
         "--corpus",
         corpus.to_str().unwrap(),
     ];
@@ -624,20 +639,11 @@ fn the_backend_flag_places_every_model() {
         slices.join("smollm2-slice.gguf"),
     );
     let ask = |backend: &str| {
-        run(
-            &[
-                "ask",
-                "--model-dir",
-                embedder.to_str().unwrap(),
-                "--generator",
-                generator.to_str().unwrap(),
-                "--corpus",
-                corpus_path.to_str().unwrap(),
-                "--max-tokens",
-                "2",
-                "--backend",
-                backend,
-            ],
+        ask_with(
+            &embedder,
+            &generator,
+            &corpus_path,
+            &["--max-tokens", "2", "--backend", backend],
             "When was the Eiffel Tower completed?\n",
         )
     };
@@ -648,16 +654,7 @@ fn the_backend_flag_places_every_model() {
     assert!(err.contains("generator on wgpu"), "{err}");
     assert_eq!(json_lines(&out)[0]["usage"]["completionTokens"], 2);
     // "gpu" is the same backend.
-    let out = run(
-        &[
-            "embed",
-            "--model-dir",
-            embedder.to_str().unwrap(),
-            "--backend",
-            "gpu",
-        ],
-        "\"fine\"\n",
-    );
+    let out = embed_with(&embedder, "gpu", "\"fine\"\n");
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("embedder on wgpu"), "{err}");

@@ -17,6 +17,20 @@ export const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
+/** The models a knowledge-base test runs, by the name its environment variable gives:
+ * `slices`, the two-block slices of the shipped models (tests/reference/make_slices.py: their
+ * tokenizers, prompt format and kernels; `make test`), or `real`, the shipped MiniLM Q8_0 and
+ * SmolLM2 Q4_1. Paths are relative to www/. */
+export function modelSet(variable) {
+  const name = process.env[variable] ?? 'slices';
+  const models = {
+    slices: { embedder: './test-models/slices/minilm-slice.gguf', generator: './test-models/slices/smollm2-slice.gguf' },
+    real: { embedder: './models/all-MiniLM-L6-v2-Q8_0.gguf', generator: './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' },
+  }[name];
+  if (!models) throw new Error(`${variable}=${name}: slices or real`);
+  return { name, ...models };
+}
+
 /** A loopback static server for `dir`; `isolated`: with the COOP/COEP headers; `cors`: with
  * `Access-Control-Allow-Origin: *`. */
 export async function startServer(dir, port, { isolated = false, cors = false } = {}) {

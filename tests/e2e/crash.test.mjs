@@ -21,7 +21,7 @@ import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, startServer } from './browser.mjs';
+import { CHROMIUM_ARGS, modelSet, startServer } from './browser.mjs';
 
 const PORT = 8774;
 const KILLS = Number(process.env.CRASH_KILLS ?? 26);
@@ -31,12 +31,7 @@ const SEED = Number(process.env.CRASH_SEED ?? 1);
 // session uses them: what is checked is the knowledge base's storage, and the run spends its
 // time in writes, launches and checks instead of embeddings. CRASH_MODELS=real (`make crash`):
 // the shipped MiniLM Q8_0 and SmolLM2 Q4_1.
-const MODEL_SET = process.env.CRASH_MODELS ?? 'slices';
-const MODELS = {
-  slices: { embedder: './test-models/slices/minilm-slice.gguf', generator: './test-models/slices/smollm2-slice.gguf' },
-  real: { embedder: './models/all-MiniLM-L6-v2-Q8_0.gguf', generator: './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' },
-}[MODEL_SET];
-if (!MODELS) throw new Error(`CRASH_MODELS=${MODEL_SET}: slices or real`);
+const { name: MODEL_SET, ...MODELS } = modelSet('CRASH_MODELS');
 const EMBEDDER = MODELS.embedder;
 // Small chunks and a low exact-search threshold, so that a few dozen short documents make many
 // chunks and the HNSW base is built, compacted and its snapshot saved during the run.

@@ -12,16 +12,11 @@
 // SOAK_MODELS=real (`make soak`): the shipped MiniLM Q8_0 and SmolLM2 Q4_1, as BENCHMARKS.md reports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openBlank, serveAndLaunch } from './browser.mjs';
+import { modelSet, openBlank, serveAndLaunch } from './browser.mjs';
 
 const CYCLES = Number(process.env.SOAK_CYCLES ?? 10_000);
 const ASKS = Number(process.env.SOAK_ASKS ?? 200);
-const MODEL_SET = process.env.SOAK_MODELS ?? 'slices';
-const MODELS = {
-  slices: { embedder: './test-models/slices/minilm-slice.gguf', generator: './test-models/slices/smollm2-slice.gguf' },
-  real: { embedder: './models/all-MiniLM-L6-v2-Q8_0.gguf', generator: './models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' },
-}[MODEL_SET];
-if (!MODELS) throw new Error(`SOAK_MODELS=${MODEL_SET}: slices or real`);
+const { name: MODEL_SET, ...MODELS } = modelSet('SOAK_MODELS');
 const env = serveAndLaunch('www', 8776);
 
 test(`a long session: ${CYCLES} add/remove cycles and ${ASKS} asks in one page (${MODEL_SET} of the models)`, { timeout: 1_800_000 }, async (t) => {
