@@ -6,11 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+rev=$(git rev-parse --short HEAD)
+# The clone's own logs (the native build's, each browser group's TAP output with every test's
+# duration) are kept beside the result, in .cache/cold-logs-<rev>/, before the clone goes.
+keep() { mkdir -p ".cache/cold-logs-$rev"; cp "$work"/clone/.cache/*.log ".cache/cold-logs-$rev/" 2>/dev/null || true; }
+trap 'keep; rm -rf "$work"' EXIT
 # COLD_TARGET_DIR=/var/cache/localrag/target (empty) measures and leaves CI's cache warm.
 target=${COLD_TARGET_DIR:-$work/target}
 if [ -n "$(ls -A "$target" 2>/dev/null)" ]; then echo "$target is not empty: not a cold run"; exit 1; fi
-rev=$(git rev-parse --short HEAD)
 # This machine's speed moves 1.4-2.4x within a day: a fixed single-thread workload, timed before
 # and after the run, says which kind of hour a figure comes from (compare runs only with it).
 calibrate() { python3 -c 'import time; t=time.perf_counter(); sum(i * i for i in range(20_000_000)); print(f"{time.perf_counter() - t:.2f}")'; }
