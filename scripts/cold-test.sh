@@ -18,7 +18,11 @@ if [ -n "$(ls -A "$target" 2>/dev/null)" ]; then echo "$target is not empty: not
 # and after the run, says which kind of hour a figure comes from (compare runs only with it).
 calibrate() { python3 -c 'import time; t=time.perf_counter(); sum(i * i for i in range(20_000_000)); print(f"{time.perf_counter() - t:.2f}")'; }
 before=$(calibrate)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 git clone -q . "$work/clone"
+# lavapipe (the native wgpu tests) keeps the shaders it compiled in ~/.cache/mesa_shader_cache:
+# a cold run starts without them, as a fresh machine does.
+export MESA_SHADER_CACHE_DIR="$work/mesa-shader-cache"
 start=$(date +%s)
 # Every line of the log gets the minutes:seconds since the start, so the phases can be read off.
 (cd "$work/clone" && CARGO_TARGET_DIR="$target" bash .ci/run 2>&1 \
@@ -27,5 +31,5 @@ start=$(date +%s)
   tail -50 .cache/cold-make-test.log; echo "cold make test failed"; exit 1; }
 secs=$(( $(date +%s) - start ))
 after=$(calibrate)
-echo "A fresh clone of $rev with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`; the reference workload took $before s before and $after s after)." > .cache/cold-make-test.txt
+echo "A fresh clone of $rev with an empty CARGO_TARGET_DIR: \`.ci/run\` (\`make test\`) took $((secs / 60)) min $((secs % 60)) s on $(nproc) cores ($cpu; $(date -u +%Y-%m-%d), measured by \`scripts/cold-test.sh\`; the reference workload took $before s before and $after s after)." > .cache/cold-make-test.txt
 cat .cache/cold-make-test.txt
